@@ -1,0 +1,341 @@
+"""``Classifier``: trains a network (or a random forest) on annotated objects and predicts classes."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import modelfile
+from .devices import choose_device, cpu_supports_bf16, describe_device, fast_layout, fast_module
+from .features import feature_matrix
+from .forest import ForestModel
+from .models import DESCRIPTIONS, MODELS, build_network, count_parameters
+from .objects import NORMALIZATIONS, Normalization, Objects, _as_patch_shape
+from .predict import Prediction
+from .training import Callback, History, TrainingConfig, TrainingJob, stratified_split, train_network
+from ._validation import check_choice
+
+if TYPE_CHECKING:
+    from .annotations import Annotations
+
+
+class Classifier:
+    """Classify objects from their patches with a small CNN (default) or a random forest.
+
+    Parameters
+    ----------
+    objects : Objects, optional
+        Objects it will be trained on; fixes channels, dimensions and the patch shape (else taken
+        from the annotations at the first :meth:`fit`).
+    n_classes : int, optional
+        Number of classes (else taken from the annotations).
+    model : str or torch.nn.Module
+        ``"light_cnn"`` (the paper's ~3k-parameter network), ``"light_cnn_deep"``, ``"resnet"``,
+        ``"random_forest"``, or your own module mapping ``(N, C + 1, *patch)`` to logits ``(N, k)``
+        (e.g. a pretrained network to fine-tune).
+    class_names : list of str, optional
+    patch_size : int or tuple of int, optional
+        Overrides ``objects.patch_shape``.
+    normalization : {"percentile", "minmax", "none"}
+        Per image and channel intensity normalisation of patches.
+    context : int, optional
+        Hide what lies farther than this many pixels from the object (dilated-mask multiplication).
+    device : str
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"mps"``.
+    **training_options
+        Defaults for :meth:`fit` (see :class:`~svetlana_nb.training.TrainingConfig`).
+
+    Examples
+    --------
+    >>> import svetlana_nb as sv
+    >>> demo = sv.data.cells_2d()
+    >>> objects = sv.Objects(demo.image, demo.mask)
+    >>> ann = sv.Annotations(objects, demo.class_names)
+    >>> for label in objects.labels[:30]:
+    ...     ann.add(int(label), demo.truth[int(label)])
+    >>> clf = sv.Classifier(objects, n_classes=2)
+    >>> history = clf.fit(ann, epochs=5)
+    >>> result = clf.predict(objects)
+    >>> len(result.classes) == len(objects)
+    True
+    """
+
+    def __init__(self, objects: Objects | None = None, n_classes: int | None = None, *,
+                 model: str | nn.Module = "light_cnn", class_names: Sequence[str] | None = None,
+                 patch_size: int | Sequence[int] | None = None, normalization: Normalization = "percentile",
+                 context: int | None = None, device: str = "auto", **training_options: Any) -> None:
+        if isinstance(model, nn.Module):
+            self.model_name, self.network = "custom", model
+        else:
+            check_choice(model, MODELS, name="model")
+            self.model_name, self.network = model, None
+        check_choice(normalization, NORMALIZATIONS, name="normalization")
+        if n_classes is not None and (int(n_classes) != n_classes or n_classes < 2):
+            raise ValueError(f"n_classes: expected an int >= 2, got {n_classes!r}")
+        if class_names is not None and n_classes is not None and len(class_names) != n_classes:
+            raise ValueError(f"class_names: {len(class_names)} names given for n_classes={n_classes}")
+        self.n_classes = int(n_classes) if n_classes is not None else (len(class_names) if class_names else None)
+        self.class_names: list[str] | None = list(class_names) if class_names is not None else None
+        self.normalization = normalization
+        self.context = context
+        self.device = choose_device(device)
+        self.config = TrainingConfig().updated(**training_options)
+        self.objects = objects
+        self.ndim: int | None = None
+        self.in_channels: int | None = None
+        self.patch_shape: tuple[int, ...] | None = None
+        if patch_size is not None:
+            self.patch_shape = _as_patch_shape(patch_size, objects.spatial_ndim if objects else
+                                               (1 if isinstance(patch_size, int) else len(patch_size)))
+        if objects is not None:
+            self._bind(objects)
+        self.forest: ForestModel | None = None
+        self.history: History | None = None
+        self._stop_event = threading.Event()
+
+    # -- description ---------------------------------------------------------------------------
+    @property
+    def device_name(self) -> str:
+        """The device in use, readable (``"GPU: ..."`` or ``"CPU (n threads)"``)."""
+        return describe_device(self.device)
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the classifier has been trained (or loaded)."""
+        return self.forest is not None or (self.network is not None and self.history is not None) or \
+            getattr(self, "_loaded", False)
+
+    @property
+    def description(self) -> str:
+        """The model's description (for widgets)."""
+        return DESCRIPTIONS.get(self.model_name, "your own torch module")
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.is_fitted else "not fitted"
+        return f"Classifier({self.model_name}, {state}, classes={self.class_names}, patch={self.patch_shape}, {self.device_name})"
+
+    def n_parameters(self) -> int | None:
+        """Trainable parameters of the network (None for the random forest or before fit)."""
+        return None if self.network is None else count_parameters(self.network)
+
+    # -- set-up --------------------------------------------------------------------------------
+    def _bind(self, objects: Objects) -> None:
+        if self.ndim is None:
+            shape = self.patch_shape
+            if shape is not None and len(shape) != objects.spatial_ndim:
+                shape = _as_patch_shape(shape[0], objects.spatial_ndim)
+            self.ndim, self.in_channels = objects.spatial_ndim, objects.n_channels + 1
+            self.patch_shape = shape or objects.patch_shape
+        self.check_objects(objects)
+
+    def check_objects(self, objects: Objects) -> None:
+        """``ValueError`` when ``objects`` have other channels or dimensions than the training data."""
+        if self.ndim is None:
+            return
+        if objects.spatial_ndim != self.ndim or objects.n_channels + 1 != self.in_channels:
+            raise ValueError(
+                f"objects: the classifier works on {self.ndim}D images with {self.in_channels - 1} channel(s); "
+                f"these objects are {objects.spatial_ndim}D with {objects.n_channels} channel(s)"
+            )
+
+    def _set_classes(self, names: list[str]) -> bool:
+        """Adopt the annotation classes; return True when the network must be (re)built."""
+        if self.n_classes is not None and self.class_names is None and len(names) != self.n_classes:
+            raise ValueError(f"annotations: {len(names)} classes {names} but the classifier has n_classes={self.n_classes}")
+        changed = self.class_names is not None and list(self.class_names) != names
+        if changed and self.model_name == "custom":
+            raise ValueError(f"annotations: classes {names} differ from the classifier's {self.class_names}")
+        self.class_names, self.n_classes = list(names), len(names)
+        return changed
+
+    def patches(self, objects: Objects, rows: np.ndarray | None = None) -> np.ndarray:
+        """The network's input for some objects, shape (n, C + 1, *patch_shape)."""
+        return objects.patches(rows, patch_shape=self.patch_shape, normalization=self.normalization,
+                               context=self.context)
+
+    # -- training ------------------------------------------------------------------------------
+    def fit(self, annotations: "Annotations", *, epochs: int | None = None, callbacks: Sequence[Callback] = (),
+            warm_start: bool = False, **training_options: Any) -> History:
+        """Train on the annotated objects.
+
+        Parameters
+        ----------
+        annotations : Annotations
+            At least two classes must have annotated objects.
+        epochs : int, optional
+            Maximum number of epochs (None: chosen from the number of annotations).
+        callbacks : sequence of Callback
+            Receive per-batch and per-epoch metrics; ``should_stop`` ends training early.
+        warm_start : bool
+            Continue from the current weights instead of restarting (ignored if the classes changed).
+        **training_options
+            Any :class:`~svetlana_nb.training.TrainingConfig` field for this run (lr, batch_size, ...).
+
+        Returns
+        -------
+        History
+        """
+        options = dict(training_options)
+        if epochs is not None:
+            options["epochs"] = epochs
+        config = self.config.updated(**options)
+        objects = annotations.objects
+        rows, targets = annotations.rows_and_targets()
+        present = np.unique(targets)
+        if len(present) < 2:
+            raise ValueError(
+                "annotations: annotate objects of at least 2 classes before training; "
+                f"counts per class are {annotations.counts()}"
+            )
+        rebuild = self._set_classes(list(annotations.class_names))
+        self._bind(objects)
+        self.objects = objects
+        self._stop_event.clear()
+        rng = np.random.default_rng(config.seed)
+        use_val = config.val_fraction > 0 and len(rows) >= config.min_val_annotations and \
+            np.bincount(targets)[present].min() >= 2
+        train_idx, val_idx = (stratified_split(targets, config.val_fraction, rng) if use_val
+                              else (np.arange(len(rows)), np.zeros(0, dtype=np.int64)))
+        if self.model_name == "random_forest":
+            history = self._fit_forest(objects, rows, targets, train_idx, val_idx, config, callbacks)
+        else:
+            if self.network is None or rebuild or not warm_start:
+                if self.model_name != "custom":
+                    if config.seed is not None:
+                        torch.manual_seed(config.seed)
+                    self.network = build_network(self.model_name, self.in_channels, self.n_classes, self.ndim)
+            self.network.to(self.device)
+            x = torch.from_numpy(self.patches(objects, rows)).to(self.device)
+            y = torch.from_numpy(targets).to(self.device)
+            self._check_output(x[:1])
+            val = (x[val_idx], y[val_idx]) if len(val_idx) else None
+            info = {"model": self.model_name, "class_names": self.class_names, "device_name": self.device_name}
+            history = train_network(self.network, x[train_idx], y[train_idx], n_classes=self.n_classes,
+                                    config=config, device=self.device, val=val, callbacks=callbacks,
+                                    stop_event=self._stop_event, info=info)
+        history.val_rows = rows[val_idx]
+        history.class_names = list(self.class_names)
+        self.history = history
+        for cb in callbacks:
+            cb.on_train_end(history)
+        return history
+
+    def _check_output(self, sample: torch.Tensor) -> None:
+        self.network.eval()
+        with torch.no_grad():
+            out = self.network(sample)
+        if out.dim() != 2 or out.shape[1] != self.n_classes:
+            raise ValueError(f"model: expected logits of shape (N, {self.n_classes}), got {tuple(out.shape)}")
+
+    def _fit_forest(self, objects, rows, targets, train_idx, val_idx, config, callbacks) -> History:
+        import time
+
+        start = time.perf_counter()
+        x, names = feature_matrix(objects, rows)
+        for cb in callbacks:
+            cb.on_train_begin({"n_train": len(train_idx), "n_val": len(val_idx), "max_epochs": 1, "n_batches": 1,
+                               "device": "cpu", "model": "random_forest", "class_names": self.class_names})
+        self.forest = ForestModel.fit(x[train_idx], targets[train_idx], self.n_classes, names,
+                                      seed=config.seed, class_weight=config.class_weight)
+        history = History(best_epoch=1)
+        train_p = self.forest.predict_proba(x[train_idx])
+        history.epoch.append(1)
+        history.train_acc.append(float((train_p.argmax(1) == targets[train_idx]).mean()))
+        history.train_loss.append(float(-np.log(train_p[np.arange(len(train_idx)), targets[train_idx]] + 1e-7).mean()))
+        if len(val_idx):
+            p = self.forest.predict_proba(x[val_idx])
+            pred = p.argmax(1)
+            history.val_acc.append(float((pred == targets[val_idx]).mean()))
+            history.val_loss.append(float(-np.log(p[np.arange(len(val_idx)), targets[val_idx]] + 1e-7).mean()))
+            confusion = np.zeros((self.n_classes, self.n_classes), dtype=np.int64)
+            np.add.at(confusion, (targets[val_idx], pred), 1)
+            history.confusion = confusion
+        else:
+            history.val_acc.append(None)
+            history.val_loss.append(None)
+        history.seconds = time.perf_counter() - start
+        metrics = {"epoch": 1, "max_epochs": 1, "train_loss": history.train_loss[0], "train_acc": history.train_acc[0],
+                   "val_loss": history.val_loss[0], "val_acc": history.val_acc[0], "lr": None, "best_epoch": 1,
+                   "seconds": history.seconds}
+        for cb in callbacks:
+            cb.on_epoch_end(1, metrics)
+        return history
+
+    def stop(self) -> None:
+        """Ask a running :meth:`fit` to stop after the current batch (thread-safe)."""
+        self._stop_event.set()
+
+    def fit_in_background(self, annotations: "Annotations", **fit_options: Any) -> TrainingJob:
+        """Run :meth:`fit` in a background thread; returns a :class:`~svetlana_nb.training.TrainingJob`."""
+        return TrainingJob(lambda: self.fit(annotations, **fit_options), self.stop)
+
+    # -- prediction ----------------------------------------------------------------------------
+    def predict_proba(self, objects: Objects | None = None, rows: np.ndarray | None = None, *,
+                      batch_size: int = 1024) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes), for ``rows`` of ``objects`` (all by default)."""
+        objects = self._objects(objects)
+        if not self.is_fitted:
+            raise RuntimeError("Classifier.predict: the classifier is not trained yet; call fit() first")
+        self.check_objects(objects)
+        rows = np.arange(len(objects)) if rows is None else np.asarray(rows, dtype=np.int64)
+        if self.model_name == "random_forest":
+            x, _ = feature_matrix(objects, rows)
+            return self.forest.predict_proba(x).astype(np.float32)
+        return self._predict_network(objects, rows, batch_size)
+
+    @torch.inference_mode()
+    def _predict_network(self, objects: Objects, rows: np.ndarray, batch_size: int) -> np.ndarray:
+        network = fast_module(self.network.to(self.device), self.ndim).eval()
+        out = np.empty((len(rows), self.n_classes), dtype=np.float32)
+        chunk = max(batch_size, 4096)
+        use_bf16 = self.device.type == "cpu" and cpu_supports_bf16()
+        for begin in range(0, len(rows), chunk):
+            x = torch.from_numpy(self.patches(objects, rows[begin:begin + chunk]))
+            for b in range(0, len(x), batch_size):
+                xb = fast_layout(x[b:b + batch_size].to(self.device, non_blocking=True))
+                if self.device.type == "cuda":
+                    with torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16):
+                        logits = network(xb)
+                elif use_bf16:
+                    with torch.autocast("cpu", dtype=torch.bfloat16):
+                        logits = network(xb)
+                else:
+                    logits = network(xb)
+                out[begin + b:begin + b + len(xb)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return out
+
+    def predict(self, objects: Objects | None = None, *, batch_size: int = 1024) -> Prediction:
+        """Classify every object of ``objects`` (default: the training objects).
+
+        Returns
+        -------
+        Prediction
+            ``.classes`` {label: class name}, ``.probabilities`` (n, k), ``.table``, ``.class_image()``...
+        """
+        objects = self._objects(objects)
+        return Prediction(objects, self.predict_proba(objects, batch_size=batch_size), self.class_names)
+
+    def _objects(self, objects: Objects | None) -> Objects:
+        if objects is None:
+            if self.objects is None:
+                raise ValueError("objects: no objects given and none bound to the classifier")
+            return self.objects
+        if not isinstance(objects, Objects):
+            raise TypeError(f"objects: expected svetlana_nb.Objects, got {type(objects).__name__}")
+        return objects
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the trained classifier to one file (safetensors + JSON metadata, no pickle), atomically."""
+        modelfile.save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, model: nn.Module | None = None, device: str = "auto") -> "Classifier":
+        """Read a classifier written by :meth:`save`; ``model`` supplies the module of a custom network."""
+        return modelfile.load(cls, path, model=model, device=device)

@@ -1,0 +1,109 @@
+"""Explanations: Grad-CAM heat maps over a patch (networks), top features (random forest)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .features import feature_matrix
+from .objects import Key, Objects
+
+if TYPE_CHECKING:
+    from .classifier import Classifier
+
+
+@dataclass
+class GradCam:
+    """Grad-CAM of one object.
+
+    Attributes
+    ----------
+    patch : numpy.ndarray, shape (C + 1, *patch_shape)
+        The network's input (normalised channels, then the object mask).
+    heatmap : numpy.ndarray, shape (*patch_shape)
+        Where the evidence for ``class_name`` lies, scaled to [0, 1].
+    probabilities : numpy.ndarray, shape (n_classes,)
+    class_name : str
+        The explained class (the predicted one unless asked otherwise).
+    """
+
+    patch: np.ndarray
+    heatmap: np.ndarray
+    probabilities: np.ndarray
+    class_name: str
+
+
+def grad_cam(clf: "Classifier", objects: Objects, key: Key, *, class_name: str | None = None) -> GradCam:
+    """Grad-CAM (Selvaraju et al. 2017) of the classifier's last convolution for one object.
+
+    Parameters
+    ----------
+    clf : Classifier
+        A trained network classifier (not the random forest: see :func:`top_features`).
+    objects : Objects
+    key : int or (image name, label)
+    class_name : str, optional
+        Class to explain (default: the predicted class).
+
+    Returns
+    -------
+    GradCam
+    """
+    if clf.model_name == "random_forest":
+        raise ValueError("clf: Grad-CAM needs a network; for the random forest use top_features()")
+    network = clf.network
+    layer = getattr(network, "target_layer", None)
+    if layer is None:
+        convs = [m for m in network.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d))]
+        if not convs:
+            raise ValueError("clf: the network has no convolution layer to explain")
+        layer = convs[-1]
+    row = objects.row(key)
+    patch = clf.patches(objects, np.array([row]))
+    x = torch.from_numpy(patch).to(clf.device)
+    saved: dict[str, torch.Tensor] = {}
+
+    def keep(_module, _inputs, output):
+        output.retain_grad()
+        saved["act"] = output
+
+    handle = layer.register_forward_hook(keep)
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.enable_grad():
+            logits = network(x)
+            probs = torch.softmax(logits.float(), 1)[0]
+            target = int(probs.argmax()) if class_name is None else clf.class_names.index(class_name)
+            network.zero_grad(set_to_none=True)
+            logits[0, target].backward()
+    finally:
+        handle.remove()
+        network.train(was_training)
+    act, grad = saved["act"].detach(), saved["act"].grad.detach()
+    spatial = tuple(range(2, act.dim()))
+    weights = grad.mean(dim=spatial, keepdim=True)
+    cam = F.relu((weights * act).sum(1, keepdim=True))
+    mode = "trilinear" if act.dim() == 5 else "bilinear"
+    cam = F.interpolate(cam, size=patch.shape[2:], mode=mode, align_corners=False)[0, 0]
+    cam = cam - cam.min()
+    cam = cam / cam.max() if float(cam.max()) > 0 else cam
+    return GradCam(patch=patch[0], heatmap=cam.detach().cpu().numpy(), probabilities=probs.detach().cpu().numpy(),
+                   class_name=clf.class_names[target])
+
+
+def top_features(clf: "Classifier", objects: Objects, key: Key, k: int = 5) -> list[tuple[str, float, float]]:
+    """For the random forest: its ``k`` most important features with this object's values.
+
+    Returns
+    -------
+    list of (feature name, importance, the object's value as a z-score over the training objects)
+    """
+    if clf.forest is None:
+        raise ValueError("clf: top_features needs the random-forest classifier; for networks use grad_cam()")
+    x, _ = feature_matrix(objects, np.array([objects.row(key)]))
+    return clf.forest.top_features(x[0], k)

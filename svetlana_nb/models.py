@@ -1,0 +1,161 @@
+"""Network architectures (2D and 3D, any number of input channels) and their registry.
+
+All networks take ``(N, C + 1, *patch_shape)`` float tensors (image channels plus the object
+mask) and return logits ``(N, n_classes)``: no softmax, the loss applies it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _conv(ndim: int) -> type[nn.Module]:
+    return nn.Conv3d if ndim == 3 else nn.Conv2d
+
+
+def _batch_norm(ndim: int) -> type[nn.Module]:
+    return nn.BatchNorm3d if ndim == 3 else nn.BatchNorm2d
+
+
+class Downsample(nn.Module):
+    """Max-pool by 2 along every spatial axis longer than 1 (anisotropic 3D patches keep working)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        kernel = [2 if s >= 2 else 1 for s in x.shape[2:]]
+        pool = F.max_pool3d if x.dim() == 5 else F.max_pool2d
+        return pool(x, kernel_size=kernel, stride=kernel, ceil_mode=True)
+
+
+class GlobalPool(nn.Module):
+    """Concatenate global average and global max pooling: (N, F, ...) → (N, 2F)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        flat = x.flatten(2)
+        return torch.cat([flat.mean(dim=2), flat.amax(dim=2)], dim=1)
+
+
+class LightCNN(nn.Module):
+    """The paper's light network: a few convolutions of 16 filters, ~3k parameters for 2 layers.
+
+    Parameters
+    ----------
+    in_channels : int
+        Image channels + 1 (the object mask).
+    n_classes : int
+    ndim : {2, 3}
+        Spatial dimensions of the patches.
+    depth : int
+        Number of convolution layers (2 in the paper); a 2× max-pool follows each but the last.
+    width : int or list of int
+        Filters per layer.
+    kernel_size : int
+        Odd or even; padding keeps the spatial size (``kernel_size // 2``, cropped for even sizes).
+    dropout : float
+        Dropout before the linear classifier.
+    """
+
+    def __init__(self, in_channels: int, n_classes: int, *, ndim: int = 2, depth: int = 2,
+                 width: int | list[int] = 16, kernel_size: int = 3, dropout: float = 0.0) -> None:
+        super().__init__()
+        widths = [width] * depth if isinstance(width, int) else list(width)
+        conv = _conv(ndim)
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for i, out in enumerate(widths):
+            layers.append(conv(channels, out, kernel_size, padding="same"))
+            layers.append(nn.ReLU(inplace=True))
+            if i < len(widths) - 1:
+                layers.append(Downsample())
+            channels = out
+        self.features = nn.Sequential(*layers)
+        self.pool = GlobalPool()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(2 * channels, n_classes)
+
+    @property
+    def target_layer(self) -> nn.Module:
+        """Layer whose activations Grad-CAM explains (the last convolution)."""
+        return [m for m in self.features if isinstance(m, (nn.Conv2d, nn.Conv3d))][-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.classifier(self.dropout(self.pool(self.features(x))))
+
+
+class BasicBlock(nn.Module):
+    """Residual block: two 3×3 convolutions with batch norm, optional 2× downsampling."""
+
+    def __init__(self, ndim: int, in_ch: int, out_ch: int, downsample: bool) -> None:
+        super().__init__()
+        conv, norm = _conv(ndim), _batch_norm(ndim)
+        self.down = Downsample() if downsample else nn.Identity()
+        self.conv1 = conv(in_ch, out_ch, 3, padding=1, bias=False)
+        self.bn1 = norm(out_ch)
+        self.conv2 = conv(out_ch, out_ch, 3, padding=1, bias=False)
+        self.bn2 = norm(out_ch)
+        self.skip = nn.Identity() if in_ch == out_ch else nn.Sequential(conv(in_ch, out_ch, 1, bias=False), norm(out_ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        x = self.down(x)
+        y = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + self.skip(x), inplace=True)
+
+
+class SmallResNet(nn.Module):
+    """A small ResNet (3 stages of one basic block: 16, 32, 64 filters by default), 2D or 3D."""
+
+    def __init__(self, in_channels: int, n_classes: int, *, ndim: int = 2,
+                 widths: tuple[int, ...] = (16, 32, 64), dropout: float = 0.2) -> None:
+        super().__init__()
+        conv, norm = _conv(ndim), _batch_norm(ndim)
+        self.stem = nn.Sequential(conv(in_channels, widths[0], 3, padding=1, bias=False), norm(widths[0]),
+                                  nn.ReLU(inplace=True))
+        blocks, channels = [], widths[0]
+        for i, w in enumerate(widths):
+            blocks.append(BasicBlock(ndim, channels, w, downsample=i > 0))
+            channels = w
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = GlobalPool()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(2 * channels, n_classes)
+
+    @property
+    def target_layer(self) -> nn.Module:
+        """Layer whose activations Grad-CAM explains (the last residual block)."""
+        return self.blocks[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.classifier(self.dropout(self.pool(self.blocks(self.stem(x)))))
+
+
+#: Architectures by name: ``factory(in_channels, n_classes, ndim) -> nn.Module``.
+NETWORKS: dict[str, Callable[[int, int, int], nn.Module]] = {
+    "light_cnn": lambda c, k, nd: LightCNN(c, k, ndim=nd, depth=2, width=16),
+    "light_cnn_deep": lambda c, k, nd: LightCNN(c, k, ndim=nd, depth=4, width=[16, 16, 32, 32], dropout=0.2),
+    "resnet": lambda c, k, nd: SmallResNet(c, k, ndim=nd),
+}
+#: Every model name accepted by :class:`~svetlana_nb.Classifier` (networks + the random forest).
+MODELS: tuple[str, ...] = (*NETWORKS, "random_forest")
+#: Human-readable descriptions, used by widgets for choices and tooltips.
+DESCRIPTIONS: dict[str, str] = {
+    "light_cnn": "Light CNN (paper): 2 conv layers of 16 filters, ~3k parameters; best with few annotations",
+    "light_cnn_deep": "Deeper light CNN: 4 conv layers (16-32 filters), for harder classes and more annotations",
+    "resnet": "Small ResNet (16-32-64 filters, batch norm): for hundreds of annotations",
+    "random_forest": "Random forest on per-object measurements (size, shape, intensity): trains in < 1 s",
+}
+
+
+def build_network(name: str, in_channels: int, n_classes: int, ndim: int) -> nn.Module:
+    """Instantiate a registered network; ``ValueError`` naming the choices when unknown."""
+    if name not in NETWORKS:
+        raise ValueError(f"model: expected one of {list(MODELS)} or a torch.nn.Module, got {name!r}")
+    return NETWORKS[name](in_channels, n_classes, ndim)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,1 @@
+"""Notebook widgets: thin views over the core (Annotator, Trainer, PredictionViewer, App)."""

@@ -1,0 +1,116 @@
+"""``App``: the one-cell experience, tabs Annotate | Train | Predict over one Annotations and one Classifier."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as widgets
+import traitlets
+
+from ..classifier import Classifier
+from ..objects import Objects
+from ..predict import Prediction
+from ..training import History
+from .annotator import Annotator
+from .prediction import PredictionViewer
+from .training import Trainer
+
+
+class App(widgets.Tab):
+    """Annotate, train and predict in one widget.
+
+    The three tabs share one :class:`~svetlana_nb.Annotations` (corrections made in Predict go
+    into the next training) and one :class:`~svetlana_nb.Classifier` (the Trainer's: choosing
+    another network there replaces it). After each training run, every object is predicted in
+    a background thread and the Predict tab refreshes.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or list of numpy.ndarray
+        Image(s), (Y, X[, C]) or (Z, Y, X[, C]).
+    masks : numpy.ndarray or list of numpy.ndarray
+        Label image(s) of the same spatial shape(s).
+    classes : sequence of str
+        Class names (at least two).
+    channel_axis : int, optional
+        Axis of the channels in ``images`` (None: no channel axis, or RGB last).
+    autosave : str or PathLike, optional
+        Annotations file, written after every change and resumed when it exists; exports go
+        next to it.
+    model : str
+        Initial network (a key of :data:`svetlana_nb.MODELS`).
+    names : str or list of str, optional
+        Image names (keys of the annotations).
+
+    Examples
+    --------
+    >>> demo = sv.data.cells_2d()
+    >>> app = sv.App(demo.image, demo.mask, demo.class_names)   # doctest: +SKIP
+    >>> app                                                     # doctest: +SKIP
+    """
+
+    prediction = traitlets.Instance(Prediction, allow_none=True, help="Prediction of the last trained classifier")
+
+    def __init__(self, images: Any, masks: Any, classes: Sequence[str], *, channel_axis: int | None = None,
+                 autosave: str | os.PathLike | None = None, model: str = "light_cnn",
+                 names: str | Sequence[str] | None = None, **kwargs: Any) -> None:
+        self.objects = Objects(images, masks, channel_axis=channel_axis, name=names)
+        self.annotator = Annotator(self.objects, list(classes), autosave=autosave)
+        self.annotations = self.annotator.annotations
+        clf = Classifier(self.objects, class_names=self.annotations.class_names, model=model)
+        self.trainer = Trainer(clf, self.annotations)
+        self.viewer = PredictionViewer(self.objects, None, annotations=self.annotations)
+        self.status = widgets.HTML("<i>Train a classifier (Train tab): every object is then predicted here.</i>")
+        self.status.add_class("svetlana-app-status")
+        self._predicted = threading.Event()
+        self._predicted.set()
+        self._prediction_error: BaseException | None = None
+        predict_tab = widgets.VBox([self.status, self.viewer])
+        super().__init__(children=[self.annotator, self.trainer, predict_tab], **kwargs)
+        self.titles = ("Annotate", "Train", "Predict")
+        self.add_class("svetlana-app")
+        self.trainer.on_trained(self._on_trained)
+
+    @property
+    def classifier(self) -> Classifier:
+        """The classifier trained by the Train tab."""
+        return self.trainer.classifier
+
+    def _on_trained(self, clf: Classifier, _history: History) -> None:
+        self._predicted.clear()
+        threading.Thread(target=self._predict, args=(clf,), name="svetlana-nb-app-predict", daemon=True).start()
+
+    def _predict(self, clf: Classifier) -> None:
+        """Predict every object with ``clf`` and show it (runs in its own thread)."""
+        self._prediction_error = None
+        try:
+            self.status.value = f"<i>Predicting {len(self.objects)} objects with the new classifier...</i>"
+            begin = time.perf_counter()
+            prediction = clf.predict(self.objects)
+            self.viewer.classifier = clf
+            self.viewer.prediction = prediction
+            self.prediction = prediction
+            self.annotator.classifier = clf
+            counts = ", ".join(f"{name}: {n}" for name, n in prediction.counts().items())
+            self.status.value = (f"Predicted {len(prediction)} objects in {time.perf_counter() - begin:.1f} s "
+                                 f"({counts}). Click an object to inspect or correct it.")
+        except Exception as error:  # shown to the user, kept for wait()
+            self._prediction_error = error
+            self.status.value = f"<span style='color:#c00'>Prediction failed: {type(error).__name__}: {error}</span>"
+        finally:
+            self._predicted.set()
+
+    def wait(self, timeout: float | None = 600) -> Prediction | None:
+        """Wait for the running training and the prediction that follows; return the prediction."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.trainer.wait(timeout)
+        time.sleep(0.05)  # on_trained runs right after the trainer's summary
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self._predicted.wait(remaining)
+        if self._prediction_error is not None:
+            raise self._prediction_error
+        return self.prediction

@@ -1,0 +1,196 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import svetlana_nb as sv
+from svetlana_nb.models import LightCNN, SmallResNet, build_network, count_parameters
+from svetlana_nb.training import Callback
+
+
+def annotate(objects, truth, n, seed=0):
+    ann = sv.Annotations(objects, ["a", "b"])
+    rng = np.random.default_rng(seed)
+    for label in rng.choice(objects.labels, n, replace=False):
+        ann.add(int(label), truth[int(label)])
+    return ann
+
+
+def held_out_accuracy(result, objects, ann, truth):
+    keys = [k for k in objects.keys if k not in dict(ann.items())]
+    correct = [result.classes[k[1]] == truth[k[1]] for k in keys]
+    return float(np.mean(correct))
+
+
+def test_light_cnn_is_the_paper_size_and_has_no_softmax():
+    net = LightCNN(2, 2)
+    assert 2000 < count_parameters(net) < 4000
+    out = net(torch.randn(4, 2, 39, 39))
+    assert out.shape == (4, 2)
+    assert not torch.allclose(out.exp().sum(1), torch.ones(4))  # logits, not probabilities
+    for k in (2, 3, 4, 5):  # 'same' padding works for any kernel size
+        assert LightCNN(3, 5, kernel_size=k)(torch.randn(1, 3, 31, 31)).shape == (1, 5)
+
+
+@pytest.mark.parametrize("name", ["light_cnn", "light_cnn_deep", "resnet"])
+@pytest.mark.parametrize("shape", [(40, 40), (6, 32, 32)])
+def test_every_network_in_2d_and_3d(name, shape):
+    net = build_network(name, 3, 4, len(shape))
+    assert net(torch.randn(2, 3, *shape)).shape == (2, 4)
+    assert isinstance(build_network("resnet", 2, 2, 2), SmallResNet)
+    with pytest.raises(ValueError, match="model: expected one of"):
+        build_network("vgg", 2, 2, 2)
+
+
+def test_default_classifier_beats_chance_on_held_out(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    ann = annotate(objects, truth, 30)
+    clf = sv.Classifier(objects, n_classes=2)
+    history = clf.fit(ann)
+    assert len(history.epoch) >= 10 and history.train_loss[-1] < history.train_loss[0]
+    result = clf.predict(objects)
+    assert held_out_accuracy(result, objects, ann, truth) >= 0.85
+    assert result.probabilities.shape == (len(objects), 2)
+    np.testing.assert_allclose(result.probabilities.sum(1), 1, atol=1e-4)
+
+
+def test_multichannel_and_3d_train(scene_2d_multichannel, scene_3d):
+    for image, mask, truth in (scene_2d_multichannel, scene_3d):
+        objects = sv.Objects(image, mask)
+        ann = annotate(objects, truth, min(40, len(objects) - 5))
+        clf = sv.Classifier(objects)
+        clf.fit(ann, epochs=40)
+        assert held_out_accuracy(clf.predict(objects), objects, ann, truth) >= 0.7
+
+
+def test_validation_split_early_stopping_and_history(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    ann = annotate(objects, truth, 60)
+    clf = sv.Classifier(objects, patience=5)
+    history = clf.fit(ann, epochs=200)
+    assert len(history.val_rows) == 12  # 20 % stratified
+    val_classes = {truth[int(objects.labels[r])] for r in history.val_rows}
+    assert val_classes == {"a", "b"}
+    assert history.stopped == "early_stopping" and len(history.epoch) < 200
+    assert history.best_epoch == history.epoch[int(np.argmin(history.val_loss))]
+    assert history.confusion.sum() == 12
+    assert list(history.to_frame().columns)[:3] == ["epoch", "train_loss", "train_acc"]
+
+
+def test_seed_makes_training_reproducible(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    ann = annotate(objects, truth, 20)
+    runs = [sv.Classifier(objects, seed=3).fit(ann, epochs=8).train_loss for _ in range(2)]
+    assert runs[0] == runs[1]
+    other = sv.Classifier(objects, seed=4).fit(ann, epochs=8).train_loss
+    assert other != runs[0]
+
+
+def test_callbacks_and_stop(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    ann = annotate(objects, truth, 40)
+    events = {"epochs": [], "batches": 0, "begin": None, "end": None}
+
+    class Recorder(Callback):
+        def on_train_begin(self, info):
+            events["begin"] = info
+
+        def on_batch_end(self, batch, n_batches, loss):
+            events["batches"] += 1
+
+        def on_epoch_end(self, epoch, metrics):
+            events["epochs"].append(metrics["train_loss"])
+
+        def should_stop(self):
+            return len(events["epochs"]) >= 3
+
+        def on_train_end(self, history):
+            events["end"] = history
+
+    clf = sv.Classifier(objects, batch_size=8)
+    history = clf.fit(ann, epochs=50, callbacks=[Recorder()])
+    assert history.stopped == "user"
+    assert len(events["epochs"]) == 3 and events["end"] is history
+    assert events["begin"]["n_train"] == 32 and events["begin"]["n_val"] == 8
+    assert events["batches"] == 3 * 4 + 1  # stopped within one batch of the request
+    with pytest.raises(TypeError, match="not a callback event"):
+        sv.FunctionCallback(on_nothing=print)
+
+
+def test_background_training_can_be_stopped(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    ann = annotate(objects, truth, 40)
+    clf = sv.Classifier(objects, batch_size=4)
+    started = threading.Event()
+    job = clf.fit_in_background(ann, epochs=500, callbacks=[sv.FunctionCallback(on_epoch_end=lambda e, m: started.set())])
+    assert started.wait(60)
+    job.stop()
+    history = job.join(60)
+    assert job.done and history.stopped == "user" and len(history.epoch) < 500
+    assert clf.predict(objects).probabilities.shape == (len(objects), 2)
+
+
+def test_training_errors(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    ann = sv.Annotations(objects, ["a", "b"])
+    ann.add(int(objects.labels[0]), "a")
+    ann.add(int(objects.labels[1]), "a")
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        sv.Classifier(objects).fit(ann)
+    with pytest.raises(ValueError, match="model: expected one of"):
+        sv.Classifier(objects, model="vgg")
+    with pytest.raises(TypeError, match="lr_max: unknown training option"):
+        sv.Classifier(objects, lr_max=3)
+    with pytest.raises(ValueError, match="lr: expected a positive"):
+        sv.Classifier(objects).fit(ann, lr=-1)
+    with pytest.raises(RuntimeError, match="not trained yet"):
+        sv.Classifier(objects).predict(objects)
+
+
+def test_predict_checks_channels(scene_2d, scene_2d_multichannel):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    clf = sv.Classifier(objects)
+    clf.fit(annotate(objects, truth, 20), epochs=2)
+    image2, mask2, _ = scene_2d_multichannel
+    with pytest.raises(ValueError, match="objects: the classifier works on 2D images with 1 channel"):
+        clf.predict(sv.Objects(image2, mask2))
+
+
+def test_random_forest_baseline(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    ann = annotate(objects, truth, 40)
+    clf = sv.Classifier(objects, model="random_forest")
+    history = clf.fit(ann)
+    assert history.seconds < 5
+    result = clf.predict(objects)
+    assert result.probabilities.shape == (len(objects), 2)
+    names = [n for n, _, _ in sv.top_features(clf, objects, int(objects.labels[0]))]
+    assert len(names) == 5 and "area" in objects.features().columns
+    assert held_out_accuracy(result, objects, ann, truth) > 0.6  # the bright centre raises max intensity
+
+
+def test_custom_module_for_transfer_learning(scene_2d, tmp_path):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    ann = annotate(objects, truth, 30)
+    pretrained = LightCNN(2, 2, width=8)
+    clf = sv.Classifier(objects, model=pretrained)
+    clf.fit(ann, epochs=3)
+    assert clf.network is pretrained
+    clf.save(tmp_path / "custom.svnb")
+    with pytest.raises(ValueError, match="custom network; pass the module"):
+        sv.Classifier.load(tmp_path / "custom.svnb")
+    loaded = sv.Classifier.load(tmp_path / "custom.svnb", model=LightCNN(2, 2, width=8))
+    np.testing.assert_allclose(loaded.predict_proba(objects), clf.predict_proba(objects), atol=1e-5)
+    wrong = sv.Classifier(objects, model=LightCNN(2, 3))
+    with pytest.raises(ValueError, match=r"logits of shape \(N, 2\)"):
+        wrong.fit(ann, epochs=1)

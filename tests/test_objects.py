@@ -1,0 +1,140 @@
+import numpy as np
+import pytest
+
+import svetlana_nb as sv
+from svetlana_nb.objects import estimate_patch_shape
+
+
+def test_geometry_matches_direct_numpy(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    assert len(objects) == len(truth)
+    assert objects.labels.tolist() == sorted(truth)
+    row = objects.row(int(objects.labels[5]))
+    ys, xs = np.nonzero(mask == objects.labels[5])
+    assert objects.bbox[row].tolist() == [ys.min(), xs.min(), ys.max() + 1, xs.max() + 1]
+    assert objects.area[row] == len(ys)
+    feats = objects.features()
+    assert feats.loc[row, "centroid_y"] == pytest.approx(ys.mean())
+    assert feats.loc[row, "mean_intensity_0"] == pytest.approx(image[ys, xs].mean(), rel=1e-5)
+    assert feats.loc[row, "max_intensity_0"] == pytest.approx(image[ys, xs].max())
+
+
+def test_channel_axis_detection_and_explicit(scene_2d_multichannel):
+    image, mask, _ = scene_2d_multichannel
+    last = sv.Objects(image, mask)
+    first = sv.Objects(np.moveaxis(image, -1, 0), mask)
+    assert last.n_channels == first.n_channels == 2
+    np.testing.assert_array_equal(last.patches([0, 1]), first.patches([0, 1]))
+    explicit = sv.Objects(np.moveaxis(image, -1, 0), mask, channel_axis=0)
+    assert explicit.images[0].shape == (240, 240, 2)
+
+
+def test_bad_inputs_have_clear_errors(scene_2d):
+    image, mask, _ = scene_2d
+    with pytest.raises(ValueError, match=r"image and mask do not match.*\(240, 240\).*\(100, 100\)"):
+        sv.Objects(image, mask[:100, :100])
+    with pytest.raises(TypeError, match="mask: expected an integer label image"):
+        sv.Objects(image, mask.astype(float))
+    with pytest.raises(TypeError, match="boolean"):
+        sv.Objects(image, mask > 0)
+    with pytest.raises(ValueError, match="mask: the label image has no objects"):
+        sv.Objects(image, np.zeros_like(mask))
+    with pytest.raises(ValueError, match="label ids must be >= 0"):
+        sv.Objects(image, -mask)
+    bad = image.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        sv.Objects(bad, mask)
+    objects = sv.Objects(image, mask)
+    with pytest.raises(KeyError, match="label 4 is not an object"):
+        objects.row(4)
+
+
+def test_patch_size_is_robust_to_one_huge_outlier(scene_2d):
+    image, mask, _ = scene_2d
+    normal = sv.Objects(image, mask).patch_shape
+    big = np.zeros((600, 600), np.int32)
+    big[:240, :240] = mask
+    big[300:590, 300:590] = 999  # one 290-px object
+    with_outlier = sv.Objects(np.zeros((600, 600)), big).patch_shape
+    assert with_outlier == normal
+    assert normal[0] >= 20  # objects are up to 21 px wide
+    assert sv.Objects(image, mask, patch_size=33).patch_shape == (33, 33)
+    assert estimate_patch_shape(np.array([[4, 30, 30]] * 10)) == (8, 40, 40)
+
+
+def test_patches_match_a_direct_crop(scene_2d_multichannel):
+    image, mask, _ = scene_2d_multichannel
+    objects = sv.Objects(image, mask, patch_size=24)
+    row = 7
+    patch = objects.patches([row], normalization="none")[0]
+    cy, cx = objects.centres[row]
+    y0, x0 = cy - 12, cx - 12
+    np.testing.assert_allclose(patch[0], image[y0:y0 + 24, x0:x0 + 24, 0])
+    np.testing.assert_allclose(patch[1], image[y0:y0 + 24, x0:x0 + 24, 1])
+    np.testing.assert_array_equal(patch[2], mask[y0:y0 + 24, x0:x0 + 24] == objects.labels[row])
+    lo, hi = objects.channel_ranges("percentile")[0, 0]
+    normed = objects.patches([row])[0, 0]
+    np.testing.assert_allclose(normed, (image[y0:y0 + 24, x0:x0 + 24, 0] - lo) / (hi - lo), rtol=1e-5, atol=1e-6)
+
+
+def test_border_objects_are_padded_not_dropped():
+    mask = np.zeros((50, 50), np.int32)
+    mask[0:6, 0:6] = 1
+    mask[20:30, 20:30] = 2
+    image = np.ones((50, 50), np.float32)
+    objects = sv.Objects(image, mask, patch_size=16)
+    assert len(objects) == 2
+    patch = objects.patches([0], normalization="none")[0]
+    assert patch.shape == (2, 16, 16)
+    # the top-left corner object sits at the centre: what lies outside the image is zero
+    cy, cx = objects.centres[0]
+    assert patch[0, : 8 - cy].sum() == 0 and patch[0, 8 - cy:, 8 - cx:].min() == 1
+    assert patch[1].sum() == 36
+
+
+def test_context_reduction_hides_far_pixels(scene_2d):
+    image, mask, _ = scene_2d
+    objects = sv.Objects(image, mask, patch_size=40)
+    full = objects.patches([10], normalization="none")[0]
+    reduced = objects.patches([10], normalization="none", context=2)[0]
+    obj = full[1] > 0
+    np.testing.assert_allclose(reduced[0][obj], full[0][obj])
+    far = np.ones_like(obj)
+    ys, xs = np.nonzero(obj)
+    far[max(ys.min() - 2, 0):ys.max() + 3, max(xs.min() - 2, 0):xs.max() + 3] = False
+    assert np.all(reduced[0][far] == 0) and np.any(full[0][far] != 0)
+
+
+def test_3d_patches_and_crop(scene_3d):
+    image, mask, truth = scene_3d
+    objects = sv.Objects(image, mask)
+    assert objects.spatial_ndim == 3 and len(objects) == len(truth)
+    pz, py, px = objects.patch_shape
+    assert pz < py == px
+    patches = objects.patches(np.arange(4), normalization="none")
+    assert patches.shape == (4, 2, pz, py, px)
+    row = 2
+    cz, cy, cx = objects.centres[row]
+    z0, y0, x0 = cz - pz // 2, cy - py // 2, cx - px // 2
+    np.testing.assert_allclose(patches[row, 0], image[z0:z0 + pz, y0:y0 + py, x0:x0 + px])
+    crop, obj, origin = objects.crop(row, size=(pz, py, px))
+    assert origin == (z0, y0, x0)
+    np.testing.assert_allclose(crop[..., 0], patches[row, 0])
+    np.testing.assert_array_equal(obj, patches[row, 1] > 0)
+
+
+def test_several_images_keys():
+    mask_a = np.zeros((40, 40), np.int32)
+    mask_a[5:15, 5:15] = 4
+    mask_b = np.zeros((30, 30), np.int32)
+    mask_b[5:15, 5:15] = 4
+    mask_b[18:28, 18:28] = 9
+    objects = sv.Objects([np.ones((40, 40)), np.zeros((30, 30))], [mask_a, mask_b], name=["a.tif", "b.tif"])
+    assert objects.keys == [("a.tif", 4), ("b.tif", 4), ("b.tif", 9)]
+    assert objects.row(("b.tif", 9)) == 2
+    with pytest.raises(KeyError, match="several images"):
+        objects.row(4)
+    assert objects.object_at((20, 20), image="b.tif") == 2
+    assert objects.object_at((0, 0), image=1) is None

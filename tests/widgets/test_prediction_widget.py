@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+import svetlana_nb as sv
+from svetlana_nb.widgets._canvas import decode_image, send_event
+from svetlana_nb.widgets.prediction import PredictionViewer
+
+
+@pytest.fixture(scope="module")
+def trained(demo):
+    objects = sv.Objects(demo.image, demo.mask)
+    ann = sv.Annotations(objects, demo.class_names)
+    for label in objects.labels[::2]:
+        ann.add(int(label), demo.truth[int(label)])
+    clf = sv.Classifier(objects)
+    clf.fit(ann, epochs=25)
+    return objects, ann, clf, clf.predict(objects)
+
+
+def frame(viewer, layer):
+    return decode_image(viewer.overview.painter._last[layer][0])
+
+
+def fresh_annotations(objects, demo):
+    return sv.Annotations(objects, demo.class_names)
+
+
+def test_overlay_paints_objects_in_their_class_colour(trained, demo):
+    objects, _, clf, pred = trained
+    viewer = PredictionViewer(objects, pred, classifier=clf)
+    overlay = frame(viewer, 1)
+    assert overlay.shape[:2] == viewer.overview.frame_shape
+    # An object's centre pixel on the canvas has its predicted class colour.
+    row = 5
+    cx, cy = viewer.overview.to_canvas(*(objects.centres[row] + 0.5))
+    pixel = overlay[int(cy), int(cx)]
+    k = int(pred.class_index[row])
+    assert tuple(pixel[:3]) == sv.render.hex_to_rgb(sv.render.class_color(k)) and pixel[3] > 0
+    assert overlay[0, 0, 3] == 0 or objects.masks[0][0, 0] != 0
+    assert "healthy" in viewer.legend.value and str(pred.counts()["healthy"]) in viewer.legend.value
+
+
+def test_style_controls_repaint_only_the_overlay(trained):
+    objects, _, _, pred = trained
+    viewer = PredictionViewer(objects, pred)
+    base_before = viewer.overview.painter._last[0]
+    filled = frame(viewer, 1)
+    viewer.style_buttons.value = True
+    outlined = frame(viewer, 1)
+    assert viewer.outline and (outlined[..., 3] > 0).sum() < (filled[..., 3] > 0).sum()
+    viewer.opacity_slider.value = 0.1
+    viewer.style_buttons.value = False
+    assert frame(viewer, 1)[..., 3].max() < filled[..., 3].max()
+    viewer.mode_buttons.value = "confidence"
+    assert "Confidence" in viewer.legend.value
+    assert viewer.overview.painter._last[0] is base_before
+
+
+def test_click_shows_probabilities_and_grad_cam(trained):
+    objects, _, clf, pred = trained
+    viewer = PredictionViewer(objects, pred, classifier=clf)
+    row = 10
+    key = viewer.click_image(*(objects.centres[row] + 0.5))
+    assert key == objects.key(row) and viewer.selected == key
+    assert "svetlana-probabilities" in viewer.panel.probabilities.value
+    assert f"{100 * pred.probabilities[row].max():.1f}%" in viewer.panel.probabilities.value
+    cam = decode_image(viewer.panel.cam_image.value)
+    assert cam.shape[2] == 4 and cam[..., :3].std() > 0
+    # Clicking the background clears the selection.
+    background = np.argwhere(objects.masks[0] == 0)[0]
+    assert viewer.click_image(*(background + 0.5)) is None and viewer.selected is None
+
+
+def test_canvas_mouse_click_selects(trained):
+    objects, _, clf, pred = trained
+    viewer = PredictionViewer(objects, pred, classifier=clf)
+    row = 20
+    cx, cy = viewer.overview.to_canvas(*(objects.centres[row] + 0.5))
+    send_event(viewer.overview.canvas, "mouse_down", x=cx, y=cy)
+    send_event(viewer.overview.canvas, "mouse_up", x=cx, y=cy)
+    assert viewer.selected == objects.key(row)
+
+
+def test_grad_cam_map_has_the_patch_shape_and_is_not_constant(trained):
+    objects, _, clf, _ = trained
+    gc = sv.grad_cam(clf, objects, int(objects.labels[3]))
+    assert gc.heatmap.shape == tuple(clf.patch_shape)
+    assert gc.heatmap.max() > gc.heatmap.min()
+
+
+def test_correction_lands_in_the_annotations_and_is_drawn(trained, demo):
+    objects, _, clf, pred = trained
+    ann = fresh_annotations(objects, demo)
+    viewer = PredictionViewer(objects, pred, annotations=ann, classifier=clf)
+    row = 30
+    key = viewer.select(objects.key(row))
+    predicted = pred.class_names[int(pred.class_index[row])]
+    other = [c for c in pred.class_names if c != predicted][0]
+    before = frame(viewer, 1)
+    viewer.panel.correct_buttons[pred.class_names.index(other)].click()
+    assert ann[key] == other
+    assert viewer.corrected_rows().tolist() == [row]
+    assert "corrected: 1" in viewer.legend.value and "(corrected)" in viewer.panel.title.value
+    after = frame(viewer, 1)
+    cx, cy = viewer.overview.to_canvas(*(objects.centres[row] + 0.5))
+    k = pred.class_names.index(other)
+    assert tuple(after[int(cy), int(cx), :3]) == sv.render.hex_to_rgb(sv.render.class_color(k))
+    white = np.all(after[..., :3] == 255, axis=-1) & (after[..., 3] == 255)
+    assert white.sum() > np.sum(np.all(before[..., :3] == 255, axis=-1) & (before[..., 3] == 255))
+    viewer.correct(None)
+    assert key not in ann and viewer.corrected_rows().size == 0
+
+
+def test_correct_without_selection_is_reported(trained, demo):
+    objects, _, _, pred = trained
+    viewer = PredictionViewer(objects, pred, annotations=fresh_annotations(objects, demo))
+    viewer.panel.set_classes(pred.class_names, ["#000000", "#ffffff"])
+    viewer.panel.correct_buttons[0].click()
+    assert viewer.errors.errors and "select an object" in str(viewer.errors.errors[-1])
+
+
+def test_random_forest_shows_top_features(trained, demo):
+    objects, ann, _, _ = trained
+    forest = sv.Classifier(objects, model="random_forest")
+    forest.fit(ann)
+    viewer = PredictionViewer(objects, forest.predict(objects), classifier=forest)
+    viewer.select(int(objects.labels[0]))
+    assert "Top features" in viewer.panel.explanation.value
+    assert viewer.panel.pictures.children == (viewer.panel.crop_box,)
+
+
+def test_exports_round_trip(trained, tmp_path):
+    objects, _, _, pred = trained
+    viewer = PredictionViewer(objects, pred)
+    viewer.folder_text.value = str(tmp_path / "out")
+    viewer.export_buttons[0].click()
+    table = pd.read_csv(tmp_path / "out" / "objects.csv")
+    assert len(table) == len(objects) and (table["class"].to_numpy() == np.asarray(pred.class_names)[pred.class_index]).all()
+    paths = viewer.export(tmp_path / "all")
+    names = sorted(p.name for p in paths)
+    assert names == ["image_classes.tif", "image_fragmented.tif", "image_healthy.tif", "objects.csv"]
+    classes = tifffile.imread(tmp_path / "all" / "image_classes.tif")
+    np.testing.assert_array_equal(classes, pred.class_image())
+    healthy = tifffile.imread(tmp_path / "all" / "image_healthy.tif")
+    assert set(np.unique(healthy[healthy > 0])) == set(objects.labels[pred.class_index == 0].tolist())
+
+
+def test_zoom_refines_and_never_sends_full_resolution(trained):
+    objects, _, _, pred = trained
+    viewer = PredictionViewer(objects, pred, size=256)
+    assert frame(viewer, 0).shape[:2] == (256, 256)
+    viewer.overview.zoom(4)
+    assert viewer.overview.scale == pytest.approx(512 / 256 / 4)
+    assert frame(viewer, 0).shape[:2] == (256, 256) and frame(viewer, 1).shape[:2] == (256, 256)
+
+
+def test_3d_prediction_view_follows_z(demo):
+    demo3 = sv.data.cells_3d()
+    objects = sv.Objects(demo3.image, demo3.mask, channel_axis=demo3.channel_axis)
+    rng = np.random.default_rng(0)
+    pred = sv.Prediction(objects, rng.dirichlet([1, 1], len(objects)), demo3.class_names)
+    viewer = PredictionViewer(objects, pred)
+    assert viewer.display_controls.z_row.layout.display != "none"
+    row = len(objects) // 2
+    key = viewer.select(objects.key(row))
+    z = viewer.display_controls.z
+    assert objects.bbox[row, 0] <= z < objects.bbox[row, 3]
+    assert viewer.click_image(*(objects.centres[row][1:] + 0.5)) == key
+
+
+def test_prediction_none_then_set(trained):
+    objects, _, _, pred = trained
+    viewer = PredictionViewer(objects, None)
+    assert "No prediction" in viewer.legend.value and frame(viewer, 1)[..., 3].max() == 0
+    viewer.prediction = pred
+    assert frame(viewer, 1)[..., 3].max() > 0
