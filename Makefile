@@ -9,6 +9,7 @@
 #   make lab TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 # Installs are remembered by stamp files in .venv and redone when pyproject.toml changes.
 
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -37,11 +38,16 @@ install-lab: $(VENV)/.installed-lab
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# pip warns once per package about missing local index folders on some machines: hide that.
+QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+
 # torch first (pinned, and only when missing), then the package with its extras.
 $(VENV)/.installed-%: pyproject.toml | $(PY)
-	@$(PY) -c "import importlib.metadata as m; m.version('torch')" 2>/dev/null \
-		|| { echo "installing $(TORCH_SPEC)"; $(PIP) install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"; }
-	$(PIP) install -q -e ".[$*]"
+	@set -o pipefail; $(PY) -c "import importlib.metadata as m; m.version('torch')" 2>/dev/null \
+		|| { echo "installing $(TORCH_SPEC)"; \
+		     $(PIP) install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)" $(QUIET_PIP); }
+	@echo "installing svetlana_nb[$*] (editable)"
+	@set -o pipefail; $(PIP) install -q -e ".[$*]" $(QUIET_PIP)
 	@touch $@
 
 # Debian's Chromium for the real-browser tests. Without it they are skipped, with the reason.

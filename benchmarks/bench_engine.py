@@ -1,4 +1,4 @@
-"""Engine benchmark: svetlana_nb against a faithful re-implementation of the SVETLANA plugin's method.
+"""Engine benchmark: svetlana_nb against a re-implementation of the SVETLANA plugin's method.
 
 Prints, side by side on this machine:
 
@@ -63,7 +63,7 @@ QUICK = {
     "large_3d": {"shape": (32, 96, 96), "n_objects": 16},
     "cells_2d": {"shape": (256, 256), "n_objects": 40},
     "infected_cells_2d": {"shape": (256, 256), "n_objects": 40},
-    "cells_3d": {"shape": (40, 96, 96), "n_objects": 16},
+    "cells_3d": {"shape": (40, 128, 128), "n_objects": 30},
 }
 ACCURACY_SETS = ("cells_2d", "infected_cells_2d", "cells_3d")
 
@@ -148,8 +148,12 @@ def worker_ours(case: str, sizes: dict, opts: dict) -> dict:
     import svetlana_nb as sv
 
     demo = _demo(case, sizes)
-    out = {"image_mb": demo.image.nbytes / 2**20, "mask_mb": demo.mask.nbytes / 2**20,
-           "n_objects": int(len(demo.truth)), "threads": torch.get_num_threads()}
+    out = {
+        "image_mb": demo.image.nbytes / 2**20,
+        "mask_mb": demo.mask.nbytes / 2**20,
+        "n_objects": int(len(demo.truth)),
+        "threads": torch.get_num_threads(),
+    }
     with PeakRSS() as m:
         objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
     out.update(objects_s=m.seconds, objects_mb=m.delta_mb, patch=list(objects.patch_shape))
@@ -159,13 +163,24 @@ def worker_ours(case: str, sizes: dict, opts: dict) -> dict:
     clf = sv.Classifier(objects, **opts.get("ours_options", {}))
     with PeakRSS() as m:
         history = clf.fit(ann, **opts.get("fit_options", {}))
-    out.update(train_s=m.seconds, train_epochs=len(history.epoch), train_stopped=history.stopped,
-               train_best_epoch=history.best_epoch)
+    out.update(
+        train_s=m.seconds,
+        train_epochs=len(history.epoch),
+        train_stopped=history.stopped,
+        train_best_epoch=history.best_epoch,
+    )
     model_mb = sum(p.numel() * p.element_size() for p in clf.network.parameters()) / 2**20
     out["model_mb"] = model_mb
-    with PeakRSS() as m:
-        result = clf.predict(objects)
-    out.update(predict_s=m.seconds, predict_mb=m.delta_mb)
+    seconds, peak = [], []
+    for _ in range(opts.get("repeat", 1)):  # a shared machine: keep the fastest of a few runs
+        with PeakRSS() as m:
+            result = clf.predict(objects)
+        seconds.append(m.seconds)
+        peak.append(m.delta_mb)
+    out.update(predict_s=min(seconds), predict_runs=seconds, predict_mb=max(peak))
+    t = time.perf_counter()
+    result.class_image()
+    out["paint_s"] = time.perf_counter() - t
     rest = np.setdiff1d(np.arange(len(objects)), rows)
     out["balanced_accuracy"] = _balanced_accuracy(truth[rest], result.class_index[rest])
     if opts.get("breakdown"):
@@ -173,14 +188,14 @@ def worker_ours(case: str, sizes: dict, opts: dict) -> dict:
         rows_all = np.arange(len(objects))
         t = time.perf_counter()
         for b in range(0, len(rows_all), 4096):
-            clf.patches(objects, rows_all[b:b + 4096])
+            clf.patches(objects, rows_all[b : b + 4096])
         out["patches_s"] = time.perf_counter() - t
         x = torch.from_numpy(clf.patches(objects, rows_all[:4096]))
         net = clf.network.eval()
         t = time.perf_counter()
         with torch.inference_mode():
             for b in range(0, len(x), 1024):
-                net(x[b:b + 1024])
+                net(x[b : b + 1024])
         out["forward_s"] = (time.perf_counter() - t) * len(objects) / len(x)
     return out
 
@@ -188,9 +203,9 @@ def worker_ours(case: str, sizes: dict, opts: dict) -> dict:
 def worker_plugin(case: str, sizes: dict, opts: dict) -> dict:
     """The plugin's method: training on the same 100 annotations, prediction of all objects."""
     import torch
+    from plugin_method import PluginMethod
 
     import svetlana_nb as sv
-    from plugin_method import PluginMethod
 
     demo = _demo(case, sizes)
     objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)  # for the same draw
@@ -201,14 +216,31 @@ def worker_plugin(case: str, sizes: dict, opts: dict) -> dict:
     out = {"threads": torch.get_num_threads()}
     epochs = opts["plugin_epochs"]
     timed = min(epochs, opts.get("plugin_timing_epochs") or epochs)
-    method = PluginMethod(demo.image, demo.mask, channel_axis=demo.channel_axis,
-                          n_classes=len(demo.class_names), epochs=epochs)
+    method = PluginMethod(
+        demo.image,
+        demo.mask,
+        channel_axis=demo.channel_axis,
+        n_classes=len(demo.class_names),
+        epochs=epochs,
+    )
     history = method.fit(labels[rows], truth[rows], epochs=timed)
-    out.update(train_s=history.seconds * epochs / timed, train_measured_epochs=timed,
-               train_epochs=epochs, patch=method.patch_size)
-    with PeakRSS() as m:
-        pred_labels, pred, _ = method.predict()
-    out.update(predict_s=m.seconds, predict_mb=m.delta_mb, **{f"t_{k}": v for k, v in method.timings.items()})
+    out.update(
+        train_s=history.seconds * epochs / timed,
+        train_measured_epochs=timed,
+        train_epochs=epochs,
+        patch=method.patch_size,
+    )
+    best = None
+    for _ in range(opts.get("repeat", 1)):  # a shared machine: keep the fastest of a few runs
+        with PeakRSS() as m:
+            pred_labels, pred, _ = method.predict()
+        if best is None or m.seconds < best[0]:
+            best = (m.seconds, dict(method.timings))
+        out["predict_mb"] = max(out.get("predict_mb", 0.0), m.delta_mb)
+        out.setdefault("predict_runs", []).append(m.seconds)
+    out.update(predict_s=best[0], **{f"t_{k}": v for k, v in best[1].items()})
+    method.paint(pred)
+    out["paint_s"] = method.timings["paint"]
     order = np.searchsorted(labels, pred_labels)
     rest = np.setdiff1d(np.arange(len(labels)), rows)
     pred_by_row = np.empty(len(labels), dtype=np.int64)
@@ -225,20 +257,33 @@ def run_worker(kind: str, case: str, sizes: dict, opts: dict, inprocess: bool) -
     if inprocess:
         return WORKERS[kind](case, sizes, opts)
     payload = json.dumps({"kind": kind, "case": case, "sizes": sizes, "opts": opts})
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", payload],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", payload],
+        capture_output=True,
+        text=True,
+    )
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
-    raise RuntimeError(f"worker {kind}/{case} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+            return json.loads(line[len(RESULT_PREFIX) :])
+    raise RuntimeError(
+        f"worker {kind}/{case} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+    )
 
 
 # -- accuracy --------------------------------------------------------------------------------------
-def accuracy_runs(sizes: dict, seeds: int, counts: tuple[int, ...], opts: dict, sets=ACCURACY_SETS,
-                  methods=("default", "random_forest", "plugin"), log=print) -> list[dict]:
+def accuracy_runs(
+    sizes: dict,
+    seeds: int,
+    counts: tuple[int, ...],
+    opts: dict,
+    sets=ACCURACY_SETS,
+    methods=("default", "random_forest", "plugin"),
+    log=print,
+) -> list[dict]:
     """Balanced accuracy on the non-annotated objects, per set, count, seed and method."""
-    import svetlana_nb as sv
     from plugin_method import PluginMethod
+
+    import svetlana_nb as sv
 
     rows_out = []
     for name in sets:
@@ -255,9 +300,14 @@ def accuracy_runs(sizes: dict, seeds: int, counts: tuple[int, ...], opts: dict, 
                 for method in methods:
                     t = time.perf_counter()
                     if method == "plugin":
-                        pm = PluginMethod(demo.image, demo.mask, channel_axis=demo.channel_axis,
-                                          n_classes=len(demo.class_names), epochs=opts["plugin_epochs"],
-                                          seed=seed)
+                        pm = PluginMethod(
+                            demo.image,
+                            demo.mask,
+                            channel_axis=demo.channel_axis,
+                            n_classes=len(demo.class_names),
+                            epochs=opts["plugin_epochs"],
+                            seed=seed,
+                        )
                         pm.fit(objects.labels[rows], truth[rows])
                         labs, pred, _ = pm.predict()
                         pred_by_row = np.empty(len(objects), dtype=np.int64)
@@ -265,20 +315,33 @@ def accuracy_runs(sizes: dict, seeds: int, counts: tuple[int, ...], opts: dict, 
                         info = f"{opts['plugin_epochs']} ep"
                     else:
                         options = dict(opts.get("ours_options", {}))
-                        if method != "default":
-                            options["model"] = method
+                        if method == "random_forest":
+                            options["model"] = "random_forest"
                         options.update(opts.get("variants", {}).get(method, {}))
                         options.setdefault("seed", seed)
                         clf = sv.Classifier(objects, **options)
                         history = clf.fit(ann, **opts.get("fit_options", {}))
                         pred_by_row = clf.predict(objects).class_index
-                        info = f"{len(history.epoch)} ep" if method != "random_forest" else ""
+                        info = (
+                            f"{len(history.epoch)} ep" if clf.model_name != "random_forest" else ""
+                        )
                     score = _balanced_accuracy(truth[rest], pred_by_row[rest])
                     seconds = time.perf_counter() - t
-                    rows_out.append({"set": name, "n": k, "seed": seed, "method": method, "bacc": score,
-                                     "seconds": seconds, "info": info})
-                    log(f"  [{name} n={k} seed={seed}] {method:<14} balanced acc {score:.3f}  "
-                        f"({seconds:.1f} s{', ' + info if info else ''})")
+                    rows_out.append(
+                        {
+                            "set": name,
+                            "n": k,
+                            "seed": seed,
+                            "method": method,
+                            "bacc": score,
+                            "seconds": seconds,
+                            "info": info,
+                        }
+                    )
+                    log(
+                        f"  [{name} n={k} seed={seed}] {method:<14} balanced acc {score:.3f}  "
+                        f"({seconds:.1f} s{', ' + info if info else ''})"
+                    )
     return rows_out
 
 
@@ -295,60 +358,164 @@ def speed_table(o2: dict, p2: dict, o3: dict, p3: dict, sizes: dict) -> str:
     total2 = o2["objects_s"] + o2["predict_s"]
     total3 = o3["objects_s"] + o3["predict_s"]
     budget = 3 * o2["image_mb"] + o2["model_mb"]
-    plugin_train_note = (f"{p2['train_epochs']} ep" if p2["train_measured_epochs"] == p2["train_epochs"]
-                         else f"{p2['train_epochs']} ep, extrapolated from {p2['train_measured_epochs']}")
-    plugin_train3_note = (f"{p3['train_epochs']} ep" if p3["train_measured_epochs"] == p3["train_epochs"]
-                          else f"{p3['train_epochs']} ep, extrapolated from {p3['train_measured_epochs']}")
+    plugin_train_note = (
+        f"{p2['train_epochs']} ep"
+        if p2["train_measured_epochs"] == p2["train_epochs"]
+        else f"{p2['train_epochs']} ep, extrapolated from {p2['train_measured_epochs']}"
+    )
+    plugin_train3_note = (
+        f"{p3['train_epochs']} ep"
+        if p3["train_measured_epochs"] == p3["train_epochs"]
+        else f"{p3['train_epochs']} ep, extrapolated from {p3['train_measured_epochs']}"
+    )
     yx = "x".join(map(str, s2["shape"]))
     zyx = "x".join(map(str, s3["shape"]))
     rows = [
-        [f"2D {yx}, {o2['n_objects']} objects: Objects / regionprops", f"{o2['objects_s']:.2f} s",
-         f"{p2['t_regionprops']:.2f} s", f"{p2['t_regionprops'] / o2['objects_s']:.1f}x", ""],
-        ["  patch extraction + prediction of all objects", f"{o2['predict_s']:.2f} s",
-         f"{p2['predict_s'] - p2['t_regionprops']:.2f} s",
-         f"{(p2['predict_s'] - p2['t_regionprops']) / o2['predict_s']:.1f}x", ""],
-        ["  total (objects + patches + prediction)", f"{total2:.2f} s", f"{p2['predict_s']:.2f} s",
-         f"{p2['predict_s'] / total2:.1f}x", ">= 10x, ours < 20 s"],
-        ["  peak memory above image+mask+model", f"{o2['predict_mb']:.0f} MB", f"{p2['predict_mb']:.0f} MB",
-         "", f"< {budget:.0f} MB (3x image + model)"],
+        [
+            f"2D {yx}, {o2['n_objects']} objects: Objects / regionprops",
+            f"{o2['objects_s']:.2f} s",
+            f"{p2['t_regionprops']:.2f} s",
+            f"{p2['t_regionprops'] / o2['objects_s']:.1f}x",
+            "",
+        ],
+        [
+            "  patch extraction + prediction of all objects",
+            f"{o2['predict_s']:.2f} s",
+            f"{p2['predict_s'] - p2['t_regionprops']:.2f} s",
+            f"{(p2['predict_s'] - p2['t_regionprops']) / o2['predict_s']:.1f}x",
+            "",
+        ],
+        [
+            "  total (objects + patches + prediction)",
+            f"{total2:.2f} s",
+            f"{p2['predict_s']:.2f} s",
+            f"{p2['predict_s'] / total2:.1f}x",
+            ">= 10x, ours < 20 s",
+        ],
+        [
+            "  peak memory above image+mask+model",
+            f"{o2['predict_mb']:.0f} MB",
+            f"{p2['predict_mb']:.0f} MB",
+            "",
+            f"< {budget:.0f} MB (3x image + model)",
+        ],
         ["  patch side (px)", f"{o2['patch'][0]}", f"{2 * (p2['patch'] // 2)}", "", ""],
-        ["  train light CNN, 100 annotated", f"{o2['train_s']:.1f} s ({o2['train_epochs']} ep, {o2['train_stopped']})",
-         f"{p2['train_s']:.1f} s ({plugin_train_note})", f"{p2['train_s'] / o2['train_s']:.1f}x", "ours < 10 s"],
-        ["  balanced accuracy, rest (sanity)", f"{o2['balanced_accuracy']:.3f}", f"{p2['balanced_accuracy']:.3f}", "", ""],
-        [f"3D {zyx}, {o3['n_objects']} objects: Objects / regionprops", f"{o3['objects_s']:.2f} s",
-         f"{p3['t_regionprops']:.2f} s", f"{p3['t_regionprops'] / o3['objects_s']:.1f}x", ""],
-        ["  patch extraction + prediction of all objects", f"{o3['predict_s']:.2f} s",
-         f"{p3['predict_s'] - p3['t_regionprops']:.2f} s",
-         f"{(p3['predict_s'] - p3['t_regionprops']) / o3['predict_s']:.1f}x", ""],
-        ["  total (objects + patches + prediction)", f"{total3:.2f} s", f"{p3['predict_s']:.2f} s",
-         f"{p3['predict_s'] / total3:.1f}x", ""],
-        ["  peak memory above image+mask+model", f"{o3['predict_mb']:.0f} MB", f"{p3['predict_mb']:.0f} MB", "",
-         f"(image {o3['image_mb']:.0f} MB)"],
-        ["  patch shape (px)", "x".join(map(str, o3["patch"])), "x".join([str(2 * (p3["patch"] // 2))] * 3), "", ""],
-        ["  train light CNN, 100 annotated", f"{o3['train_s']:.1f} s ({o3['train_epochs']} ep, {o3['train_stopped']})",
-         f"{p3['train_s']:.1f} s ({plugin_train3_note})", f"{p3['train_s'] / o3['train_s']:.1f}x", ""],
-        ["  balanced accuracy, rest (sanity)", f"{o3['balanced_accuracy']:.3f}", f"{p3['balanced_accuracy']:.3f}", "", ""],
+        [
+            "  class image painting (not in the total)",
+            f"{o2['paint_s']:.2f} s",
+            f"{p2['paint_s']:.2f} s",
+            f"{p2['paint_s'] / o2['paint_s']:.0f}x",
+            "",
+        ],
+        [
+            "  train light CNN, 100 annotated",
+            f"{o2['train_s']:.1f} s ({o2['train_epochs']} ep, {o2['train_stopped']})",
+            f"{p2['train_s']:.1f} s ({plugin_train_note})",
+            f"{p2['train_s'] / o2['train_s']:.1f}x",
+            "ours < 10 s",
+        ],
+        [
+            "  balanced accuracy of the rest (sanity)",
+            f"{o2['balanced_accuracy']:.3f}",
+            f"{p2['balanced_accuracy']:.3f} (after {p2['train_measured_epochs']} ep)",
+            "",
+            "",
+        ],
+        [
+            f"3D {zyx}, {o3['n_objects']} objects: Objects / regionprops",
+            f"{o3['objects_s']:.2f} s",
+            f"{p3['t_regionprops']:.2f} s",
+            f"{p3['t_regionprops'] / o3['objects_s']:.1f}x",
+            "",
+        ],
+        [
+            "  patch extraction + prediction of all objects",
+            f"{o3['predict_s']:.2f} s",
+            f"{p3['predict_s'] - p3['t_regionprops']:.2f} s",
+            f"{(p3['predict_s'] - p3['t_regionprops']) / o3['predict_s']:.1f}x",
+            "",
+        ],
+        [
+            "  total (objects + patches + prediction)",
+            f"{total3:.2f} s",
+            f"{p3['predict_s']:.2f} s",
+            f"{p3['predict_s'] / total3:.1f}x",
+            "",
+        ],
+        [
+            "  peak memory above image+mask+model",
+            f"{o3['predict_mb']:.0f} MB",
+            f"{p3['predict_mb']:.0f} MB",
+            "",
+            f"(image {o3['image_mb']:.0f} MB)",
+        ],
+        [
+            "  patch shape (px)",
+            "x".join(map(str, o3["patch"])),
+            "x".join([str(2 * (p3["patch"] // 2))] * 3),
+            "",
+            "",
+        ],
+        [
+            "  class image painting (not in the total)",
+            f"{o3['paint_s']:.2f} s",
+            f"{p3['paint_s']:.2f} s",
+            f"{p3['paint_s'] / o3['paint_s']:.0f}x",
+            "",
+        ],
+        [
+            "  train light CNN, 100 annotated",
+            f"{o3['train_s']:.1f} s ({o3['train_epochs']} ep, {o3['train_stopped']})",
+            f"{p3['train_s']:.1f} s ({plugin_train3_note})",
+            f"{p3['train_s'] / o3['train_s']:.1f}x",
+            "",
+        ],
+        [
+            "  balanced accuracy of the rest (sanity)",
+            f"{o3['balanced_accuracy']:.3f}",
+            f"{p3['balanced_accuracy']:.3f} (after {p3['train_measured_epochs']} ep)",
+            "",
+            "",
+        ],
     ]
     notes = [
-        f"2D plugin breakdown: regionprops {p2['t_regionprops']:.2f} s, pad whole image (float) {p2['t_pad']:.2f} s, "
+        f"2D plugin breakdown: regionprops {p2['t_regionprops']:.2f} s, "
+        f"pad whole image (float) {p2['t_pad']:.2f} s, "
         f"per-object crop loop {p2['t_crop_loop']:.2f} s, CNN forward {p2['t_forward']:.2f} s.",
-        f"Objects construction peak memory: {o2['objects_mb']:.0f} MB (2D), {o3['objects_mb']:.0f} MB (3D); "
+        f"Objects construction peak memory: {o2['objects_mb']:.0f} MB (2D), "
+        f"{o3['objects_mb']:.0f} MB (3D); "
         f"image {o2['image_mb']:.0f} MB + mask {o2['mask_mb']:.0f} MB (2D).",
     ]
     if "patches_s" in o2:
-        notes.append(f"2D ours breakdown: patch extraction alone {o2['patches_s']:.2f} s, network forward alone "
-                     f"{o2['forward_s']:.2f} s (estimated from 4096 patches).")
-    return _table(["SPEED", "svetlana_nb", "plugin method", "speed-up", "target"], rows) + "\n" + "\n".join(notes)
+        notes.append(
+            f"2D ours breakdown: patch extraction alone {o2['patches_s']:.2f} s, "
+            "network forward alone "
+            f"{o2['forward_s']:.2f} s (estimated from 4096 patches)."
+        )
+    return (
+        _table(["SPEED", "svetlana_nb", "plugin method", "speed-up", "target"], rows)
+        + "\n"
+        + "\n".join(notes)
+    )
 
 
 def accuracy_table(results: list[dict], methods=("default", "random_forest", "plugin")) -> str:
-    header = ["ACCURACY (balanced, non-annotated)", *methods, "default >= both?"]
+    header = ["ACCURACY (balanced, non-annotated)", *methods, "default >= others?"]
     rows = []
-    keys = sorted({(r["set"], r["n"]) for r in results}, key=lambda k: (ACCURACY_SETS.index(k[0]) if k[0] in ACCURACY_SETS else 9, k[1]))
+    keys = sorted(
+        {(r["set"], r["n"]) for r in results},
+        key=lambda k: (ACCURACY_SETS.index(k[0]) if k[0] in ACCURACY_SETS else 9, k[1]),
+    )
     for name, k in keys:
         cells, means = [], {}
         for m in methods:
-            vals = np.array([r["bacc"] for r in results if r["set"] == name and r["n"] == k and r["method"] == m])
+            vals = np.array(
+                [
+                    r["bacc"]
+                    for r in results
+                    if r["set"] == name and r["n"] == k and r["method"] == m
+                ]
+            )
             if len(vals) == 0:
                 cells.append("-")
                 continue
@@ -363,31 +530,73 @@ def accuracy_table(results: list[dict], methods=("default", "random_forest", "pl
 
 
 def environment() -> str:
+    import hashlib
+
     import torch
 
+    import svetlana_nb.data as data
+
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    return (f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s), torch "
-            f"{torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}; "
-            f"load average {tuple(round(x, 2) for x in load)}")
+    data_hash = hashlib.md5(Path(data.__file__).read_bytes()).hexdigest()[:8]
+    return (
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s), torch "
+        f"{torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}; "
+        f"sv.data {data_hash}; load average {tuple(round(x, 2) for x in load)}"
+    )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few epochs: a smoke run")
     parser.add_argument("--only", choices=("speed", "accuracy"), help="run one part only")
-    parser.add_argument("--seeds", type=int, default=None, help="annotation draws per case (default 5; quick 1)")
-    parser.add_argument("--plugin-epochs", type=int, default=None,
-                        help="the plugin's fixed epochs (default 1000, its widget's default; quick 3)")
-    parser.add_argument("--plugin-timing-epochs", type=int, default=None,
-                        help="epochs actually run when timing the plugin's training on the large images; "
-                             "the time is extrapolated to --plugin-epochs (default: all of them in 2D, 50 in 3D)")
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="annotation draws per case (default 5; quick 1)"
+    )
+    parser.add_argument(
+        "--plugin-epochs",
+        type=int,
+        default=None,
+        help="the plugin's fixed epochs (default 1000, its widget's default; quick 3)",
+    )
+    parser.add_argument(
+        "--plugin-accuracy-epochs",
+        type=int,
+        default=None,
+        help="the plugin's epochs in the accuracy runs (default 300: under its StepLR(100, 0.1) "
+        "the learning rate is <= 1e-5 after epoch 300, later epochs change nothing "
+        "measurable; quick 3)",
+    )
+    parser.add_argument(
+        "--plugin-timing-epochs",
+        type=int,
+        default=None,
+        help="epochs actually run when timing the plugin's training on the large images; "
+        "the time is extrapolated to --plugin-epochs (default: all of them in 2D, 50 in 3D)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="prediction runs per speed case, the fastest is kept (default 3; quick 1)",
+    )
+    parser.add_argument(
+        "--threads", type=int, help="torch threads (default: torch's, one per core)"
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the speed workers
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     if args.worker:
         job = json.loads(args.worker)
-        sizes = {k: {"shape": tuple(v["shape"]), "n_objects": v["n_objects"]} for k, v in job["sizes"].items()}
+        sizes = {
+            k: {"shape": tuple(v["shape"]), "n_objects": v["n_objects"]}
+            for k, v in job["sizes"].items()
+        }
         result = WORKERS[job["kind"]](job["case"], sizes, job["opts"])
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return 0
@@ -395,25 +604,43 @@ def main(argv=None) -> int:
     sizes = QUICK if args.quick else FULL
     seeds = args.seeds or (1 if args.quick else 5)
     plugin_epochs = args.plugin_epochs or (3 if args.quick else 1000)
-    opts = {"plugin_epochs": plugin_epochs}
+    opts = {"plugin_epochs": plugin_epochs, "repeat": args.repeat or (1 if args.quick else 3)}
     if args.quick:
         opts["fit_options"] = {"epochs": 3}  # a smoke run: the figures are not meaningful
-    print(f"svetlana_nb engine benchmark{' (--quick: tiny sizes, 3 epochs; figures not meaningful)' if args.quick else ''}")
+    print(
+        "svetlana_nb engine benchmark"
+        + (" (--quick: tiny sizes, 3 epochs; figures not meaningful)" if args.quick else "")
+    )
     print(environment(), flush=True)
     report = {"environment": environment(), "quick": args.quick}
 
     if args.only in (None, "speed"):
         print("\nspeed: each case in a fresh process ...", flush=True)
         o2 = run_worker("ours", "large_2d", sizes, dict(opts, breakdown=True), args.quick)
-        print(f"  ours 2D done ({o2['objects_s'] + o2['predict_s']:.1f} s objects+predict)", flush=True)
-        p2 = run_worker("plugin", "large_2d", sizes,
-                        dict(opts, plugin_timing_epochs=args.plugin_timing_epochs or plugin_epochs), args.quick)
+        print(
+            f"  ours 2D done ({o2['objects_s'] + o2['predict_s']:.1f} s objects+predict)",
+            flush=True,
+        )
+        p2 = run_worker(
+            "plugin",
+            "large_2d",
+            sizes,
+            dict(opts, plugin_timing_epochs=args.plugin_timing_epochs or plugin_epochs),
+            args.quick,
+        )
         print(f"  plugin 2D done ({p2['predict_s']:.1f} s predict)", flush=True)
         o3 = run_worker("ours", "large_3d", sizes, opts, args.quick)
-        print(f"  ours 3D done ({o3['objects_s'] + o3['predict_s']:.1f} s objects+predict)", flush=True)
-        p3 = run_worker("plugin", "large_3d", sizes,
-                        dict(opts, plugin_timing_epochs=args.plugin_timing_epochs or min(plugin_epochs, 50)),
-                        args.quick)
+        print(
+            f"  ours 3D done ({o3['objects_s'] + o3['predict_s']:.1f} s objects+predict)",
+            flush=True,
+        )
+        p3 = run_worker(
+            "plugin",
+            "large_3d",
+            sizes,
+            dict(opts, plugin_timing_epochs=args.plugin_timing_epochs or min(plugin_epochs, 50)),
+            args.quick,
+        )
         print(f"  plugin 3D done ({p3['predict_s']:.1f} s predict)", flush=True)
         report["speed"] = {"ours_2d": o2, "plugin_2d": p2, "ours_3d": o3, "plugin_3d": p3}
         print()
@@ -421,8 +648,12 @@ def main(argv=None) -> int:
 
     if args.only in (None, "accuracy"):
         counts = (20,) if args.quick else (20, 100)
-        print(f"\naccuracy: {seeds} seed(s), {counts} annotated, plugin {plugin_epochs} epochs ...", flush=True)
-        results = accuracy_runs(sizes, seeds, counts, opts)
+        accuracy_epochs = args.plugin_accuracy_epochs or (3 if args.quick else 300)
+        print(
+            f"\naccuracy: {seeds} seed(s), {counts} annotated, plugin {accuracy_epochs} epochs ...",
+            flush=True,
+        )
+        results = accuracy_runs(sizes, seeds, counts, dict(opts, plugin_epochs=accuracy_epochs))
         report["accuracy"] = results
         print()
         print(accuracy_table(results), flush=True)

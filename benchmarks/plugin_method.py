@@ -57,8 +57,9 @@ What is assumed (not knowable from the plugin's code, or changed on purpose)
   the plugin would have built a 4-input network and failed on a 2-channel image.
 - A constant patch (max == min) would give NaN in the plugin; we divide by ``max(max - min,
   1e-12)`` instead so that a flat patch does not poison a batch.
-- The class image painting after prediction (a joblib loop over ``regionprops`` coordinates)
-  is left out of the timings: ``svetlana_nb`` paints its class image lazily too.
+- The class image painting after prediction (a joblib loop over ``regionprops`` coordinates,
+  :meth:`PluginMethod.paint`) is timed apart from "patch extraction + prediction", as is
+  ``Prediction.class_image()`` on our side.
 - Runs on the CPU here (the plugin hard-coded ``"cuda"``).
 """
 
@@ -95,8 +96,15 @@ class PluginCNN(nn.Module):
         Kernel size (3); padding is fixed at 1 as in the plugin.
     """
 
-    def __init__(self, labels_number: int, channels_nb: int, *, ndim: int = 2, depth: int = 2,
-                 kersize: int = 3) -> None:
+    def __init__(
+        self,
+        labels_number: int,
+        channels_nb: int,
+        *,
+        ndim: int = 2,
+        depth: int = 2,
+        kersize: int = 3,
+    ) -> None:
         super().__init__()
         conv = nn.Conv3d if ndim == 3 else nn.Conv2d
         norm = nn.BatchNorm3d if ndim == 3 else nn.BatchNorm2d
@@ -104,8 +112,18 @@ class PluginCNN(nn.Module):
         nconv = 16
         layers: list[nn.Module] = []
         for i in range(depth):
-            layers += [conv(channels_nb if i == 0 else nconv, nconv, kernel_size=kersize, stride=1, padding=1),
-                       nn.ReLU(inplace=True), norm(nconv), pool(kernel_size=2, stride=2)]
+            layers += [
+                conv(
+                    channels_nb if i == 0 else nconv,
+                    nconv,
+                    kernel_size=kersize,
+                    stride=1,
+                    padding=1,
+                ),
+                nn.ReLU(inplace=True),
+                norm(nconv),
+                pool(kernel_size=2, stride=2),
+            ]
         self.cnn_layers = nn.Sequential(*layers)
         self.avg_pool = nn.AdaptiveAvgPool3d(1) if ndim == 3 else nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(nconv, labels_number)
@@ -120,7 +138,7 @@ class PluginCNN(nn.Module):
 
 
 def estimate_patch_size(mask: np.ndarray, props=None) -> int:
-    """The plugin's "Estimate patch size": 1.4 x the largest bbox side of the largest object by area."""
+    """The plugin's "Estimate patch size": 1.4 x the largest bbox side of the largest object."""
     props = regionprops(mask) if props is None else props
     largest = max(props, key=lambda r: r.area)
     nd = mask.ndim
@@ -128,8 +146,9 @@ def estimate_patch_size(mask: np.ndarray, props=None) -> int:
     return int(length + 0.4 * length)
 
 
-def prepare_image(image: np.ndarray, mask: np.ndarray, patch_size: int,
-                  channel_axis: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def prepare_image(
+    image: np.ndarray, mask: np.ndarray, patch_size: int, channel_axis: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Channel-last float32 image (grey 2D stacked to 3 channels) and mask, both padded whole.
 
     Returns
@@ -153,8 +172,9 @@ def prepare_image(image: np.ndarray, mask: np.ndarray, patch_size: int,
     return pad_image, pad_labels
 
 
-def crop_patch(pad_image: np.ndarray, pad_labels: np.ndarray, centroid, label: int,
-               half_patch_size: int) -> np.ndarray:
+def crop_patch(
+    pad_image: np.ndarray, pad_labels: np.ndarray, centroid, label: int, half_patch_size: int
+) -> np.ndarray:
     """One object's patch as the plugin built it: float32 (C + 1, *spatial), mask last."""
     sl = []
     for c in centroid:
@@ -166,7 +186,9 @@ def crop_patch(pad_image: np.ndarray, pad_labels: np.ndarray, centroid, label: i
     maskette = pad_labels[sl].copy()
     maskette[maskette != label] = 0
     maskette[maskette == label] = 1
-    concat_image = np.zeros(imagette.shape[:-1] + (imagette.shape[-1] + 1,))  # float64, as the plugin
+    concat_image = np.zeros(
+        imagette.shape[:-1] + (imagette.shape[-1] + 1,)
+    )  # float64, as the plugin
     low, high = imagette.min(), imagette.max()
     imagette = (imagette - low) / max(high - low, 1e-12)  # min-max over the whole crop
     concat_image[..., :-1] = imagette
@@ -178,8 +200,17 @@ def crop_patch(pad_image: np.ndarray, pad_labels: np.ndarray, centroid, label: i
 class _PatchDataset(Dataset):
     """Per-object crops (the plugin's ``PredictionDataset`` / ``CustomDataset``)."""
 
-    def __init__(self, pad_image, pad_labels, centroids, labels, half_patch_size, targets=None,
-                 rotate: bool = False, rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        pad_image,
+        pad_labels,
+        centroids,
+        labels,
+        half_patch_size,
+        targets=None,
+        rotate: bool = False,
+        rng: np.random.Generator | None = None,
+    ) -> None:
         self.pad_image, self.pad_labels = pad_image, pad_labels
         self.centroids, self.labels = centroids, labels
         self.half = half_patch_size
@@ -193,7 +224,13 @@ class _PatchDataset(Dataset):
         self.cache = [self._crop(i) for i in range(len(self.labels))]
 
     def _crop(self, index: int) -> np.ndarray:
-        return crop_patch(self.pad_image, self.pad_labels, self.centroids[index], int(self.labels[index]), self.half)
+        return crop_patch(
+            self.pad_image,
+            self.pad_labels,
+            self.centroids[index],
+            int(self.labels[index]),
+            self.half,
+        )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -210,7 +247,7 @@ class _PatchDataset(Dataset):
 
 @dataclass
 class PluginHistory:
-    """Per-epoch training loss of the plugin's method (the loss of the last batch, as the plugin logged)."""
+    """Per-epoch training loss of the plugin's method (its last batch's, as the plugin logged)."""
 
     loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -238,11 +275,22 @@ class PluginMethod:
     seed : int, optional
     """
 
-    def __init__(self, image: np.ndarray, mask: np.ndarray, *, channel_axis: int | None = None,
-                 patch_size: int | None = None, n_classes: int = 2, lr: float = DEFAULT_LR,
-                 batch_size: int = DEFAULT_BATCH_SIZE, epochs: int = DEFAULT_EPOCHS,
-                 step_size: int | None = 100, gamma: float = 0.1, rotate: bool = True,
-                 seed: int | None = 0) -> None:
+    def __init__(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        *,
+        channel_axis: int | None = None,
+        patch_size: int | None = None,
+        n_classes: int = 2,
+        lr: float = DEFAULT_LR,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        epochs: int = DEFAULT_EPOCHS,
+        step_size: int | None = 100,
+        gamma: float = 0.1,
+        rotate: bool = True,
+        seed: int | None = 0,
+    ) -> None:
         self.image, self.mask, self.channel_axis = image, mask, channel_axis
         self.ndim = mask.ndim
         self._patch_size = patch_size
@@ -273,7 +321,7 @@ class PluginMethod:
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, annotated_labels, classes, *, epochs: int | None = None) -> PluginHistory:
-        """Train on annotated objects (label ids ``annotated_labels``, class indices ``classes``)."""
+        """Train on objects (label ids ``annotated_labels``, class indices ``classes``)."""
         start = time.perf_counter()
         epochs = self.epochs if epochs is None else epochs
         if self.seed is not None:
@@ -284,10 +332,19 @@ class PluginMethod:
         index = {int(lab): i for i, lab in enumerate(labels)}
         chosen = [index[int(lab)] for lab in annotated_labels]
         pad_image, pad_labels = self.padded(patch_size)
-        targets = nn.functional.one_hot(torch.as_tensor(np.asarray(classes), dtype=torch.long),
-                                        self.n_classes).float()
-        data = _PatchDataset(pad_image, pad_labels, [centroids[i] for i in chosen], labels[chosen],
-                             patch_size // 2, targets=targets, rotate=self.rotate, rng=rng)
+        targets = nn.functional.one_hot(
+            torch.as_tensor(np.asarray(classes), dtype=torch.long), self.n_classes
+        ).float()
+        data = _PatchDataset(
+            pad_image,
+            pad_labels,
+            [centroids[i] for i in chosen],
+            labels[chosen],
+            patch_size // 2,
+            targets=targets,
+            rotate=self.rotate,
+            rng=rng,
+        )
         data.precompute()
         del pad_image, pad_labels
         generator = torch.Generator().manual_seed(self.seed) if self.seed is not None else None
@@ -295,8 +352,11 @@ class PluginMethod:
         in_channels = data.cache[0].shape[0]
         self.model = PluginCNN(self.n_classes, in_channels, ndim=self.ndim)
         optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=0.0)
-        scheduler = (torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.step_size, gamma=self.gamma)
-                     if self.step_size else None)
+        scheduler = (
+            torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.step_size, gamma=self.gamma)
+            if self.step_size
+            else None
+        )
         loss_fn = nn.CrossEntropyLoss()
         history = PluginHistory()
         self.model.train()
@@ -317,7 +377,9 @@ class PluginMethod:
 
     # -- prediction -----------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, *, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def predict(
+        self, *, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Classify every object of the mask, batch by batch with the per-object crop loop.
 
         Returns
@@ -344,10 +406,27 @@ class PluginMethod:
             probabilities.append(self.model(batch))
             forward += time.perf_counter() - t
         proba = torch.cat(probabilities).numpy()
+        self._props = props
         self.timings["forward"] = forward
         self.timings["predict"] = time.perf_counter() - start
-        self.timings["crop_loop"] = self.timings["predict"] - forward - self.timings["regionprops"] - self.timings["pad"]
+        self.timings["crop_loop"] = (
+            self.timings["predict"] - forward - self.timings["regionprops"] - self.timings["pad"]
+        )
         return labels, proba.argmax(1), proba
+
+    def paint(self, classes: np.ndarray) -> np.ndarray:
+        """The plugin's result image: each object's pixels set to its class + 1, object by object.
+
+        (The plugin ran this loop through ``joblib.Parallel(n_jobs=-1, require="sharedmem")``,
+        i.e. threads holding the GIL; a plain loop is as fast.)
+        """
+        start = time.perf_counter()
+        imagette_contours = np.zeros(self.mask.shape)  # float64, as the plugin
+        for i, prop in enumerate(self._props):
+            imagette_contours[tuple(prop.coords.T)] = classes[i] + 1
+        result = imagette_contours.astype(np.uint8)
+        self.timings["paint"] = time.perf_counter() - start
+        return result
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -48,10 +48,10 @@ def predict_folder(model: Path, images_dir: Path, masks_dir: Path, out_dir: Path
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = []
     for image_path, mask_path in tqdm(pairs, desc="images", unit="image", disable=not progress):
-        name = image_path.stem
-        objects = Objects(read_image(image_path), read_mask(mask_path), channel_axis=channel_axis, name=name)
+        objects = Objects(read_image(image_path), read_mask(mask_path), channel_axis=channel_axis,
+                          name=image_path.name)
         result = clf.predict(objects, batch_size=batch_size)
-        result.save_class_image(out_dir / f"{name}_classes.tif")
+        result.save_class_image(out_dir / f"{image_path.stem}_classes.tif")
         tables.append(result.table)
     table_path = out_dir / "objects.csv"
     atomic_write_text(table_path, pd.concat(tables, ignore_index=True).to_csv(index=False))

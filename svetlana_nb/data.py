@@ -182,6 +182,20 @@ class _Scene:
         return out
 
 
+def _checked(shape: object, n_objects: object, ndim: int) -> tuple[tuple[int, ...], int]:
+    """Validate the common ``shape`` / ``n_objects`` arguments, naming them in errors."""
+    try:
+        dims = tuple(int(v) for v in shape)  # type: ignore[union-attr]
+    except TypeError:
+        dims = ()
+    if len(dims) != ndim or min(dims) < 8 or dims != tuple(shape):  # type: ignore[arg-type]
+        raise ValueError(f"shape: expected {ndim} integers >= 8, got {shape!r}")
+    if isinstance(n_objects, bool) or not isinstance(n_objects, (int, np.integer)) \
+            or n_objects < 1:
+        raise ValueError(f"n_objects: expected a positive integer, got {n_objects!r}")
+    return dims, int(n_objects)
+
+
 def _sample_shapes(rng: np.random.Generator, n: int, ndim: int, radius: tuple[float, float],
                    aspect: float = 1.4, z_ratio: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Ellipse/ellipsoid semi-axes (n, ndim) and in-plane angles (n,), one law for all classes."""
@@ -224,6 +238,9 @@ def _layout(rng: np.random.Generator, shape: tuple[int, ...], ext: np.ndarray,
                   for a, v in enumerate(inside)]
         if np.prod([v.sum() for v in inside]) >= n:
             break
+        if np.any(frac != 0.5):     # first, put a cell centre on the image's first row
+            frac = np.full(d, 0.5)  # and column: the most cells whose centre is inside
+            continue
         if np.all(cell <= cell_min):
             most = int(np.prod([v.sum() for v in inside]))
             raise ValueError(f"n_objects: {n} objects of this size do not fit in shape {shape} "
@@ -453,7 +470,7 @@ def _render(sc: _Scene, rng: np.random.Generator, dtype=np.uint16, read_noise: f
     scale, top = 1.0, None
     if dtype.kind in "ui":
         top = float(np.iinfo(dtype).max)
-        scale = min(1.0, top / 4095.0)   # keep 8-bit images out of saturation
+        scale = min(1.0, top / 6000.0)   # 8-bit: only the brightest 0.1 % saturate
     coords = [np.arange(int(c), dtype=np.float32) for c in sc.cell]
     cell = tuple(int(c) for c in sc.cell)
     grid = tuple(int(g) for g in sc.grid)
@@ -590,6 +607,7 @@ def cells_2d(*, shape: tuple[int, int] = (512, 512), n_objects: int = 160, seed:
     >>> demo.image.shape, demo.n_objects
     ((256, 256), 40)
     """
+    shape, n_objects = _checked(shape, n_objects, 2)
     rng = np.random.default_rng(seed)
     sc, cls, labels = _nuclei_2d(rng, shape, n_objects, (7.0, 12.0), 0.4)
     return _make("cells_2d", _NUCLEI_2D_DESCRIPTION, ["healthy", "fragmented"], sc, cls,
@@ -613,7 +631,7 @@ def large_2d(*, shape: tuple[int, int] = (8000, 8000), n_objects: int = 16000, s
     seed : int
         Random seed.
     dtype : numpy dtype
-        Image dtype (uint16 by default; uint8 is scaled to stay out of saturation; float32 ok).
+        Image dtype (uint16 by default; uint8 is scaled down; float32 ok).
 
     Returns
     -------
@@ -626,6 +644,7 @@ def large_2d(*, shape: tuple[int, int] = (8000, 8000), n_objects: int = 16000, s
     >>> demo.image.shape, demo.n_objects
     ((600, 600), 100)
     """
+    shape, n_objects = _checked(shape, n_objects, 2)
     rng = np.random.default_rng(seed)
     sc, cls, labels = _nuclei_2d(rng, shape, n_objects, (11.0, 18.0), 0.4)
     return _make("large_2d", _NUCLEI_2D_DESCRIPTION, ["healthy", "fragmented"], sc, cls,
@@ -663,6 +682,7 @@ def infected_cells_2d(*, shape: tuple[int, int] = (512, 512), n_objects: int = 1
     >>> demo.image.shape, demo.channel_axis
     ((256, 256, 2), -1)
     """
+    shape, n_objects = _checked(shape, n_objects, 2)
     rng = np.random.default_rng(seed)
     n = n_objects
     radii, angle = _sample_shapes(rng, n, 2, (7.0, 12.0))
@@ -766,6 +786,7 @@ def cells_3d(*, shape: tuple[int, int, int] = (40, 128, 128), n_objects: int = 4
     >>> demo.image.shape, demo.n_objects
     ((40, 128, 128), 40)
     """
+    shape, n_objects = _checked(shape, n_objects, 3)
     rng = np.random.default_rng(seed)
     sc, cls, labels = _nuclei_3d(rng, shape, n_objects, (5.5, 9.0), 0.35)
     return _make("cells_3d", _NUCLEI_3D_DESCRIPTION, ["interphase", "mitotic"], sc, cls,
@@ -798,6 +819,7 @@ def cells_3d_multichannel(*, shape: tuple[int, int, int] = (40, 128, 128), n_obj
     >>> cells_3d_multichannel().image.shape
     (40, 128, 128, 2)
     """
+    shape, n_objects = _checked(shape, n_objects, 3)
     rng = np.random.default_rng(seed)
     sc, cls, labels = _nuclei_3d(rng, shape, n_objects, (5.5, 9.0), 0.35, two_channels=True)
     description = _NUCLEI_3D_DESCRIPTION + (
@@ -834,6 +856,7 @@ def large_3d(*, shape: tuple[int, int, int] = (256, 512, 512), n_objects: int = 
     >>> large_3d(shape=(48, 128, 128), n_objects=30).image.shape
     (48, 128, 128)
     """
+    shape, n_objects = _checked(shape, n_objects, 3)
     rng = np.random.default_rng(seed)
     sc, cls, labels = _nuclei_3d(rng, shape, n_objects, (7.5, 12.5), 0.35)
     return _make("large_3d", _NUCLEI_3D_DESCRIPTION, ["interphase", "mitotic"], sc, cls,

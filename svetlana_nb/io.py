@@ -87,7 +87,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         else:
             import imageio.v3 as iio
 
-            array = iio.imread(path)
+            array = iio.imread(path, plugin="pillow" if suffix in _PILLOW else None)
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as exc:
@@ -250,14 +250,17 @@ def find_pairs(images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *,
     if duplicated:
         raise ValueError(f"images with the same name in {str(images_dir)!r}: "
                          f"{_short(duplicated[0])}; keep one file per image name")
-    mask_for: dict[str, list[Path]] = {}
+    exact: dict[str, list[Path]] = {}      # masks named exactly like an image
+    suffixed: dict[str, list[Path]] = {}   # masks named like an image plus a suffix
     for mask in masks:
-        exact, stripped = _key(mask, ()).lower(), _key(mask, MASK_NAME_SUFFIXES).lower()
-        key = exact if exact in by_key else stripped
-        mask_for.setdefault(key, []).append(mask)
-    pairs, lonely_images, lonely_masks = [], [], []
+        name = _key(mask, ()).lower()
+        if name in by_key:
+            exact.setdefault(name, []).append(mask)
+        else:
+            suffixed.setdefault(_key(mask, MASK_NAME_SUFFIXES).lower(), []).append(mask)
+    pairs, lonely_images = [], []
     for key, (image,) in sorted(by_key.items(), key=lambda kv: kv[1][0].name):
-        found = mask_for.pop(key, [])
+        found = exact.pop(key, None) or suffixed.pop(key, [])
         if len(found) > 1:
             raise ValueError(f"image {image.name!r} matches several masks: {_short(found)}; "
                              "keep one mask per image")
@@ -265,7 +268,7 @@ def find_pairs(images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *,
             pairs.append((image, found[0]))
         else:
             lonely_images.append(image)
-    lonely_masks = sorted(p for ps in mask_for.values() for p in ps)
+    lonely_masks = sorted(p for d in (exact, suffixed) for ps in d.values() for p in ps)
     detail = (f"images without a mask: {_short(lonely_images)}; "
               f"masks without an image: {_short(lonely_masks)}")
     if not pairs:

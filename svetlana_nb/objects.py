@@ -154,6 +154,19 @@ class Objects:
             self.patch_shape = _as_patch_shape(patch_size, nd)
         self._ranges: dict[str, np.ndarray] = {}
 
+    @classmethod
+    def from_folders(cls, images_dir, masks_dir, *, channel_axis: int | None = None,
+                     patch_size: int | Sequence[int] | None = None) -> "Objects":
+        """Objects of every image/mask pair of two folders (matched by file name; see ``io.find_pairs``).
+
+        Images are named by their file names (relative, as stored in annotation files).
+        """
+        from .io import find_pairs, read_image, read_mask
+
+        pairs = find_pairs(images_dir, masks_dir)
+        return cls([read_image(i) for i, _ in pairs], [read_mask(m) for _, m in pairs],
+                   channel_axis=channel_axis, name=[i.name for i, _ in pairs], patch_size=patch_size)
+
     # -- shape facts -------------------------------------------------------------------------
     @property
     def spatial_ndim(self) -> int:

@@ -21,6 +21,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .resample import (
+    crop_padded,
+    downsample,
+    downsample_view,
+    sample_view,
+    upscale_nearest,
+    view_indices,
+)
+
 __all__ = [
     "CLASS_COLORS", "class_color", "hex_to_rgb", "text_color_for", "default_channel_colors",
     "contrast_limits", "composite", "outline", "label_outlines", "overlay", "paint_labels",
@@ -246,6 +255,11 @@ def overlay(rgba: np.ndarray, mask_bool: np.ndarray, color: str | Sequence[int],
         ``rgba`` itself.
     """
     rgb = np.asarray(hex_to_rgb(color) if isinstance(color, str) else color[:3], dtype=np.float32)
+    if alpha >= 1.0:  # opaque paint: no blending needed
+        mask = np.asarray(mask_bool, dtype=bool)
+        rgba[mask, :3] = rgb.astype(np.uint8)
+        rgba[mask, 3] = 255
+        return rgba
     where = np.nonzero(np.asarray(mask_bool, dtype=bool))
     if where[0].size and alpha > 0.0:
         a = np.full((where[0].size, 1), min(1.0, float(alpha)), dtype=np.float32)
@@ -331,134 +345,6 @@ def paint_labels(rgba: np.ndarray, labels_2d: np.ndarray, lut_rgba: np.ndarray, 
     return rgba
 
 
-def downsample_view(shape: Sequence[int], viewport: Sequence[float], max_pixels: int = 1024
-                    ) -> tuple[tuple[slice, slice], int]:
-    """Slices reading a viewport of an image with at most ``max_pixels`` per side.
-
-    Parameters
-    ----------
-    shape : tuple of int
-        Image shape; the last two axes are (Y, X).
-    viewport : (y0, x0, y1, x1)
-        Region in image coordinates (clipped to the image).
-    max_pixels : int
-        Largest output side.
-
-    Returns
-    -------
-    slices : (slice, slice)
-        Strided slices for the last two axes: ``image[..., sy, sx]`` is the downsampled view.
-    step : int
-        The stride (1 when the viewport already fits).
-    """
-    height, width = int(shape[-2]), int(shape[-1])
-    y0, x0, y1, x1 = (float(v) for v in viewport)
-    y0, y1 = max(0, int(np.floor(y0))), min(height, int(np.ceil(y1)))
-    x0, x1 = max(0, int(np.floor(x0))), min(width, int(np.ceil(x1)))
-    if y1 <= y0 or x1 <= x0:
-        raise ValueError(f"viewport: {tuple(viewport)} does not overlap an image of shape "
-                         f"{tuple(shape)}")
-    step = max(1, int(np.ceil(max(y1 - y0, x1 - x0) / max(1, int(max_pixels)))))
-    return (slice(y0, y1, step), slice(x0, x1, step)), step
-
-
-def downsample(array: np.ndarray, step: int, *, method: str = "stride") -> np.ndarray:
-    """Downsample the first two axes of ``array`` by an integer ``step``.
-
-    Parameters
-    ----------
-    array : numpy.ndarray, shape (Y, X, ...)
-    step : int
-    method : {"stride", "mean"}
-        ``"stride"`` keeps every ``step``-th pixel (a view, and the only choice for labels);
-        ``"mean"`` averages ``step`` x ``step`` blocks (float32; partial blocks at the
-        bottom/right edge are dropped).
-    """
-    step = int(step)
-    if step <= 1:
-        return array
-    if method == "stride":
-        return array[::step, ::step]
-    if method != "mean":
-        raise ValueError(f"method: expected 'stride' or 'mean', got {method!r}")
-    h, w = (array.shape[0] // step) * step, (array.shape[1] // step) * step
-    blocks = array[:h, :w].reshape(h // step, step, w // step, step, *array.shape[2:])
-    return blocks.mean(axis=(1, 3), dtype=np.float32)
-
-
-def view_indices(shape: Sequence[int], viewport: Sequence[float], out_shape: Sequence[int]
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest-neighbour row and column indices mapping a viewport onto an output frame.
-
-    Works both ways: a large viewport is subsampled (only ``out_shape`` pixels are ever read)
-    and a small one is magnified (each image pixel becomes a block).
-
-    Parameters
-    ----------
-    shape : tuple of int
-        Image shape; the last two axes are (Y, X).
-    viewport : (y0, x0, y1, x1)
-        Region in image coordinates (may extend past the image; indices are clipped).
-    out_shape : (height, width)
-        Output frame size.
-
-    Returns
-    -------
-    ys : numpy.ndarray of int, shape (height,)
-    xs : numpy.ndarray of int, shape (width,)
-    """
-    y0, x0, y1, x1 = (float(v) for v in viewport)
-    oh, ow = int(out_shape[0]), int(out_shape[1])
-    ys = np.floor(y0 + (np.arange(oh) + 0.5) * (y1 - y0) / oh).astype(np.int64)
-    xs = np.floor(x0 + (np.arange(ow) + 0.5) * (x1 - x0) / ow).astype(np.int64)
-    return np.clip(ys, 0, int(shape[-2]) - 1), np.clip(xs, 0, int(shape[-1]) - 1)
-
-
-def sample_view(array: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """``array[ys][:, xs]`` for the first two axes (a gather of ``len(ys) * len(xs)`` pixels)."""
-    return array[ys[:, None], xs[None, :]]
-
-
-def crop_padded(array: np.ndarray, origin: Sequence[int], shape: Sequence[int], *,
-                fill: float = 0) -> np.ndarray:
-    """Crop the leading axes of ``array``; the crop may extend past its borders (padded).
-
-    Parameters
-    ----------
-    array : numpy.ndarray, shape (*spatial, ...)
-    origin : sequence of int
-        Array coordinates of the crop's first pixel (may be negative).
-    shape : sequence of int
-        Crop shape along the first ``len(shape)`` axes.
-    fill : scalar
-        Value outside the array.
-
-    Returns
-    -------
-    numpy.ndarray, shape (*shape, ...)
-    """
-    out = np.full(tuple(int(s) for s in shape) + array.shape[len(shape):], fill, dtype=array.dtype)
-    src, dst = [], []
-    for o, s, n in zip(origin, shape, array.shape):
-        a, b = max(0, int(o)), min(int(n), int(o) + int(s))
-        if b <= a:
-            return out
-        src.append(slice(a, b))
-        dst.append(slice(a - int(o), b - int(o)))
-    out[tuple(dst)] = array[tuple(src)]
-    return out
-
-
-def upscale_nearest(rgba: np.ndarray, factor: int) -> np.ndarray:
-    """Magnify the first two axes by an integer factor, each pixel becoming a block."""
-    factor = int(factor)
-    if factor < 1:
-        raise ValueError(f"factor: expected a positive integer, got {factor}")
-    if factor == 1:
-        return rgba
-    return np.repeat(np.repeat(rgba, factor, axis=0), factor, axis=1)
-
-
 def render_crop(image_yxc: np.ndarray, object_mask: np.ndarray, *, colors: Sequence[str],
                 limits: Sequence[Sequence[float]], visible: Sequence[bool] | None = None,
                 rgb: bool = False, labels: np.ndarray | None = None, size: int = 320,
@@ -468,7 +354,7 @@ def render_crop(image_yxc: np.ndarray, object_mask: np.ndarray, *, colors: Seque
 
     The crop is composited, magnified by the largest integer factor that fits ``size`` (or
     subsampled when it is larger), the object is outlined just outside its edge and the
-    neighbouring objects' edges are drawn faintly. The frame is padded to ``size`` x ``size``.
+    edges of the neighbouring objects are drawn faintly. The frame is padded to ``size`` x ``size``.
 
     Parameters
     ----------
@@ -502,10 +388,10 @@ def render_crop(image_yxc: np.ndarray, object_mask: np.ndarray, *, colors: Seque
         factor = scale
     rgba = upscale_nearest(composite(image_yxc, colors=colors, limits=limits, visible=visible,
                                      rgb=rgb), scale)
-    if labels is not None:
-        edges = label_outlines(upscale_nearest(labels, scale))
-        overlay(rgba, edges, neighbour_color, alpha=0.45)
     obj = upscale_nearest(object_mask, scale)
+    if labels is not None:
+        edges = label_outlines(upscale_nearest(labels, scale)) & ~obj
+        overlay(rgba, edges, neighbour_color, alpha=0.45)
     ring = outline(obj, thickness=max(1, min(3, scale // 3)), outer=True)
     overlay(rgba, ring, outline_color)
     frame = np.empty((size, size, 4), dtype=np.uint8)

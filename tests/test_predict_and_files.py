@@ -121,8 +121,19 @@ def test_cli_predicts_a_folder(trained, tmp_path, scene_2d):
     ])
     assert status == 0
     table = pd.read_csv(tmp_path / "out" / "objects.csv")
-    assert len(table) == 2 * len(objects) and set(table["image"]) == {"one", "two"}
+    assert len(table) == 2 * len(objects) and set(table["image"]) == {"one.tif", "two.tif"}
     classes = tifffile.imread(tmp_path / "out" / "one_classes.tif")
     np.testing.assert_array_equal(classes, result.class_image())
     assert cli.main(["predict", str(tmp_path / "nope.svnb"), str(tmp_path / "images"), str(tmp_path / "masks"),
                      str(tmp_path / "out2"), "--no-progress"]) == 2
+
+
+def test_objects_from_folders(tmp_path, scene_2d):
+    image, mask, _ = scene_2d
+    (tmp_path / "img").mkdir()
+    (tmp_path / "lab").mkdir()
+    for name in ("b", "a"):
+        tifffile.imwrite(tmp_path / "img" / f"{name}.tif", image)
+        tifffile.imwrite(tmp_path / "lab" / f"{name}_masks.tif", mask)
+    objects = sv.Objects.from_folders(tmp_path / "img", tmp_path / "lab")
+    assert objects.names == ["a.tif", "b.tif"] and len(objects) == 2 * len(np.unique(mask[mask > 0]))

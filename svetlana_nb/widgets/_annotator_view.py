@@ -34,7 +34,7 @@ CSS = """<style>
 .svnb-annotator .svnb-chip { display: inline-block; border-radius: 4px; padding: 0 6px;
   margin: 1px 4px 1px 0; font-size: 12px; }
 .svnb-annotator canvas:focus { outline: 2px solid var(--jp-brand-color1, #1976d2);
-  outline-offset: 1px; }
+  outline-offset: -2px; }
 .svnb-annotator .svnb-info { min-height: 64px; }
 </style>"""
 
@@ -59,6 +59,7 @@ class AnnotatorView(widgets.VBox):
             options=[("Propose (random)", "propose"), ("Most uncertain first", "uncertainty"),
                      ("Click on the image", "click")], value="propose", description="Mode",
             layout=widgets.Layout(width="250px"))
+        self.mode_dropdown.add_class("svnb-mode")
         self.mode_dropdown.observe(guard("changing the mode")(self._mode_chosen), names="value")
         names = [("all images", -1)] + [(n, i) for i, n in enumerate(objects.names)]
         self.image_dropdown = widgets.Dropdown(options=names, value=-1, description="Image",
@@ -90,12 +91,14 @@ class AnnotatorView(widgets.VBox):
         self.info = widgets.HTML()
         self.info.add_class("svnb-info")
         self.class_box = widgets.VBox(layout=widgets.Layout(width="100%"))
-        self.back_button = self._nav_button("Back", "undo", "Undo the last label and show it again "
-                                            "(Backspace)", guard("undoing")(lambda: self.undo()))
+        refocus = self._then_refocus
+        self.back_button = self._nav_button(
+            "Back", "undo", "Undo the last label and show it again (Backspace)",
+            refocus(guard("undoing")(lambda: self.undo())))
         self.redo_button = self._nav_button("Redo", "repeat", "Redo (Ctrl+Y)",
-                                            guard("redoing")(lambda: self.redo()))
+                                            refocus(guard("redoing")(lambda: self.redo())))
         self.skip_button = self._nav_button("Skip", "forward", "Skip this object (Space)",
-                                            guard("skipping")(lambda: self.skip()))
+                                            refocus(guard("skipping")(lambda: self.skip())))
         nav = widgets.HBox([self.back_button, self.redo_button, self.skip_button])
         self.counts = widgets.HTML()
         self.hint = widgets.HTML()
@@ -121,6 +124,14 @@ class AnnotatorView(widgets.VBox):
         button.add_class(f"svnb-{text.lower()}-button")
         button.on_click(lambda _: action())
         return button
+
+    def _then_refocus(self, action: Any) -> Any:
+        def run(*args: Any) -> None:
+            try:
+                action(*args)
+            finally:
+                self._refocus()
+        return run
 
     # -- events --------------------------------------------------------------------------------
     def _key(self, key: str, *, shift: bool = False, ctrl: bool = False,
@@ -160,14 +171,24 @@ class AnnotatorView(widgets.VBox):
             button.style.text_color = render.text_color_for(color)
             button.add_class("svnb-class-button")
             button.add_class(f"svnb-class-{k}")
-            button.on_click(self.errors.guard(f"labelling as {name!r}")(
-                lambda _, name=name: self.label(name)))
+            button.on_click(self._then_refocus(self.errors.guard(f"labelling as {name!r}")(
+                lambda _, name=name: self.label(name))))
             buttons.append(button)
         self.class_box.children = buttons
+        self._update_hint()
+
+    def _update_hint(self) -> None:
         keys = [k for k in shortcut_keys(len(self.class_names)) if k]
         span = f"{keys[0]}–{keys[-1]}" if len(keys) > 1 else (keys[0] if keys else "")
-        self.hint.value = (f"<div class='svnb-muted'>Click the image, then press <b>{span}</b> to "
-                           "label · <b>Space</b> skip · <b>Backspace</b> undo</div>")
+        lines = [f"Click the image, then press <b>{span}</b> to label",
+                 "<b>Space</b> skip · <b>Backspace</b> undo · <b>Ctrl+Y</b> redo"]
+        if self.mode == "click":
+            lines = ["Click an object to select it; drag to pan, wheel or <b>+</b> <b>−</b> "
+                     "<b>0</b> to zoom",
+                     f"<b>{span}</b> label the selection · <b>Backspace</b> undo"]
+        if self.objects.spatial_ndim == 3:
+            lines.append("<b>↑</b> <b>↓</b> change the z slice")
+        self.hint.value = "".join(f"<div class='svnb-muted'>{line}</div>" for line in lines)
 
     def _update_progress(self) -> None:
         counts = self.annotations.counts()
@@ -194,7 +215,7 @@ class AnnotatorView(widgets.VBox):
         nd = self.objects.spatial_ndim
         centre = self.objects.centres[row]
         where = " · ".join(f"{a} {int(v)}" for a, v in zip("zyx"[3 - nd:], centre))
-        extent = " × ".join(str(int(e)) for e in self.objects.extents[row][-2:])
+        extent = " × ".join(str(int(e)) for e in self._extent(row)[-2:])
         image = f" in <b>{html.escape(name)}</b>" if self.objects.n_images > 1 else ""
         lines = [f"<b>Object {label}</b>{image}",
                  f"<span class='svnb-muted'>{where} · {extent} px</span>"]
@@ -210,6 +231,19 @@ class AnnotatorView(widgets.VBox):
             lines.append(f"model's guess {chip(guess, color)} {100 * p[best]:.0f} %")
         self.info.value = "<br>".join(lines)
 
+    def _extent(self, row: int) -> np.ndarray:
+        """Bounding-box side lengths of one object (``Objects.extents`` computes all of them)."""
+        nd = self.objects.spatial_ndim
+        return self.objects.bbox[row, nd:] - self.objects.bbox[row, :nd]
+
+    def _refocus(self) -> None:
+        """Give the keyboard back to the image canvas after a button click.
+
+        Keys then keep labelling, and never reach JupyterLab's command-mode shortcuts (a
+        focused canvas stops their propagation; a focused button would not).
+        """
+        (self.overview.canvas if self.mode == "click" else self.crop_canvas).focus()
+
     def _sync_mode_view(self) -> None:
         click = self.mode == "click"
         self.mode_dropdown.value = self.mode
@@ -217,6 +251,7 @@ class AnnotatorView(widgets.VBox):
         self.crop_canvas.layout.display = "none" if click else ""
         self.overview.layout.display = "" if click else "none"
         self.display.projection_box.disabled = click
+        self._update_hint()
         if click:
             self._overview_key = None
 
@@ -237,12 +272,11 @@ class AnnotatorView(widgets.VBox):
                 with self.display.silent():
                     self.display.show_image(i)
                     self.display.set_z_range(0, depth, z)
-                self.overview.set_shape(self.objects.masks[i].shape[-2:])
                 self._overview_key = (i, self.display.z)
-                self.overview.refresh()
-            elif row is not None and not from_click:
-                self._reveal(row)
-            self.overview.refresh(base=False)
+                if not self.overview.set_shape(self.objects.masks[i].shape[-2:]):
+                    self.overview.refresh()
+            elif row is None or from_click or not self._reveal(row):
+                self.overview.refresh(base=False)
             return
         if row is not None:
             with self.display.silent():
@@ -254,12 +288,15 @@ class AnnotatorView(widgets.VBox):
                     self.display.set_z_range(low, high, int(self.objects.centres[row][0]))
         self._draw_crop()
 
-    def _reveal(self, row: int) -> None:
-        """Centre the overview on ``row`` if it is out of view."""
+    def _reveal(self, row: int) -> bool:
+        """Centre the overview on ``row`` if it is out of view; return whether it moved."""
         y, x = self.objects.centres[row][-2:]
         y0, x0, y1, x1 = self.overview.viewport
-        if not (y0 <= y < y1 and x0 <= x < x1):
-            self.overview.centre_on(float(y), float(x))
+        if y0 <= y < y1 and x0 <= x < x1:
+            return False
+        before = self.overview.viewport
+        self.overview.centre_on(float(y), float(x))
+        return self.overview.viewport != before
 
     def _draw_crop(self) -> None:
         if self._row is None:
@@ -274,7 +311,7 @@ class AnnotatorView(widgets.VBox):
         """Image crop, object mask, label crop and origin of ``row`` (cached for the last row)."""
         if self._crop is not None and self._crop[0] == row:
             return self._crop
-        ext = self.objects.extents[row]
+        ext = self._extent(row)
         side = max(self.objects.patch_shape[-1], 2 * int(ext[-2:].max()) + 8)
         shape = (side, side) if self.objects.spatial_ndim == 2 else (int(ext[0]) + 2, side, side)
         image, mask, origin = self.objects.crop(row, size=shape)

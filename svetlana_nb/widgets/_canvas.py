@@ -40,7 +40,8 @@ def encode_image(rgba: np.ndarray, *, fmt: ImageFormat = "png", quality: int = 9
     ----------
     rgba : numpy.ndarray, uint8, shape (H, W, 4)
     fmt : {"png", "jpeg"}
-        PNG is exact; JPEG drops the alpha channel and is lossy but far smaller for noisy images.
+        PNG is exact (RGB when every pixel is opaque); JPEG drops the alpha channel and is
+        lossy but far smaller for noisy images.
     quality : int
         JPEG quality.
     compress_level : int
@@ -58,7 +59,10 @@ def encode_image(rgba: np.ndarray, *, fmt: ImageFormat = "png", quality: int = 9
     if fmt == "jpeg":
         Image.fromarray(rgba[..., :3]).save(buffer, "JPEG", quality=int(quality))
     elif fmt == "png":
-        Image.fromarray(rgba, "RGBA").save(buffer, "PNG", compress_level=int(compress_level))
+        opaque = bool((rgba[..., 3] == 255).all())   # an RGB PNG is a quarter smaller and faster
+        image = Image.fromarray(np.ascontiguousarray(rgba[..., :3]) if opaque else rgba,
+                                "RGB" if opaque else "RGBA")
+        image.save(buffer, "PNG", compress_level=int(compress_level))
     else:
         raise ValueError(f"fmt: expected 'png' or 'jpeg', got {fmt!r}")
     return buffer.getvalue()

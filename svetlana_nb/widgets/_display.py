@@ -17,8 +17,8 @@ from ..objects import Objects
 def _value_range(image: np.ndarray, channel: int,
                  max_samples: int = 500_000) -> tuple[float, float]:
     """Min and max of one channel on a strided subsample (bounds of its contrast slider)."""
-    flat = image[..., channel].reshape(-1)
-    sample = flat[:: max(1, flat.size // max_samples)]
+    pixels = image.reshape(-1, image.shape[-1])  # a view for the usual contiguous images
+    sample = pixels[:: max(1, pixels.shape[0] // max_samples), channel]
     lo, hi = float(sample.min()), float(sample.max())
     if np.issubdtype(image.dtype, np.integer):
         info = np.iinfo(image.dtype)
@@ -50,21 +50,26 @@ class DisplayControls(widgets.VBox):
         self._on_change_callback = on_change
         self._silent = 0
         self._image = 0
+        self._ranges: dict[tuple[int, int], tuple[float, float]] = {}
+        self._shown: int | None = None
         self._limits = np.array(objects.channel_ranges("percentile"), dtype=np.float64)
         n = objects.n_channels
         super().__init__(visible=[True] * n, colors=render.default_channel_colors(n), **kwargs)
         self.add_class("svnb-display")
         self.checks, self.pickers, self.sliders = [], [], []
         rows = []
+        integer = np.issubdtype(objects.images[0].dtype, np.integer)
         if not objects.is_rgb:
             for c in range(n):
                 check = widgets.Checkbox(value=True, description=f"channel {c}", indent=False,
                                          layout=widgets.Layout(width="95px"))
                 picker = widgets.ColorPicker(value=self.colors[c], concise=True,
                                              layout=widgets.Layout(width="32px"))
-                slider = widgets.FloatRangeSlider(description="contrast", readout_format=".4g",
+                slider = widgets.FloatRangeSlider(description="contrast",
+                                                  readout_format=".0f" if integer else ".3g",
                                                   continuous_update=False,
-                                                  layout=widgets.Layout(width="330px"))
+                                                  layout=widgets.Layout(width="440px"),
+                                                  style={"description_width": "60px"})
                 check.observe(self._channel_changed, names="value")
                 picker.observe(self._channel_changed, names="value")
                 slider.observe(self._limits_changed, names="value")
@@ -72,10 +77,12 @@ class DisplayControls(widgets.VBox):
                 self.pickers.append(picker)
                 self.sliders.append(slider)
                 rows.append(widgets.HBox([check, picker, slider]))
-            if n == 1:
+            if n == 1:  # one grey channel: only its contrast
                 self.checks[0].layout.display = "none"
+                self.pickers[0].layout.display = "none"
         self.z_slider = widgets.IntSlider(description="z", continuous_update=True,
-                                          layout=widgets.Layout(width="330px"))
+                                          layout=widgets.Layout(width="440px"),
+                                          style={"description_width": "60px"})
         self.projection_box = widgets.Checkbox(description="max projection", indent=False,
                                                layout=widgets.Layout(width="130px"))
         widgets.link((self.z_slider, "value"), (self, "z"))
@@ -116,8 +123,14 @@ class DisplayControls(widgets.VBox):
     def show_image(self, image: int) -> None:
         """Make the sliders show (and edit) the limits of ``image``."""
         self._image = int(image)
+        if self._shown == self._image:
+            return
+        self._shown = self._image
         for c, slider in enumerate(self.sliders):
-            lo, hi = _value_range(self.objects.images[self._image], c)
+            key = (self._image, c)
+            if key not in self._ranges:
+                self._ranges[key] = _value_range(self.objects.images[self._image], c)
+            lo, hi = self._ranges[key]
             current = self._limits[self._image, c]
             lo, hi = min(lo, current[0]), max(hi, current[1])
             with slider.hold_trait_notifications():

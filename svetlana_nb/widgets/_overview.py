@@ -8,6 +8,7 @@ a transparent overlay (PNG) that changes on its own when objects are labelled or
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,8 @@ from ._canvas import ImageFormat, Painter, fixed_size
 MAX_MAGNIFICATION = 16.0
 #: Mouse movement (canvas pixels) below which a press and release is a click, not a drag.
 CLICK_TOLERANCE = 4.0
+#: Wheel events arriving within this many seconds are drawn once (a trackpad sends dozens).
+WHEEL_COALESCE_S = 0.04
 
 Renderer = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -64,6 +67,8 @@ class Overview(widgets.VBox):
         self._click_callbacks: list[Callable[[float, float], None]] = []
         self._press: tuple[float, float] | None = None
         self._pointer: tuple[float, float] | None = None
+        self._deferring = False      # wheel zoom: redraw later, once
+        self._redraw_pending = False
         self.zoom_in_button = self._button("search-plus", "Zoom in (+)", lambda: self.zoom(1.5))
         self.zoom_out_button = self._button("search-minus", "Zoom out (-)",
                                             lambda: self.zoom(1 / 1.5))
@@ -78,7 +83,7 @@ class Overview(widgets.VBox):
         self.canvas.on_mouse_up(self._on_mouse_up)
         self.canvas.on_mouse_move(self._on_mouse_move)
         self.canvas.on_mouse_wheel(self._on_wheel)
-        self.observe(lambda _: self.refresh(), names="viewport")
+        self.observe(self._on_viewport, names="viewport")
 
     @staticmethod
     def _button(icon: str, tooltip: str, action: Callable[[], None]) -> widgets.Button:
@@ -92,11 +97,15 @@ class Overview(widgets.VBox):
         """Canvas (height, width) in pixels."""
         return int(self.canvas.height), int(self.canvas.width)
 
-    def set_shape(self, shape_yx: tuple[int, int]) -> None:
-        """Show an image of this (Y, X) shape: size the canvas to its aspect and fit it."""
+    def set_shape(self, shape_yx: tuple[int, int]) -> bool:
+        """Show an image of this (Y, X) shape: size the canvas to its aspect and fit it.
+
+        Returns True when the shape changed (the view was then redrawn once), False when it
+        was already this shape (nothing was drawn).
+        """
         shape = (int(shape_yx[0]), int(shape_yx[1]))
         if shape == self.shape:
-            return
+            return False
         self.shape = shape
         h, w = shape
         cw, ch = (self.size, max(64, round(self.size * h / w))) if w >= h else (
@@ -104,7 +113,11 @@ class Overview(widgets.VBox):
         with self.canvas.hold_trait_notifications():
             self.canvas.width, self.canvas.height = cw, ch
         fixed_size(self.canvas, cw, ch)
+        before = self.viewport
         self.fit()
+        if self.viewport == before:  # no viewport change, so no redraw happened
+            self.refresh()
+        return True
 
     def fit(self) -> None:
         """Show the whole image."""
@@ -173,6 +186,24 @@ class Overview(widgets.VBox):
         return ys, xs, valid_y, valid_x
 
     # -- drawing -------------------------------------------------------------------------------
+    def _on_viewport(self, _change: Any) -> None:
+        if not self._deferring:
+            self.refresh()
+            return
+        if self._redraw_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (plain Python): draw now
+            self.refresh()
+            return
+        self._redraw_pending = True
+        loop.call_later(WHEEL_COALESCE_S, self._deferred_refresh)
+
+    def _deferred_refresh(self) -> None:
+        self._redraw_pending = False
+        self.refresh()
+
     def refresh(self, *, base: bool = True, overlay: bool = True) -> None:
         """Re-render and send the image layer and/or the overlay for the current viewport."""
         if self.render_base is None or self.shape == (1, 1):
@@ -217,4 +248,8 @@ class Overview(widgets.VBox):
         if delta_y == 0:
             return
         at = self.to_image(*self._pointer) if self._pointer is not None else None
-        self.zoom(1.25 if delta_y < 0 else 1 / 1.25, at=at)
+        self._deferring = True
+        try:
+            self.zoom(1.25 if delta_y < 0 else 1 / 1.25, at=at)
+        finally:
+            self._deferring = False

@@ -50,19 +50,20 @@ def uncertainty_order(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.argsort(margin, kind="stable"), margin
 
 
-def next_position(order: np.ndarray, position: int, wanted: np.ndarray,
+def next_position(order: np.ndarray, start: int, wanted: np.ndarray,
                   skipped: np.ndarray) -> int | None:
-    """Position in ``order`` of the next row to propose after ``position``.
+    """Position in ``order`` of the next row to propose, from ``start`` on.
 
-    Looks for a wanted, not skipped row after ``position``, then from the start; when only
-    skipped rows are left they are proposed again.
+    Looks for a wanted, not skipped row at or after ``start``, then from the beginning; when
+    only skipped rows are left they are proposed again.
 
     Parameters
     ----------
     order : numpy.ndarray of int, shape (n,)
         Proposal order (rows).
-    position : int
-        Position of the last proposal (-1 before the first).
+    start : int
+        First position to consider (the last proposal's: it is proposed again while it is
+        still wanted, e.g. after going back to an earlier object).
     wanted : numpy.ndarray of bool, shape (n_rows,)
         Rows that may be proposed (not annotated, in the chosen image).
     skipped : numpy.ndarray of bool, shape (n_rows,)
@@ -75,9 +76,10 @@ def next_position(order: np.ndarray, position: int, wanted: np.ndarray,
     """
     ok = wanted[order]
     fresh = ok & ~skipped[order]
-    after = np.flatnonzero(fresh[position + 1:])
+    start = max(0, int(start))
+    after = np.flatnonzero(fresh[start:])
     if after.size:
-        return int(position + 1 + after[0])
+        return int(start + after[0])
     for candidates in (fresh, ok):
         found = np.flatnonzero(candidates)
         if found.size:

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .. import render
 from ._canvas import Painter, fixed_size
 
-THUMB = 64      # thumbnail side (pixels)
+THUMB = 72      # thumbnail side (pixels)
 BAND = 16       # class-name band under each thumbnail
 GAP = 6         # space between thumbnails
 
@@ -58,7 +58,8 @@ class ThumbnailStrip(widgets.VBox):
         """Put an annotated crop first (replacing an older thumbnail of the same object)."""
         small = _shrink(frame, THUMB)
         entries = [e for e in self._entries if e[0] != key]
-        self._entries = deque([(key, class_name, color, small), *entries], maxlen=self.n_slots)
+        tile = self._tile(small, class_name, color)
+        self._entries = deque([(key, class_name, color, tile), *entries], maxlen=self.n_slots)
         self.redraw()
 
     def relabel(self, key: Any, class_name: str | None, color: str) -> None:
@@ -69,25 +70,32 @@ class ThumbnailStrip(widgets.VBox):
                 changed = True
                 if class_name is None:
                     continue
-                entry = (key, class_name, color, entry[3])
+                entry = (key, class_name, color, self._tile(entry[3][:THUMB], class_name, color))
             entries.append(entry)
         if changed:
             self._entries = deque(entries, maxlen=self.n_slots)
             self.redraw()
 
-    def redraw(self) -> None:
-        """Render the strip and send it."""
-        image = Image.new("RGBA", (self.canvas.width, THUMB + BAND), (0, 0, 0, 0))
+    def _tile(self, small: np.ndarray, name: str, color: str) -> np.ndarray:
+        """One slot: the thumbnail framed in the class colour, the class name below."""
+        image = Image.new("RGBA", (THUMB, THUMB + BAND), color)
+        image.paste(Image.fromarray(np.ascontiguousarray(small), "RGBA"), (0, 0))
         draw = ImageDraw.Draw(image)
-        for i, (_, name, color, small) in enumerate(self._entries):
+        draw.rectangle([0, 0, THUMB - 1, THUMB - 1], outline=color, width=2)
+        label = name
+        while len(label) > 1 and draw.textlength(label, font=self._font) > THUMB - 4:
+            label = label[:-2] + "…"
+        draw.text((THUMB / 2, THUMB + BAND / 2), label, fill=render.text_color_for(color),
+                  font=self._font, anchor="mm")
+        return np.asarray(image)
+
+    def redraw(self) -> None:
+        """Assemble the strip from the cached tiles and send it."""
+        strip = np.zeros((THUMB + BAND, self.canvas.width, 4), dtype=np.uint8)
+        for i, entry in enumerate(self._entries):
             x = i * (THUMB + GAP)
-            image.paste(Image.fromarray(small, "RGBA"), (x, 0))
-            draw.rectangle([x, THUMB, x + THUMB - 1, THUMB + BAND - 1], fill=color)
-            draw.rectangle([x, 0, x + THUMB - 1, THUMB - 1], outline=color, width=2)
-            label = name if draw.textlength(name, font=self._font) <= THUMB - 4 else name[:9] + "…"
-            draw.text((x + THUMB / 2, THUMB + BAND / 2), label, fill=render.text_color_for(color),
-                      font=self._font, anchor="mm")
-        self.painter.draw(np.asarray(image), clear=True)
+            strip[:, x:x + THUMB] = entry[3]
+        self.painter.draw(strip, clear=True)
 
     def on_select(self, callback: Callable[[Any], None], remove: bool = False) -> None:
         """Register ``callback(key)``, called when a thumbnail is clicked."""

@@ -74,7 +74,7 @@ class Annotator(AnnotatorView):
         self.seed = int(seed)
         n = len(objects)
         self._orders = {"propose": np.random.default_rng(self.seed).permutation(n)}
-        self._positions = {"propose": -1, "uncertainty": -1}
+        self._positions = {"propose": 0, "uncertainty": 0}
         self._skipped = np.zeros(n, dtype=bool)
         self._klass = np.full(n, -1, dtype=np.int64)
         self._class_list: list[str] = []
@@ -89,7 +89,7 @@ class Annotator(AnnotatorView):
         if classifier is not None:
             self.classifier = classifier
         self.mode = mode
-        if self._row is None:
+        if self._row is None and self.mode != "click":
             self._advance()
 
     # -- public state --------------------------------------------------------------------------
@@ -170,7 +170,7 @@ class Annotator(AnnotatorView):
         position = (y, x) if self.objects.spatial_ndim == 2 else (
             self.display.z if z is None else int(z), y, x)
         row = self.objects.object_at(position, image=i)
-        self._show(row)
+        self._show(row, from_click=True)
         return None if row is None else self.objects.key(row)
 
     def press_key(self, key: str, *, shift: bool = False, ctrl: bool = False,
@@ -206,12 +206,23 @@ class Annotator(AnnotatorView):
             return False
         return True
 
+    def close(self) -> None:
+        """Stop following the annotations and close the widget and its children."""
+        annotations = getattr(self, "annotations", None)  # None if __init__ failed early
+        if annotations is not None:
+            annotations.on_change(self._annotations_changed, remove=True)
+        for name in ("overview", "thumbnails", "display", "errors"):
+            child = getattr(self, name, None)
+            if child is not None:
+                child.close()
+        super().close()
+
     def refresh_uncertainty(self) -> None:
         """Recompute the classifier's probabilities (after retraining the same classifier)."""
         self._proba = None
         if self.mode == "uncertainty":
             self._compute_uncertainty()
-            self._positions["uncertainty"] = -1
+            self._positions["uncertainty"] = 0
             self._advance()
         elif self.classifier is not None:
             self._update_info()
@@ -229,7 +240,7 @@ class Annotator(AnnotatorView):
     @observe("mode")
     def _mode_changed(self, change: Any) -> None:
         if change["new"] == "uncertainty":
-            self._positions["uncertainty"] = -1
+            self._positions["uncertainty"] = 0
             if self._proba is None:
                 self._compute_uncertainty()
         self._sync_mode_view()

@@ -1,4 +1,4 @@
-"""``App``: the one-cell experience, tabs Annotate | Train | Predict over one Annotations and one Classifier."""
+"""``App``: tabs Annotate | Train | Predict sharing one Annotations and one Classifier."""
 
 from __future__ import annotations
 
@@ -53,18 +53,21 @@ class App(widgets.Tab):
     >>> app                                                     # doctest: +SKIP
     """
 
-    prediction = traitlets.Instance(Prediction, allow_none=True, help="Prediction of the last trained classifier")
+    prediction = traitlets.Instance(Prediction, allow_none=True,
+                                    help="Prediction of the last trained classifier")
 
-    def __init__(self, images: Any, masks: Any, classes: Sequence[str], *, channel_axis: int | None = None,
-                 autosave: str | os.PathLike | None = None, model: str = "light_cnn",
-                 names: str | Sequence[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, images: Any, masks: Any, classes: Sequence[str], *,
+                 channel_axis: int | None = None, autosave: str | os.PathLike | None = None,
+                 model: str = "light_cnn", names: str | Sequence[str] | None = None,
+                 **kwargs: Any) -> None:
         self.objects = Objects(images, masks, channel_axis=channel_axis, name=names)
         self.annotator = Annotator(self.objects, list(classes), autosave=autosave)
         self.annotations = self.annotator.annotations
         clf = Classifier(self.objects, class_names=self.annotations.class_names, model=model)
         self.trainer = Trainer(clf, self.annotations)
         self.viewer = PredictionViewer(self.objects, None, annotations=self.annotations)
-        self.status = widgets.HTML("<i>Train a classifier (Train tab): every object is then predicted here.</i>")
+        self.status = widgets.HTML("<i>Train a classifier (Train tab): every object is then "
+                                   "predicted here.</i>")
         self.status.add_class("svetlana-app-status")
         self._predicted = threading.Event()
         self._predicted.set()
@@ -82,33 +85,36 @@ class App(widgets.Tab):
 
     def _on_trained(self, clf: Classifier, _history: History) -> None:
         self._predicted.clear()
-        threading.Thread(target=self._predict, args=(clf,), name="svetlana-nb-app-predict", daemon=True).start()
+        threading.Thread(target=self._predict, args=(clf,), name="svetlana-nb-app-predict",
+                         daemon=True).start()
 
     def _predict(self, clf: Classifier) -> None:
         """Predict every object with ``clf`` and show it (runs in its own thread)."""
         self._prediction_error = None
         try:
-            self.status.value = f"<i>Predicting {len(self.objects)} objects with the new classifier...</i>"
+            self.status.value = (f"<i>Predicting {len(self.objects)} objects with the new "
+                                 "classifier...</i>")
             begin = time.perf_counter()
             prediction = clf.predict(self.objects)
             self.viewer.classifier = clf
             self.viewer.prediction = prediction
             self.prediction = prediction
             self.annotator.classifier = clf
-            counts = ", ".join(f"{name}: {n}" for name, n in prediction.counts().items())
-            self.status.value = (f"Predicted {len(prediction)} objects in {time.perf_counter() - begin:.1f} s "
-                                 f"({counts}). Click an object to inspect or correct it.")
-        except Exception as error:  # shown to the user, kept for wait()
+            self.status.value = (f"Predicted {len(prediction)} objects in "
+                                 f"{time.perf_counter() - begin:.1f} s with the "
+                                 f"{clf.description.split(':')[0]}. Click an object to inspect "
+                                 "or correct it; corrections go into the next training.")
+        except Exception as error:  # noqa: BLE001 - shown to the user, re-raised by wait()
             self._prediction_error = error
-            self.status.value = f"<span style='color:#c00'>Prediction failed: {type(error).__name__}: {error}</span>"
+            self.status.value = (f"<span style='color:#c00'>Prediction failed: "
+                                 f"{type(error).__name__}: {error}</span>")
         finally:
             self._predicted.set()
 
     def wait(self, timeout: float | None = 600) -> Prediction | None:
-        """Wait for the running training and the prediction that follows; return the prediction."""
+        """Wait for the running training and the prediction after it; return the prediction."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        self.trainer.wait(timeout)
-        time.sleep(0.05)  # on_trained runs right after the trainer's summary
+        self.trainer.wait(timeout)  # on_trained, which starts the prediction, runs before
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         self._predicted.wait(remaining)
         if self._prediction_error is not None:

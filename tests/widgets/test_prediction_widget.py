@@ -139,14 +139,24 @@ def test_exports_round_trip(trained, tmp_path):
     viewer.folder_text.value = str(tmp_path / "out")
     viewer.export_buttons[0].click()
     table = pd.read_csv(tmp_path / "out" / "objects.csv")
-    assert len(table) == len(objects) and (table["class"].to_numpy() == np.asarray(pred.class_names)[pred.class_index]).all()
+    assert (
+        len(table) == len(objects)
+        and (table["class"].to_numpy() == np.asarray(pred.class_names)[pred.class_index]).all()
+    )
     paths = viewer.export(tmp_path / "all")
     names = sorted(p.name for p in paths)
-    assert names == ["image_classes.tif", "image_fragmented.tif", "image_healthy.tif", "objects.csv"]
+    assert names == [
+        "image_classes.tif",
+        "image_fragmented.tif",
+        "image_healthy.tif",
+        "objects.csv",
+    ]
     classes = tifffile.imread(tmp_path / "all" / "image_classes.tif")
     np.testing.assert_array_equal(classes, pred.class_image())
     healthy = tifffile.imread(tmp_path / "all" / "image_healthy.tif")
-    assert set(np.unique(healthy[healthy > 0])) == set(objects.labels[pred.class_index == 0].tolist())
+    assert set(np.unique(healthy[healthy > 0])) == set(
+        objects.labels[pred.class_index == 0].tolist()
+    )
 
 
 def test_zoom_refines_and_never_sends_full_resolution(trained):
@@ -172,9 +182,32 @@ def test_3d_prediction_view_follows_z(demo):
     assert viewer.click_image(*(objects.centres[row][1:] + 0.5)) == key
 
 
-def test_prediction_none_then_set(trained):
+def test_prediction_none_then_set(trained, demo):
     objects, _, _, pred = trained
     viewer = PredictionViewer(objects, None)
     assert "No prediction" in viewer.legend.value and frame(viewer, 1)[..., 3].max() == 0
     viewer.prediction = pred
     assert frame(viewer, 1)[..., 3].max() > 0
+    # Without a prediction, annotated objects still show in their class colour.
+    ann = fresh_annotations(objects, demo)
+    ann.add(int(objects.labels[0]), "fragmented")
+    viewer = PredictionViewer(objects, None, annotations=ann)
+    assert frame(viewer, 1)[..., 3].max() > 0
+
+
+def test_several_images_switch_on_select(demo):
+    small = sv.data.cells_2d(shape=(200, 300), n_objects=30, seed=3)
+    objects = sv.Objects([demo.image, small.image], [demo.mask, small.mask], name=["a", "b"])
+    rng = np.random.default_rng(0)
+    pred = sv.Prediction(objects, rng.dirichlet([1, 1], len(objects)), demo.class_names)
+    ann = sv.Annotations(objects, demo.class_names)
+    viewer = PredictionViewer(objects, pred, annotations=ann)
+    assert viewer.image_dropdown.layout.display != "none"
+    row = len(objects) - 1
+    key = viewer.select(objects.key(row))
+    assert key[0] == "b" and viewer.image == 1 and viewer.overview.shape == (200, 300)
+    assert viewer.click_image(*(objects.centres[row] + 0.5)) == key
+    viewer.correct("healthy" if pred.class_index[row] else "fragmented")
+    assert ann[key] and viewer.corrected_rows().tolist() == [row]
+    viewer.close()
+    ann.add(objects.key(0), "healthy")  # a closed viewer no longer listens

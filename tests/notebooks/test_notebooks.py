@@ -1,0 +1,150 @@
+"""Every notebook of ``notebooks/`` runs top to bottom, unattended, with short training.
+
+Each notebook is executed with nbclient in a fresh temp folder, by a kernel running the Python
+that runs pytest (``sys.executable``) with ``SVNB_FAST=1``. Besides "no cell raised", each test
+checks a real result: the measured accuracy, files written by the command line, ...
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.notebook
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "notebooks"
+CELL_TIMEOUT = 300  # seconds, per cell (training on 2 slow CI cores)
+ACCURACY = re.compile(r"Accuracy on the (\d+) objects not annotated: ([\d.]+)%")
+
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+from nbclient.exceptions import CellExecutionError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def kernel_dir(tmp_path_factory):
+    """A kernelspec folder: ``sys.executable`` with ``SVNB_FAST=1``."""
+    root = tmp_path_factory.mktemp("kernels")
+    spec = root / "svnb-test"
+    spec.mkdir()
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "svetlana_nb tests", "language": "python",
+        "env": {"SVNB_FAST": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}}))
+    return root
+
+
+def run_notebook(name: str, kernel_dir: Path, workdir: Path) -> tuple[nbformat.NotebookNode, str]:
+    """Execute ``notebooks/<name>.ipynb`` in ``workdir``; return it and all its text output."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    ksm = KernelSpecManager(kernel_dirs=[str(kernel_dir)], ensure_native_kernel=False)
+    km = KernelManager(kernel_name="svnb-test", kernel_spec_manager=ksm, transport="ipc",
+                       ip=str(workdir / "kernel-ipc"))
+    client = nbclient.NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, kernel_name="svnb-test",
+                                     resources={"metadata": {"path": str(workdir)}})
+    begin = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        pytest.fail(f"{name}.ipynb: a cell raised:\n{error}")
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)  # the executed notebook, for a look
+        nbformat.write(nb, ARTIFACTS / f"{name}.ipynb")
+    print(f"{name}.ipynb ran in {time.perf_counter() - begin:.1f} s")
+    return nb, output_text(nb)
+
+
+def output_text(nb: nbformat.NotebookNode) -> str:
+    """Concatenated stdout and text/plain results of every code cell."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream" and out.name == "stdout":
+                parts.append(out.text)
+            elif out.output_type in ("execute_result", "display_data"):
+                parts.append(out.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def accuracy(text: str) -> tuple[int, float]:
+    """``(number of objects, accuracy in [0, 1])`` printed by the accuracy cell."""
+    found = ACCURACY.findall(text)
+    assert found, f"no accuracy printed; output was:\n{text[-3000:]}"
+    n, percent = found[-1]
+    return int(n), float(percent) / 100
+
+
+def widget_views(nb: nbformat.NotebookNode) -> int:
+    """Number of widget views displayed in the outputs."""
+    return sum(1 for cell in nb.cells for out in cell.get("outputs", [])
+               if "application/vnd.jupyter.widget-view+json" in out.get("data", {}))
+
+
+def test_notebooks_are_generated_and_clean():
+    """Committed notebooks match ``_build.py`` and hold no outputs."""
+    result = subprocess.run([sys.executable, str(NOTEBOOKS / "_build.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") and c.get("execution_count") is None
+                   for c in nb.cells if c.cell_type == "code"), f"{path.name} has outputs"
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        assert "google.colab" in first.source and "enable_custom_widget_manager" in first.source
+
+
+def test_quickstart(kernel_dir, tmp_path):
+    nb, text = run_notebook("quickstart", kernel_dir, tmp_path)
+    n, acc = accuracy(text)
+    assert n == 120  # 160 objects, 40 annotated by the fallback
+    assert acc >= 0.75, text[-2000:]
+    assert widget_views(nb) >= 3  # annotator, trainer, prediction viewer
+
+
+def test_multichannel(kernel_dir, tmp_path):
+    nb, text = run_notebook("multichannel", kernel_dir, tmp_path)
+    n, acc = accuracy(text)
+    assert n == 120 and acc >= 0.75, text[-2000:]
+    assert "Random forest, accuracy" in text
+    assert widget_views(nb) >= 1
+
+
+def test_3d(kernel_dir, tmp_path):
+    nb, text = run_notebook("3d", kernel_dir, tmp_path)
+    n, acc = accuracy(text)
+    assert n == 50 and acc >= 0.8, text[-2000:]
+    assert "(40, 192, 192) uint8" in text
+    assert widget_views(nb) >= 3
+
+
+def test_your_own_data(kernel_dir, tmp_path):
+    _, text = run_notebook("your_own_data", kernel_dir, tmp_path)
+    assert "resumed 45 annotations" in text
+    work = Path(re.search(r"demo files in (\S+)", text).group(1))
+    out = work / "predictions"
+    assert (out / "objects.csv").is_file() and (out / "well_D1_classes.tif").is_file(), text
+    assert (work / "model.svnb").is_file()
+    assert json.loads((work / "images" / "annotations.json").read_text())["annotations"]
+    found = re.search(r"(\d+) objects predicted in the new image; accuracy ([\d.]+)%", text)
+    assert found and int(found.group(1)) == 90 and float(found.group(2)) >= 70, text[-2000:]
+
+
+def test_scripted(kernel_dir, tmp_path):
+    nb, text = run_notebook("scripted", kernel_dir, tmp_path)
+    n, acc = accuracy(text)
+    assert n == 120 and acc >= 0.75, text[-2000:]
+    assert "annotations reloaded" in text and "'classes.tif'" in text
+    assert widget_views(nb) == 0

@@ -1,0 +1,68 @@
+"""Smoke test of the engine benchmark: ``bench_engine.py --quick`` runs and prints its tables."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks" / "bench_engine.py"
+
+
+@pytest.mark.timeout(120)
+def test_bench_engine_quick_prints_tables():
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--threads", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    for expected in (
+        "SPEED",
+        "svetlana_nb",
+        "plugin method",
+        "patch extraction + prediction",
+        "train light CNN, 100 annotated",
+        "ACCURACY",
+        "random_forest",
+        "cells_2d, 20 annotated",
+        "infected_cells_2d, 20 annotated",
+        "cells_3d, 20 annotated",
+    ):
+        assert expected in out, f"{expected!r} missing from the benchmark's output:\n{out[-3000:]}"
+    assert out.count("+-") >= 4  # two bordered tables
+
+
+def test_plugin_method_reproduces_the_plugin():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import numpy as np
+    import torch
+    from plugin_method import (
+        PluginCNN,
+        count_parameters,
+        crop_patch,
+        estimate_patch_size,
+        prepare_image,
+    )
+
+    # the paper's network: ~3k parameters for a grey image (3 stacked channels + mask), 2 classes
+    assert count_parameters(PluginCNN(2, 4)) == 3010
+    out = PluginCNN(2, 4)(torch.rand(3, 4, 32, 32))
+    assert torch.allclose(out.sum(1), torch.ones(3))  # it ends with a softmax, as the plugin
+    mask = np.zeros((40, 40), np.int32)
+    mask[5:15, 5:25] = 7  # largest object: 20 px wide -> 1.4 x 20 = 28
+    mask[30:34, 30:34] = 2
+    assert estimate_patch_size(mask) == 28
+    image = np.arange(1600, dtype=np.uint16).reshape(40, 40)
+    pad_image, pad_labels = prepare_image(image, mask, 28)
+    assert pad_image.shape == (40 + 2 * 15, 40 + 2 * 15, 3) and pad_image.dtype == np.float32
+    patch = crop_patch(pad_image, pad_labels, (9.5, 14.5), 7, 14)
+    assert patch.shape == (4, 28, 28) and patch.dtype == np.float32
+    assert patch[:3].min() == 0 and patch[:3].max() == 1  # min-max over the crop
+    assert patch[3].sum() == 10 * 20  # the object's mask as the last channel

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import numpy as np
+
+import svetlana_nb as sv
+from svetlana_nb.widgets.app import App
+
+
+def test_app_tabs_share_annotations_and_classifier(demo, tmp_path):
+    path = tmp_path / "cells.json"
+    app = App(demo.image, demo.mask, demo.class_names, autosave=path)
+    assert app.titles == ("Annotate", "Train", "Predict")
+    assert (
+        app.annotator.annotations
+        is app.annotations
+        is app.trainer.annotations
+        is app.viewer.annotations
+    )
+    # Annotate 80 objects from the Annotate tab (clicks on its class buttons via its public API).
+    rng = np.random.default_rng(1)
+    picked = rng.choice(app.objects.labels, 80, replace=False)
+    for label in picked:
+        app.annotator.select(int(label))
+        app.annotator.label(demo.truth[int(label)])
+    assert len(app.annotations) == 80 and path.exists()
+    app.trainer.controls.epochs.value = "30"
+    app.trainer.start_button.click()
+    prediction = app.wait(300)
+    assert prediction is not None and app.viewer.prediction is prediction
+    assert app.viewer.classifier is app.classifier and app.annotator.classifier is app.classifier
+    held_out = np.setdiff1d(app.objects.labels, picked)
+    accuracy = np.mean(
+        [prediction.classes[int(label)] == demo.truth[int(label)] for label in held_out]
+    )
+    assert accuracy >= 0.85
+    assert "Predicted 160 objects" in app.status.value
+    # A correction in the Predict tab reaches the shared annotations (and the autosave file).
+    key = app.viewer.select(int(held_out[0]))
+    wrong = [c for c in demo.class_names if c != prediction.classes[int(held_out[0])]][0]
+    app.viewer.correct(wrong)
+    assert app.annotations[key] == wrong and len(app.annotations) == 81
+    assert sv.Annotations.load(path, app.objects)[key] == wrong
+    # Exports go next to the annotations file by default.
+    assert app.viewer.folder_text.value == str(tmp_path)
+
+
+def test_app_switching_network_predicts_with_the_new_classifier(demo):
+    app = App(demo.image, demo.mask, demo.class_names)
+    for label in app.objects.labels[:60]:
+        app.annotations.add(int(label), demo.truth[int(label)])
+    app.trainer.model = "random_forest"
+    app.trainer.start()
+    prediction = app.wait(120)
+    assert app.classifier.model_name == "random_forest" and app.viewer.classifier is app.classifier
+    assert len(prediction) == len(app.objects)
+    app.viewer.select(int(app.objects.labels[0]))
+    assert "Top features" in app.viewer.panel.explanation.value
