@@ -5,8 +5,8 @@
 #   make bench   run the benchmarks
 #
 # torch is installed first and pinned, so that pip does not pull a multi-GB CUDA build to satisfy
-# `torch>=2.1`. On a machine whose pip finds only CUDA builds, choose the CPU wheels with e.g.
-#   make lab TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+# `torch>=2.1`. On a machine whose pip finds only CUDA builds, point pip at a CPU wheel index
+# with TORCH_PIP_ARGS="--index-url <CPU wheel index>".
 # Installs are remembered by stamp files in .venv and redone when pyproject.toml changes.
 
 SHELL := /bin/bash

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -277,7 +278,7 @@ class Classifier:
 
     # -- prediction ----------------------------------------------------------------------------
     def predict_proba(self, objects: Objects | None = None, rows: np.ndarray | None = None, *,
-                      batch_size: int = 1024) -> np.ndarray:
+                      batch_size: int | None = None) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), for ``rows`` of ``objects`` (all by default)."""
         objects = self._objects(objects)
         if not self.is_fitted:
@@ -289,28 +290,52 @@ class Classifier:
             return self.forest.predict_proba(x).astype(np.float32)
         return self._predict_network(objects, rows, batch_size)
 
+    def inference_batch_size(self) -> int:
+        """Objects per forward pass: the first layer's activations stay near 4 MB (cache-sized).
+
+        Small batches are faster on the CPU than large ones for these small networks: the
+        full-resolution feature maps stay in cache instead of streaming through memory.
+        """
+        first_layer = 16 * int(np.prod(self.patch_shape))  # activations per object (16 filters)
+        if self.device.type != "cpu":
+            return max(64, min(4096, 64_000_000 // first_layer))
+        return max(4, min(256, 2_000_000 // first_layer))
+
     @torch.inference_mode()
-    def _predict_network(self, objects: Objects, rows: np.ndarray, batch_size: int) -> np.ndarray:
+    def _predict_network(self, objects: Objects, rows: np.ndarray, batch_size: int | None) -> np.ndarray:
         network = fast_module(self.network.to(self.device), self.ndim).eval()
         out = np.empty((len(rows), self.n_classes), dtype=np.float32)
-        chunk = max(batch_size, 4096)
+        batch = int(batch_size) if batch_size else self.inference_batch_size()
+        # patches are extracted in chunks of ~16 MB: small enough to be reused by the allocator
+        # (no fresh pages to fault in), large enough to amortise the per-chunk overhead
+        patch_bytes = 4 * (self.in_channels or 2) * int(np.prod(self.patch_shape))
+        chunk = max(batch, (16 * 2**20 // patch_bytes) // batch * batch)
         use_bf16 = self.device.type == "cpu" and cpu_supports_bf16()
-        for begin in range(0, len(rows), chunk):
-            x = torch.from_numpy(self.patches(objects, rows[begin:begin + chunk]))
-            for b in range(0, len(x), batch_size):
-                xb = fast_layout(x[b:b + batch_size].to(self.device, non_blocking=True))
-                if self.device.type == "cuda":
-                    with torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16):
+        starts = range(0, len(rows), chunk)
+
+        def extract(begin: int) -> torch.Tensor:
+            return torch.from_numpy(self.patches(objects, rows[begin:begin + chunk]))
+
+        # the next chunk is extracted (numpy, GIL released) while the network runs on this one
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(extract, 0) if len(rows) else None
+            for begin in starts:
+                x = pending.result()
+                pending = pool.submit(extract, begin + chunk) if begin + chunk < len(rows) else None
+                for b in range(0, len(x), batch):
+                    xb = fast_layout(x[b:b + batch].to(self.device, non_blocking=True))
+                    if self.device.type == "cuda":
+                        with torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16):
+                            logits = network(xb)
+                    elif use_bf16:
+                        with torch.autocast("cpu", dtype=torch.bfloat16):
+                            logits = network(xb)
+                    else:
                         logits = network(xb)
-                elif use_bf16:
-                    with torch.autocast("cpu", dtype=torch.bfloat16):
-                        logits = network(xb)
-                else:
-                    logits = network(xb)
-                out[begin + b:begin + b + len(xb)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+                    out[begin + b:begin + b + len(xb)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
         return out
 
-    def predict(self, objects: Objects | None = None, *, batch_size: int = 1024) -> Prediction:
+    def predict(self, objects: Objects | None = None, *, batch_size: int | None = None) -> Prediction:
         """Classify every object of ``objects`` (default: the training objects).
 
         Returns

@@ -25,14 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("masks_dir", type=Path, help="folder of label masks with matching names")
     predict.add_argument("out_dir", type=Path, help="folder for class images and objects.csv (created)")
     predict.add_argument("--channel-axis", type=int, default=None, help="channel axis of the images")
-    predict.add_argument("--batch-size", type=int, default=1024, help="objects per network batch")
+    predict.add_argument("--batch-size", type=int, default=None,
+                         help="objects per network batch (default: sized to the patch)")
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     predict.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
 def predict_folder(model: Path, images_dir: Path, masks_dir: Path, out_dir: Path, *,
-                   channel_axis: int | None = None, batch_size: int = 1024, device: str = "auto",
+                   channel_axis: int | None = None, batch_size: int | None = None, device: str = "auto",
                    progress: bool = True) -> Path:
     """Classify every object of every image/mask pair; return the path of the CSV table."""
     import pandas as pd

@@ -6,6 +6,8 @@ with :func:`scipy.ndimage.find_objects`; nothing loops over pixels in Python.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Literal, Union
@@ -35,10 +37,11 @@ def _bounding_boxes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     slices = ndimage.find_objects(mask)
     present = [i for i, s in enumerate(slices) if s is not None]
     labels = np.asarray(present, dtype=np.int64) + 1
-    bbox = np.array(
-        [[s.start for s in slices[i]] + [s.stop for s in slices[i]] for i in present], dtype=np.int64
-    ).reshape(len(present), 2 * mask.ndim)
-    return labels, bbox
+    flat = list(itertools.chain.from_iterable(slices[i] for i in present))  # n * ndim slices
+    starts = np.fromiter(map(operator.attrgetter("start"), flat), dtype=np.int64, count=len(flat))
+    stops = np.fromiter(map(operator.attrgetter("stop"), flat), dtype=np.int64, count=len(flat))
+    ndim = mask.ndim
+    return labels, np.concatenate([starts.reshape(-1, ndim), stops.reshape(-1, ndim)], axis=1)
 
 
 def estimate_patch_shape(extents: np.ndarray, *, percentile: float = 95.0, margin: float = 1.25,

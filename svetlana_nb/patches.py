@@ -85,6 +85,10 @@ def extract_into(out: np.ndarray, out_rows: np.ndarray, image: np.ndarray, mask:
                  shape: Sequence[int], *, context: int | None = None) -> None:
     """Write normalised patches of objects of one image into ``out[out_rows]``.
 
+    Crops lying wholly inside the image are read through a strided window view of the image
+    (one contiguous copy per crop row, already channel-first); crops crossing the border are
+    gathered with clipped indices and zero-filled outside.
+
     Parameters
     ----------
     out : numpy.ndarray, float32, shape (N, C + 1, *shape)
@@ -106,25 +110,47 @@ def extract_into(out: np.ndarray, out_rows: np.ndarray, image: np.ndarray, mask:
     n_channels = image.shape[-1]
     per_object = int(np.prod(shape)) * (n_channels + 1)
     chunk = max(1, CHUNK_ELEMENTS // per_object)
-    low = ranges[:, 0].astype(np.float32)
-    scale = (1.0 / (ranges[:, 1] - ranges[:, 0])).astype(np.float32)
+    spatial_ones = (1,) * ndim
+    low = ranges[:, 0].astype(np.float32).reshape((n_channels,) + spatial_ones)
+    scale = (1.0 / (ranges[:, 1] - ranges[:, 0])).astype(np.float32).reshape((n_channels,) + spatial_ones)
+    out_rows = np.asarray(out_rows, dtype=np.int64)
+    labels = np.asarray(labels)
     starts_all = np.asarray(centres, dtype=np.int64) - np.array(shape) // 2
+    extent = np.array(mask.shape[:ndim])
+    fits = bool(np.all(extent >= np.array(shape)))
+    inner_all = fits & np.all((starts_all >= 0) & (starts_all + np.array(shape) <= extent), axis=1)
+    if fits:
+        axes = tuple(range(ndim))
+        image_windows = np.lib.stride_tricks.sliding_window_view(image, shape, axis=axes)
+        mask_windows = np.lib.stride_tricks.sliding_window_view(mask, shape, axis=axes)
     channel_axes = (0, ndim + 1) + tuple(range(1, ndim + 1))
-    for begin in range(0, len(out_rows), chunk):
-        stop = min(begin + chunk, len(out_rows))
-        starts = starts_all[begin:stop]
-        crops, inside = _gather(image, starts, shape)
-        values = (crops.astype(np.float32) - low) * scale
-        values *= inside[..., None]
-        obj, _ = _gather(mask, starts, shape)
-        obj = (obj == labels[begin:stop].reshape((-1,) + (1,) * ndim)) & inside
-        target = out_rows[begin:stop]
+
+    def normalised(values: np.ndarray) -> np.ndarray:
+        values -= low
+        values *= scale
+        return values
+
+    def write(target: np.ndarray, values: np.ndarray, obj: np.ndarray) -> None:
         if context is not None:
             size = (1,) + (2 * int(context) + 1,) * ndim
-            near = ndimage.maximum_filter(obj, size=size, mode="constant")
-            values *= near[..., None]
-        out[target, :n_channels] = values.transpose(channel_axes)
+            values *= ndimage.maximum_filter(obj, size=size, mode="constant")[:, None]
+        out[target, :n_channels] = values
         out[target, n_channels] = obj
+
+    for begin in range(0, len(out_rows), chunk):
+        stop = min(begin + chunk, len(out_rows))
+        starts, inner = starts_all[begin:stop], inner_all[begin:stop]
+        targets, chunk_labels = out_rows[begin:stop], labels[begin:stop].reshape((-1,) + spatial_ones)
+        if inner.any():
+            where = tuple(starts[inner].T)
+            write(targets[inner], normalised(image_windows[where].astype(np.float32)),
+                  mask_windows[where] == chunk_labels[inner])
+        border = ~inner
+        if border.any():
+            crops, inside = _gather(image, starts[border], shape)
+            values = normalised(crops.astype(np.float32).transpose(channel_axes)) * inside[:, None]
+            crop_mask, _ = _gather(mask, starts[border], shape)
+            write(targets[border], values, (crop_mask == chunk_labels[border]) & inside)
 
 
 def crop_one(image: np.ndarray, mask: np.ndarray, centre: Sequence[int], label: int,

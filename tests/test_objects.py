@@ -79,6 +79,37 @@ def test_patches_match_a_direct_crop(scene_2d_multichannel):
     np.testing.assert_allclose(normed, (image[y0:y0 + 24, x0:x0 + 24, 0] - lo) / (hi - lo), rtol=1e-5, atol=1e-6)
 
 
+def _reference_patches(image, mask, objects, shape):
+    """Per-object loop over a zero-padded copy: the slow, obvious way."""
+    pad = [(s, s) for s in shape]
+    padded_image = np.pad(image, pad + [(0, 0)])
+    padded_mask = np.pad(mask, pad)
+    out = []
+    for centre, label in zip(objects.centres, objects.labels):
+        start = np.asarray(centre) - np.asarray(shape) // 2 + np.asarray(shape)
+        box = tuple(slice(a, a + s) for a, s in zip(start, shape))
+        channels = np.moveaxis(padded_image[box], -1, 0).astype(np.float32)
+        out.append(np.concatenate([channels, (padded_mask[box] == label)[None]]))
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("scene", ["scene_2d_multichannel", "scene_3d"])
+def test_all_patches_inside_and_on_the_border_match_a_padded_loop(scene, request):
+    image, mask, _ = request.getfixturevalue(scene)
+    image = image if image.ndim > mask.ndim else image[..., None]
+    mask = mask.copy()
+    mask[(slice(0, 3),) * mask.ndim] = mask.max() + 1      # an object in the corner
+    mask[(slice(-2, None),) * mask.ndim] = mask.max() + 1  # and one in the opposite corner
+    objects = sv.Objects(image, mask, channel_axis=-1)
+    shape = objects.patch_shape
+    reference = _reference_patches(image, mask, objects, shape)
+    starts = objects.centres - np.asarray(shape) // 2
+    on_border = np.any((starts < 0) | (starts + np.asarray(shape) > mask.shape), axis=1)
+    assert on_border.any() and (~on_border).any()  # both code paths are exercised
+    order = np.random.default_rng(0).permutation(len(objects))  # rows in any order
+    np.testing.assert_array_equal(objects.patches(order, normalization="none"), reference[order])
+
+
 def test_border_objects_are_padded_not_dropped():
     mask = np.zeros((50, 50), np.int32)
     mask[0:6, 0:6] = 1
