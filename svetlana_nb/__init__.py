@@ -13,10 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-try:
-    from . import data
-except ImportError:  # pragma: no cover
-    pass
+from . import data
 from .annotations import Annotations
 from .augment import Augmentation
 from .classifier import Classifier

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import forest as forest_module
 from . import modelfile
+from ._validation import check_choice
 from .devices import choose_device, cpu_supports_bf16, describe_device, fast_layout, fast_module
 from .features import feature_matrix
 from .forest import ForestModel
@@ -20,7 +23,6 @@ from .models import DESCRIPTIONS, MODELS, build_network, count_parameters
 from .objects import NORMALIZATIONS, Normalization, Objects, _as_patch_shape
 from .predict import Prediction
 from .training import Callback, History, TrainingConfig, TrainingJob, stratified_split, train_network
-from ._validation import check_choice
 
 if TYPE_CHECKING:
     from .annotations import Annotations
@@ -76,6 +78,8 @@ class Classifier:
         else:
             check_choice(model, MODELS, name="model")
             self.model_name, self.network = model, None
+            if model == "random_forest":
+                forest_module.preload()  # so that fit() itself takes well under a second
         check_choice(normalization, NORMALIZATIONS, name="normalization")
         if n_classes is not None and (int(n_classes) != n_classes or n_classes < 2):
             raise ValueError(f"n_classes: expected an int >= 2, got {n_classes!r}")
@@ -119,7 +123,8 @@ class Classifier:
 
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "not fitted"
-        return f"Classifier({self.model_name}, {state}, classes={self.class_names}, patch={self.patch_shape}, {self.device_name})"
+        return (f"Classifier({self.model_name}, {state}, classes={self.class_names}, "
+                f"patch={self.patch_shape}, {self.device_name})")
 
     def n_parameters(self) -> int | None:
         """Trainable parameters of the network (None for the random forest or before fit)."""
@@ -148,7 +153,8 @@ class Classifier:
     def _set_classes(self, names: list[str]) -> bool:
         """Adopt the annotation classes; return True when the network must be (re)built."""
         if self.n_classes is not None and self.class_names is None and len(names) != self.n_classes:
-            raise ValueError(f"annotations: {len(names)} classes {names} but the classifier has n_classes={self.n_classes}")
+            raise ValueError(f"annotations: {len(names)} classes {names} but the classifier has "
+                             f"n_classes={self.n_classes}")
         changed = self.class_names is not None and list(self.class_names) != names
         if changed and self.model_name == "custom":
             raise ValueError(f"annotations: classes {names} differ from the classifier's {self.class_names}")
@@ -301,17 +307,34 @@ class Classifier:
             return max(64, min(4096, 64_000_000 // first_layer))
         return max(4, min(256, 2_000_000 // first_layer))
 
+    def _inference_context(self):
+        """Mixed precision for inference: bf16/fp16 autocast on CUDA, bf16 on CPUs that have it."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        if self.device.type == "cpu" and cpu_supports_bf16():
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     @torch.inference_mode()
-    def _predict_network(self, objects: Objects, rows: np.ndarray, batch_size: int | None) -> np.ndarray:
+    def forward_patches(self, patches: torch.Tensor | np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes), of ready-made patches (n, C + 1, *patch_shape)."""
         network = fast_module(self.network.to(self.device), self.ndim).eval()
+        x = torch.as_tensor(patches)
+        batch = int(batch_size) if batch_size else self.inference_batch_size()
+        out = np.empty((len(x), self.n_classes), dtype=np.float32)
+        with self._inference_context():
+            for b in range(0, len(x), batch):
+                logits = network(fast_layout(x[b:b + batch].to(self.device, non_blocking=True)))
+                out[b:b + len(logits)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return out
+
+    def _predict_network(self, objects: Objects, rows: np.ndarray, batch_size: int | None) -> np.ndarray:
         out = np.empty((len(rows), self.n_classes), dtype=np.float32)
         batch = int(batch_size) if batch_size else self.inference_batch_size()
         # patches are extracted in chunks of ~16 MB: small enough to be reused by the allocator
         # (no fresh pages to fault in), large enough to amortise the per-chunk overhead
         patch_bytes = 4 * (self.in_channels or 2) * int(np.prod(self.patch_shape))
         chunk = max(batch, (16 * 2**20 // patch_bytes) // batch * batch)
-        use_bf16 = self.device.type == "cpu" and cpu_supports_bf16()
-        starts = range(0, len(rows), chunk)
 
         def extract(begin: int) -> torch.Tensor:
             return torch.from_numpy(self.patches(objects, rows[begin:begin + chunk]))
@@ -319,20 +342,10 @@ class Classifier:
         # the next chunk is extracted (numpy, GIL released) while the network runs on this one
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(extract, 0) if len(rows) else None
-            for begin in starts:
+            for begin in range(0, len(rows), chunk):
                 x = pending.result()
                 pending = pool.submit(extract, begin + chunk) if begin + chunk < len(rows) else None
-                for b in range(0, len(x), batch):
-                    xb = fast_layout(x[b:b + batch].to(self.device, non_blocking=True))
-                    if self.device.type == "cuda":
-                        with torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16):
-                            logits = network(xb)
-                    elif use_bf16:
-                        with torch.autocast("cpu", dtype=torch.bfloat16):
-                            logits = network(xb)
-                    else:
-                        logits = network(xb)
-                    out[begin + b:begin + b + len(xb)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+                out[begin:begin + len(x)] = self.forward_patches(x, batch_size=batch)
         return out
 
     def predict(self, objects: Objects | None = None, *, batch_size: int | None = None) -> Prediction:

@@ -9,6 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def preload() -> None:
+    """Import scikit-learn's forest now (1-3 s the first time) rather than at the first fit."""
+    import sklearn.ensemble  # noqa: F401
+
+
 class ForestModel:
     """A fitted forest as arrays.
 

@@ -150,7 +150,8 @@ class BasicBlock(nn.Module):
         self.bn1 = norm(out_ch)
         self.conv2 = conv(out_ch, out_ch, 3, padding=1, bias=False)
         self.bn2 = norm(out_ch)
-        self.skip = nn.Identity() if in_ch == out_ch else nn.Sequential(conv(in_ch, out_ch, 1, bias=False), norm(out_ch))
+        self.skip = (nn.Identity() if in_ch == out_ch
+                     else nn.Sequential(conv(in_ch, out_ch, 1, bias=False), norm(out_ch)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         x = self.down(x)

@@ -191,9 +191,9 @@ class Objects:
         """True for 8-bit colour images (3 or 4 channels), shown as they are."""
         return self.images[0].dtype == np.uint8 and self.n_channels in (3, 4)
 
-    @property
+    @cached_property
     def extents(self) -> np.ndarray:
-        """Bounding-box side lengths, shape (n, ndim)."""
+        """Bounding-box side lengths, shape (n, ndim) (computed once)."""
         nd = self.spatial_ndim
         return self.bbox[:, nd:] - self.bbox[:, :nd]
 

@@ -83,8 +83,11 @@ class Prediction:
 
     @cached_property
     def table(self) -> pd.DataFrame:
-        """Per-object table: image, label, class, confidence, one probability column per class,
-        then the morphology and intensity measurements of :meth:`Objects.features`."""
+        """Per-object table, one row per object.
+
+        Columns: image, label, class, confidence, one probability column per class, then the
+        morphology and intensity measurements of :meth:`Objects.features`.
+        """
         features = self.objects.features()
         table = features[["image", "label"]].copy()
         table["class"] = pd.Categorical.from_codes(self.class_index, categories=self.class_names)
@@ -130,7 +133,8 @@ class Prediction:
             tifffile.imwrite(tmp, self.class_image(image), compression="zlib")
         return Path(path)
 
-    def save_class_masks(self, folder: str | os.PathLike, image: int | str = 0, *, prefix: str | None = None) -> list[Path]:
+    def save_class_masks(self, folder: str | os.PathLike, image: int | str = 0, *,
+                         prefix: str | None = None) -> list[Path]:
         """Write one label TIFF per class (each object keeps its label id); return the paths."""
         import tifffile
 

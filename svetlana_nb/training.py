@@ -260,7 +260,8 @@ def train_network(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_class
     if config.lr_schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs, eta_min=config.lr * 0.02)
     elif config.lr_schedule == "plateau":
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(2, config.patience // 3))
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5,
+                                                               patience=max(2, config.patience // 3))
     batch_size = min(config.batch_size, len(x))
     n_batches = math.ceil(len(x) / batch_size)
     begin_info = {"n_train": len(x), "n_val": 0 if val is None else len(val[0]), "max_epochs": max_epochs,
@@ -378,6 +379,10 @@ class TrainingJob:
     def stop(self) -> None:
         """Ask training to stop after the current batch (best weights are kept)."""
         self._stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the end, never raising; True when training ended."""
+        return self._done.wait(timeout)
 
     def join(self, timeout: float | None = None) -> History | None:
         """Wait for the end; re-raise the training error if there was one."""

@@ -3,9 +3,18 @@ import threading
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import svetlana_nb as sv
-from svetlana_nb.models import LightCNN, SmallResNet, build_network, count_parameters
+from svetlana_nb.models import (
+    Downsample,
+    GlobalPool,
+    LightCNN,
+    ObjectPool,
+    SmallResNet,
+    build_network,
+    count_parameters,
+)
 from svetlana_nb.training import Callback
 
 
@@ -31,6 +40,36 @@ def test_light_cnn_is_the_paper_size_and_has_no_softmax():
     assert not torch.allclose(out.exp().sum(1), torch.ones(4))  # logits, not probabilities
     for k in (2, 3, 4, 5):  # 'same' padding works for any kernel size
         assert LightCNN(3, 5, kernel_size=k)(torch.randn(1, 3, 31, 31)).shape == (1, 5)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 8, 8), (3, 4, 7, 9), (2, 3, 1, 6, 5), (2, 3, 5, 4, 4), (2, 2, 1, 1)])
+def test_downsample_equals_ceil_mode_max_pooling(shape):
+    x = torch.randn(*shape)
+    kernel = [2 if s >= 2 else 1 for s in shape[2:]]
+    pool = F.max_pool3d if x.dim() == 5 else F.max_pool2d
+    expected = pool(x, kernel, kernel, ceil_mode=True)
+    assert torch.equal(Downsample()(x), expected)
+    fmt = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
+    assert torch.equal(Downsample()(x.contiguous(memory_format=fmt)), expected)
+
+
+def test_object_pooling_ignores_what_lies_outside_the_object():
+    features = torch.zeros(1, 1, 8, 8)
+    inputs = torch.zeros(1, 2, 16, 16)
+    inputs[0, 1, 4:8, 4:8] = 1  # the object: feature pixels (2..3, 2..3)
+    features[0, 0, 2, 2] = 3.0  # inside
+    features[0, 0, 6, 6] = 10.0  # a neighbour's evidence, outside
+    mean, maximum = ObjectPool()(features, inputs)[0]
+    assert maximum == 3.0 and mean == pytest.approx(3.0 / 4)
+    assert GlobalPool()(features)[0, 1] == 10.0  # global pooling sees the neighbour
+
+
+def test_inference_batch_keeps_activations_cache_sized(scene_2d):
+    image, mask, _ = scene_2d
+    clf = sv.Classifier(sv.Objects(image, mask), n_classes=2, patch_size=48, device="cpu")
+    assert 16 <= clf.inference_batch_size() <= 128
+    big = sv.Classifier(sv.Objects(image, mask), n_classes=2, patch_size=200, device="cpu")
+    assert big.inference_batch_size() < clf.inference_batch_size()
 
 
 @pytest.mark.parametrize("name", ["light_cnn", "light_cnn_deep", "resnet"])
@@ -128,9 +167,12 @@ def test_background_training_can_be_stopped(scene_2d):
     ann = annotate(objects, truth, 40)
     clf = sv.Classifier(objects, batch_size=4)
     started = threading.Event()
-    job = clf.fit_in_background(ann, epochs=500, callbacks=[sv.FunctionCallback(on_epoch_end=lambda e, m: started.set())])
+    on_epoch = sv.FunctionCallback(on_epoch_end=lambda e, m: started.set())
+    job = clf.fit_in_background(ann, epochs=500, callbacks=[on_epoch])
     assert started.wait(60)
+    assert job.wait(0) is False and not job.done  # 500 epochs: still running
     job.stop()
+    assert job.wait(60) is True
     history = job.join(60)
     assert job.done and history.stopped == "user" and len(history.epoch) < 500
     assert clf.predict(objects).probabilities.shape == (len(objects), 2)

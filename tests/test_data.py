@@ -3,7 +3,7 @@ import pytest
 from scipy import ndimage
 from skimage.measure import regionprops_table
 
-from svetlana_nb import data
+from svetlana_nb import _synth, data
 
 SMALL = {
     "cells_2d": dict(n_objects=160),
@@ -175,7 +175,7 @@ def test_large_2d_options():
 
 def test_blocks_do_not_change_the_objects(monkeypatch):
     whole = data.cells_3d_multichannel(seed=2)
-    monkeypatch.setattr(data, "_BAND_PIXELS", 5000)   # forces blocks smaller than one row
+    monkeypatch.setattr(_synth, "_BAND_PIXELS", 5000)   # forces blocks smaller than one row
     split = data.cells_3d_multichannel(seed=2)
     np.testing.assert_array_equal(whole.mask, split.mask)
     assert whole.truth == split.truth

@@ -45,6 +45,10 @@ class App(widgets.Tab):
         Initial network (a key of :data:`svetlana_nb.MODELS`).
     names : str or list of str, optional
         Image names (keys of the annotations).
+    training_options : dict, optional
+        Classifier and training defaults (``patch_size``, ``normalization``, ``context``,
+        ``device``, ``epochs``, ``lr``, ``batch_size``...), passed to
+        :class:`~svetlana_nb.Classifier`.
 
     Examples
     --------
@@ -59,11 +63,12 @@ class App(widgets.Tab):
     def __init__(self, images: Any, masks: Any, classes: Sequence[str], *,
                  channel_axis: int | None = None, autosave: str | os.PathLike | None = None,
                  model: str = "light_cnn", names: str | Sequence[str] | None = None,
-                 **kwargs: Any) -> None:
+                 training_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self.objects = Objects(images, masks, channel_axis=channel_axis, name=names)
         self.annotator = Annotator(self.objects, list(classes), autosave=autosave)
         self.annotations = self.annotator.annotations
-        clf = Classifier(self.objects, class_names=self.annotations.class_names, model=model)
+        clf = Classifier(self.objects, class_names=self.annotations.class_names, model=model,
+                         **(training_options or {}))
         self.trainer = Trainer(clf, self.annotations)
         self.viewer = PredictionViewer(self.objects, None, annotations=self.annotations)
         self.status = widgets.HTML("<i>Train a classifier (Train tab): every object is then "
