@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +17,7 @@ from ._validation import check_choice
 from .devices import choose_device, cpu_supports_bf16, describe_device, fast_layout, fast_module
 from .features import feature_matrix
 from .forest import ForestModel
+from .inference import PatchBatches, inference_network, predict_batches
 from .models import DESCRIPTIONS, MODELS, build_network, count_parameters
 from .objects import NORMALIZATIONS, Normalization, Objects, _as_patch_shape
 from .predict import Prediction
@@ -305,48 +304,40 @@ class Classifier:
         first_layer = 16 * int(np.prod(self.patch_shape))  # activations per object (16 filters)
         if self.device.type != "cpu":
             return max(64, min(4096, 64_000_000 // first_layer))
-        return max(4, min(256, 2_000_000 // first_layer))
+        return max(4, min(256, 4_000_000 // first_layer))
 
-    def _inference_context(self):
-        """Mixed precision for inference: bf16/fp16 autocast on CUDA, bf16 on CPUs that have it."""
+    def _inference_dtype(self) -> torch.dtype:
+        """Mixed precision for inference: bfloat16/float16 on CUDA, bfloat16 on CPUs that have it."""
         if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         if self.device.type == "cpu" and cpu_supports_bf16():
-            return torch.autocast("cpu", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+            return torch.bfloat16
+        return torch.float32
+
+    def _inference_network(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The network on the device, ready for inference (see :func:`inference.inference_network`)."""
+        network = fast_module(self.network.to(self.device), self.ndim)
+        return inference_network(network, self.device, self._inference_dtype())
 
     @torch.inference_mode()
     def forward_patches(self, patches: torch.Tensor | np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), of ready-made patches (n, C + 1, *patch_shape)."""
-        network = fast_module(self.network.to(self.device), self.ndim).eval()
+        network = self._inference_network()
         x = torch.as_tensor(patches)
         batch = int(batch_size) if batch_size else self.inference_batch_size()
         out = np.empty((len(x), self.n_classes), dtype=np.float32)
-        with self._inference_context():
-            for b in range(0, len(x), batch):
-                logits = network(fast_layout(x[b:b + batch].to(self.device, non_blocking=True)))
-                out[b:b + len(logits)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        for b in range(0, len(x), batch):
+            logits = network(fast_layout(x[b:b + batch].to(self.device, non_blocking=True)))
+            out[b:b + len(logits)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
         return out
 
+    @torch.inference_mode()
     def _predict_network(self, objects: Objects, rows: np.ndarray, batch_size: int | None) -> np.ndarray:
-        out = np.empty((len(rows), self.n_classes), dtype=np.float32)
-        batch = int(batch_size) if batch_size else self.inference_batch_size()
-        # patches are extracted in chunks of ~16 MB: small enough to be reused by the allocator
-        # (no fresh pages to fault in), large enough to amortise the per-chunk overhead
-        patch_bytes = 4 * (self.in_channels or 2) * int(np.prod(self.patch_shape))
-        chunk = max(batch, (16 * 2**20 // patch_bytes) // batch * batch)
-
-        def extract(begin: int) -> torch.Tensor:
-            return torch.from_numpy(self.patches(objects, rows[begin:begin + chunk]))
-
-        # the next chunk is extracted (numpy, GIL released) while the network runs on this one
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(extract, 0) if len(rows) else None
-            for begin in range(0, len(rows), chunk):
-                x = pending.result()
-                pending = pool.submit(extract, begin + chunk) if begin + chunk < len(rows) else None
-                out[begin:begin + len(x)] = self.forward_patches(x, batch_size=batch)
-        return out
+        dtype = self._inference_dtype()
+        batches = PatchBatches(objects, rows, patch_shape=self.patch_shape, normalization=self.normalization,
+                               context=self.context, batch_size=batch_size or self.inference_batch_size(),
+                               device=self.device, dtype=dtype if dtype == torch.bfloat16 else torch.float32)
+        return predict_batches(self._inference_network(), batches, self.n_classes)
 
     def predict(self, objects: Objects | None = None, *, batch_size: int | None = None) -> Prediction:
         """Classify every object of ``objects`` (default: the training objects).

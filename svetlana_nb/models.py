@@ -47,7 +47,9 @@ class GlobalPool(nn.Module):
     """Concatenate global average and global max pooling: (N, F, ...) → (N, 2F)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        # adaptive pools keep channels-last tensors on their fast path (a flatten would copy)
+        # adaptive pools keep channels-last tensors on their fast path (a flatten would copy);
+        # in float32: the CPU's bfloat16 pooling kernels are twice slower than conversion + pooling
+        x = x.float()
         if x.dim() == 5:
             average, maximum = F.adaptive_avg_pool3d(x, 1), F.adaptive_max_pool3d(x, 1)
         else:
@@ -132,10 +134,10 @@ class LightCNN(nn.Module):
         return [m for m in self.features if isinstance(m, (nn.Conv2d, nn.Conv3d))][-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        features = self.features(x)
+        features = self.features(x).float()  # converted once, for both poolings
         pooled = self.pool(features)
         if self.object_pool is not None:
-            pooled = torch.cat([pooled.float(), self.object_pool(features, x)], dim=1)
+            pooled = torch.cat([pooled, self.object_pool(features, x)], dim=1)
         return self.classifier(self.dropout(pooled))
 
 

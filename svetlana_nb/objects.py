@@ -1,7 +1,8 @@
 """``Objects``: the segmented objects of one or several images, with their geometry.
 
 Everything per object is an array (one row per object), computed in one pass over each mask
-with :func:`scipy.ndimage.find_objects`; nothing loops over pixels in Python.
+with :func:`scipy.ndimage.find_objects` (two threads on large masks); nothing loops over
+pixels in Python.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Literal, Union
 
@@ -24,8 +26,28 @@ Normalization = Literal["percentile", "minmax", "none"]
 NORMALIZATIONS = ("percentile", "minmax", "none")
 
 
+def _band_boxes(band: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Label ids of one band of rows of a mask, and their box corners in mask coordinates."""
+    slices = ndimage.find_objects(band)
+    present = [i for i, s in enumerate(slices) if s is not None]
+    flat = list(itertools.chain.from_iterable(slices[i] for i in present))  # n * ndim slices
+    starts = np.fromiter(map(operator.attrgetter("start"), flat), dtype=np.int64, count=len(flat))
+    stops = np.fromiter(map(operator.attrgetter("stop"), flat), dtype=np.int64, count=len(flat))
+    starts, stops = starts.reshape(-1, band.ndim), stops.reshape(-1, band.ndim)
+    starts[:, 0] += offset
+    stops[:, 0] += offset
+    return np.asarray(present, dtype=np.int64) + 1, starts, stops
+
+
+#: Masks larger than this (pixels) are scanned in two bands of rows by two threads.
+_PARALLEL_PIXELS = 4_000_000
+
+
 def _bounding_boxes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Label ids present in ``mask`` and their bounding boxes.
+
+    Large masks are scanned by :func:`scipy.ndimage.find_objects` in bands of rows, one
+    thread each (it releases the GIL), and the boxes of objects spanning bands merged.
 
     Returns
     -------
@@ -34,14 +56,22 @@ def _bounding_boxes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bbox : numpy.ndarray, shape (n, 2 * ndim)
         Minimum corner then exclusive maximum corner of each object.
     """
-    slices = ndimage.find_objects(mask)
-    present = [i for i, s in enumerate(slices) if s is not None]
-    labels = np.asarray(present, dtype=np.int64) + 1
-    flat = list(itertools.chain.from_iterable(slices[i] for i in present))  # n * ndim slices
-    starts = np.fromiter(map(operator.attrgetter("start"), flat), dtype=np.int64, count=len(flat))
-    stops = np.fromiter(map(operator.attrgetter("stop"), flat), dtype=np.int64, count=len(flat))
-    ndim = mask.ndim
-    return labels, np.concatenate([starts.reshape(-1, ndim), stops.reshape(-1, ndim)], axis=1)
+    n_bands = 2 if mask.size >= _PARALLEL_PIXELS and mask.shape[0] >= 2 else 1
+    edges = np.linspace(0, mask.shape[0], n_bands + 1).astype(int)
+    if n_bands == 1:
+        parts = [_band_boxes(mask, 0)]
+    else:
+        with ThreadPoolExecutor(max_workers=n_bands) as pool:
+            parts = list(pool.map(_band_boxes, [mask[a:b] for a, b in zip(edges[:-1], edges[1:])],
+                                  edges[:-1]))
+    labels = np.unique(np.concatenate([p[0] for p in parts]))
+    starts = np.full((len(labels), mask.ndim), np.iinfo(np.int64).max)
+    stops = np.full((len(labels), mask.ndim), np.iinfo(np.int64).min)
+    for part_labels, part_starts, part_stops in parts:
+        where = np.searchsorted(labels, part_labels)
+        np.minimum.at(starts, where, part_starts)
+        np.maximum.at(stops, where, part_stops)
+    return labels, np.concatenate([starts, stops], axis=1)
 
 
 def estimate_patch_shape(extents: np.ndarray, *, percentile: float = 95.0, margin: float = 1.25,

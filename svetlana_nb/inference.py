@@ -1,0 +1,317 @@
+"""Batched inference over many objects: raw crops gathered on the CPU, normalised on the device.
+
+For the objects whose patch lies inside the image, each batch is one fancy-indexing copy of
+raw pixels from a strided window view of the image (channel-last, so every patch row is one
+contiguous run) and one comparison of the mask crops with the labels; normalisation, the cast
+to the network's input dtype and the channel-first view are done by torch on the device, in
+cache-sized batches. On the CPU, one worker per core takes batches from gathering to
+probabilities (numpy and torch release the GIL); on a GPU a worker thread gathers the next
+batches while the device runs this one. Objects whose patch crosses the image border (zero-filled
+outside the image) and classifiers with context reduction go through :meth:`Objects.patches`:
+the network sees the same values either way.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.lib.stride_tricks import as_strided
+from torch import nn
+
+from .models import Downsample, LightCNN
+from .objects import Normalization, Objects
+
+#: Image dtypes torch converts from numpy without a copy (others take the generic path).
+_TORCH_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.int32, np.int64,
+                                       np.float16, np.float32, np.float64)}
+
+
+def window_view(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Read-only view of every ``shape`` window of ``array``.
+
+    Parameters
+    ----------
+    array : numpy.ndarray, shape (*spatial[, C])
+        Spatial axes first; trailing axes (channels) are kept inside each window.
+    shape : tuple of int
+        Window shape, one side per spatial axis (each at most the array's side).
+
+    Returns
+    -------
+    numpy.ndarray, shape (*positions, *shape[, C])
+        ``view[corner]`` is ``array[corner : corner + shape]`` without a copy.
+    """
+    nd = len(shape)
+    positions = tuple(a - s + 1 for a, s in zip(array.shape[:nd], shape))
+    return as_strided(array, positions + tuple(shape) + array.shape[nd:],
+                      array.strides[:nd] + array.strides, writeable=False)
+
+
+@dataclass
+class _Batch:
+    """Patches of one batch of objects, before normalisation."""
+
+    positions: np.ndarray          # (B,) positions in the requested rows
+    image: int                     # image index
+    fast: bool                     # every patch lies inside the image: gathered raw
+    raw: np.ndarray | None = None  # (B, *shape, C) raw pixels (fast path)
+    inside: np.ndarray | None = None  # (B, *shape) bool, the object's own pixels
+    ready: np.ndarray | None = None   # (B, C + 1, *shape) float32 patches (generic path)
+
+
+class PatchBatches:
+    """Network inputs for many objects, batch after batch, each as a torch tensor on ``device``.
+
+    Parameters
+    ----------
+    objects : Objects
+    rows : numpy.ndarray of int, shape (n,)
+        Objects to go through, in this order of output positions.
+    patch_shape : tuple of int
+    normalization : {"percentile", "minmax", "none"}
+    context : int, optional
+        Context reduction radius (:meth:`Objects.patches`); forces the generic path.
+    batch_size : int
+    device : torch.device
+    dtype : torch.dtype
+        Dtype of the tensors handed to the network (float32, or bfloat16 on CPUs that have it).
+    """
+
+    def __init__(self, objects: Objects, rows: np.ndarray, *, patch_shape: tuple[int, ...],
+                 normalization: Normalization, context: int | None, batch_size: int,
+                 device: torch.device, dtype: torch.dtype = torch.float32) -> None:
+        self.objects, self.rows = objects, np.asarray(rows, dtype=np.int64)
+        self.shape = tuple(int(s) for s in patch_shape)
+        self.normalization, self.context = normalization, context
+        self.batch_size, self.device, self.dtype = max(1, int(batch_size)), device, dtype
+        ranges = objects.channel_ranges(normalization)  # (n_images, C, 2)
+        self._low = torch.as_tensor(ranges[:, :, 0], dtype=torch.float32).to(device)
+        self._scale = torch.as_tensor(1.0 / (ranges[:, :, 1] - ranges[:, :, 0]), dtype=torch.float32).to(device)
+        self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _plan(self) -> list[_Batch]:
+        """Batches of objects of one image each: inside the image first, then the others."""
+        objects, rows, shape = self.objects, self.rows, self.shape
+        starts = objects.centres[rows] - np.array(shape) // 2
+        batches: list[_Batch] = []
+        for i in np.unique(objects.image_index[rows]):
+            image = objects.images[i]
+            extent = np.array(objects.masks[i].shape)
+            fast = (self.context is None and image.dtype in _TORCH_DTYPES and bool(np.all(extent >= shape)))
+            of_image = objects.image_index[rows] == i
+            inner = of_image & fast & np.all((starts >= 0) & (starts + np.array(shape) <= extent), axis=1)
+            for raw_path, selected in ((True, inner), (False, of_image & ~inner)):
+                positions = np.flatnonzero(selected)
+                batches += [_Batch(positions[b:b + self.batch_size], int(i), raw_path)
+                            for b in range(0, len(positions), self.batch_size)]
+            if fast and int(i) not in self._views:
+                self._views[int(i)] = (window_view(image, shape), window_view(objects.masks[i], shape))
+        return batches
+
+    def _gather(self, batch: _Batch) -> _Batch:
+        """Fill a batch with its pixels (numpy; runs in the worker thread)."""
+        rows = self.rows[batch.positions]
+        if not batch.fast:
+            batch.ready = self.objects.patches(rows, patch_shape=self.shape, normalization=self.normalization,
+                                               context=self.context)
+            return batch
+        image_windows, mask_windows = self._views[batch.image]
+        corner = tuple((self.objects.centres[rows] - np.array(self.shape) // 2).T)
+        batch.raw = image_windows[corner]  # (B, *shape, C)
+        labels = self.objects.labels[rows].reshape((-1,) + (1,) * len(self.shape))
+        batch.inside = mask_windows[corner] == labels
+        return batch
+
+    def _tensor(self, batch: _Batch) -> torch.Tensor:
+        """The network input of a gathered batch: (B, C + 1, *shape), channels-last in memory."""
+        if batch.ready is not None:
+            return torch.from_numpy(batch.ready).to(self.device, self.dtype)
+        raw = torch.from_numpy(batch.raw).to(self.device, non_blocking=True)
+        n_channels = raw.shape[-1]
+        x = torch.empty(raw.shape[:-1] + (n_channels + 1,), dtype=self.dtype, device=self.device)
+        x[..., :n_channels] = (raw.float() - self._low[batch.image]) * self._scale[batch.image]
+        x[..., n_channels] = torch.from_numpy(batch.inside).to(self.device, non_blocking=True)
+        return x.movedim(-1, 1)  # a view: channels-last memory order, what the convolutions want
+
+    def plan(self) -> list[_Batch]:
+        """The batches, not yet gathered (each holds objects of one image)."""
+        return self._plan()
+
+    def load(self, batch: _Batch) -> torch.Tensor:
+        """Gather a planned batch and return its network input (thread-safe)."""
+        return self._tensor(self._gather(batch))
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+        """Yield ``(positions, tensor)``: positions in ``rows`` and their network input.
+
+        The next batches are gathered in a worker thread while the caller uses this one.
+        """
+        batches = self._plan()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = [pool.submit(self._gather, b) for b in batches[:2]]
+            for k in range(len(batches)):
+                batch = pending.pop(0).result()
+                if k + 2 < len(batches):
+                    pending.append(pool.submit(self._gather, batches[k + 2]))
+                yield batch.positions, self._tensor(batch)
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 1
+
+
+@contextmanager
+def _one_thread_per_op() -> Iterator[None]:
+    """Run torch's CPU ops on one thread each while inside (restored after, re-entrant)."""
+    global _threads_users, _threads_saved
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
+
+
+def predict_batches(network: Callable[[torch.Tensor], torch.Tensor], batches: PatchBatches,
+                    n_outputs: int) -> np.ndarray:
+    """Softmax probabilities, shape (n, n_outputs), of every object of ``batches`` (in its row order).
+
+    On the CPU, as many workers as torch has threads each take every k-th batch from gathering
+    to probabilities, with one thread per torch operation: small networks on small batches
+    scale better so than with every operation split over all cores (and numpy's gathering no
+    longer competes with torch's threads). On a GPU, one worker thread gathers the next batches
+    while the device runs this one.
+    """
+    out = np.empty((len(batches.rows), n_outputs), dtype=np.float32)
+
+    def run(positions: np.ndarray, x: torch.Tensor) -> None:
+        out[positions] = torch.softmax(network(x).float(), dim=1).cpu().numpy()
+
+    workers = torch.get_num_threads() if batches.device.type == "cpu" else 1
+    plan = batches.plan()
+    if workers < 2 or len(plan) < 2:
+        with torch.inference_mode():
+            for positions, x in batches:
+                run(positions, x)
+        return out
+
+    def work(part: list[_Batch]) -> None:
+        with torch.inference_mode():  # thread-local, like autocast
+            for batch in part:
+                run(batch.positions, batches.load(batch))
+
+    workers = min(workers, len(plan))
+    with _one_thread_per_op(), ThreadPoolExecutor(max_workers=workers) as pool:
+        for done in [pool.submit(work, plan[k::workers]) for k in range(workers)]:
+            done.result()
+    return out
+
+
+# -- the network, ready for inference --------------------------------------------------------------
+class FusedLightCNN:
+    """A trained :class:`~svetlana_nb.models.LightCNN` for fast CPU inference (same outputs).
+
+    Each convolution runs with its ReLU fused in (oneDNN's convolution with a ReLU post-op),
+    on weights converted once to ``dtype`` (bfloat16 on CPUs that have it); the 2x max-pooling
+    that follows a convolution is applied after the ReLU, which gives the same values (the two
+    commute). The pooling and the linear classifier run in float32, as in the module.
+
+    Parameters
+    ----------
+    network : LightCNN
+        In eval mode; its weights are copied (later training does not change this object).
+    dtype : torch.dtype
+    """
+
+    def __init__(self, network: LightCNN, dtype: torch.dtype) -> None:
+        self.dtype = dtype
+        layers = list(network.features)
+        self.convs: list[tuple[torch.Tensor, torch.Tensor | None, list[int], bool]] = []
+        for k, layer in enumerate(layers):
+            if isinstance(layer, (nn.Conv2d, nn.Conv3d)):
+                fmt = torch.channels_last_3d if isinstance(layer, nn.Conv3d) else torch.channels_last
+                weight = layer.weight.detach().to(dtype).contiguous(memory_format=fmt)
+                bias = None if layer.bias is None else layer.bias.detach().to(dtype)
+                pads = [s // 2 for s in layer.kernel_size]
+                downsample = k + 1 < len(layers) and isinstance(layers[k + 1], Downsample)
+                self.convs.append((weight, bias, pads, downsample))
+        self.object_pool = network.object_pool
+        self.weight = network.classifier.weight.detach().float()
+        self.bias = network.classifier.bias.detach().float()
+        self._downsample = Downsample()
+
+    @staticmethod
+    def supports(network: nn.Module) -> bool:
+        """Whether ``network`` can be fused: a LightCNN with odd kernels, stride 1, on oneDNN."""
+        if not isinstance(network, LightCNN) or not torch.backends.mkldnn.is_available():
+            return False
+        if not hasattr(torch.ops.mkldnn, "_convolution_pointwise"):
+            return False
+        convs = [m for m in network.features if isinstance(m, (nn.Conv2d, nn.Conv3d))]
+        expected = sum(isinstance(m, (nn.Conv2d, nn.Conv3d, Downsample, nn.ReLU)) for m in network.features)
+        return (expected == len(network.features)
+                and all(k % 2 == 1 for m in convs for k in m.kernel_size)
+                and all(set(m.stride) == {1} and set(m.dilation) == {1} and m.groups == 1 for m in convs))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, n_classes) of patches (N, C + 1, *patch)."""
+        features = x.to(self.dtype)
+        ones = [1] * (x.dim() - 2)
+        for weight, bias, pads, downsample in self.convs:
+            features = torch.ops.mkldnn._convolution_pointwise(
+                features, weight, bias, pads, ones, ones, 1, "relu", [None], "")
+            if downsample:
+                features = self._downsample(features)
+        return F.linear(self._pool(features, x), self.weight, self.bias)
+
+    def _pool(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """:class:`GlobalPool` then :class:`ObjectPool` (same values), as row reductions.
+
+        The features are converted to float32 in channel-first order, so that every pooling is
+        a reduction over contiguous rows (several times faster than over channels-last pixels).
+        """
+        n, f = features.shape[:2]
+        rows = features.to(torch.float32, memory_format=torch.contiguous_format).view(n, f, -1)
+        pooled = [rows.mean(-1), rows.amax(-1)]
+        if self.object_pool is not None:
+            inside = x[:, -1:].float()
+            while inside.shape[2:] != features.shape[2:]:
+                inside = self._downsample(inside)
+            inside = inside.reshape(n, 1, -1)
+            masked = rows * inside  # features are >= 0 (after a ReLU): zero outside is neutral
+            fraction = inside.mean(-1).clamp_min(1e-6)
+            pooled += [masked.mean(-1) / fraction, masked.amax(-1)]
+        return torch.cat(pooled, dim=1)
+
+
+def inference_network(network: nn.Module, device: torch.device, dtype: torch.dtype
+                      ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``network`` ready to call on patches in inference mode, as fast as the device allows.
+
+    A :class:`~svetlana_nb.models.LightCNN` on the CPU runs as a :class:`FusedLightCNN`; other
+    networks run under autocast to ``dtype`` (unless float32).
+    """
+    network = network.eval()
+    if device.type == "cpu" and FusedLightCNN.supports(network):
+        return FusedLightCNN(network, dtype)
+    if dtype == torch.float32:
+        return network
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=dtype):
+            return network(x)
+    return run

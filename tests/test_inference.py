@@ -1,0 +1,142 @@
+"""The batched inference path gives what the plain network gives on Objects.patches."""
+
+import numpy as np
+import pytest
+import torch
+
+import svetlana_nb as sv
+from svetlana_nb import inference
+from svetlana_nb.models import LightCNN, build_network
+
+
+def _reference(clf, objects, rows=None):
+    """Softmax of the trained module itself, float32, on Objects.patches (no fused path)."""
+    x = torch.from_numpy(clf.patches(objects, rows))
+    network = clf.network.float().eval()
+    with torch.no_grad():
+        return torch.softmax(network(x), dim=1).numpy()
+
+
+def _fitted(objects, truth, *, model="light_cnn", epochs=4, **options):
+    ann = sv.Annotations(objects, ["a", "b"])
+    for label in objects.labels[:24]:
+        ann.add(int(label), truth[int(label)])
+    clf = sv.Classifier(objects, model=model, device="cpu", seed=0, **options)
+    clf.fit(ann, epochs=epochs)
+    return clf
+
+
+def _tolerance(clf):
+    # bfloat16 inference on CPUs that have it: probabilities within a few 1e-2 of float32
+    return 0.05 if clf._inference_dtype() == torch.bfloat16 else 1e-4
+
+
+@pytest.mark.parametrize("scene", ["scene_2d", "scene_2d_multichannel", "scene_3d"])
+def test_batched_prediction_matches_the_module_on_objects_patches(scene, request):
+    image, mask, truth = request.getfixturevalue(scene)
+    objects = sv.Objects(image, mask)
+    clf = _fitted(objects, truth)
+    got = clf.predict_proba(objects)
+    expected = _reference(clf, objects)
+    assert got.shape == (len(objects), 2)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(got - expected).max() < _tolerance(clf)
+    assert (got.argmax(1) == expected.argmax(1)).mean() > 0.95
+
+
+def test_border_objects_and_any_row_order(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask, patch_size=40)  # objects at the edge: patches leave the image
+    starts = objects.centres - 20
+    crossing = np.any((starts < 0) | (starts + 40 > np.array(mask.shape)), axis=1)
+    assert crossing.any() and (~crossing).any()
+    clf = _fitted(objects, truth)
+    rows = np.random.default_rng(0).permutation(len(objects))[:25]
+    np.testing.assert_allclose(clf.predict_proba(objects, rows), _reference(clf, objects, rows),
+                               atol=_tolerance(clf))
+
+
+def test_several_images_and_generic_dtypes(scene_2d):
+    image, mask, truth = scene_2d
+    wide = (image * 1000).astype(np.uint32)  # not a dtype the fast path takes: generic path
+    objects = sv.Objects([image, wide], [mask, mask], name=["f.tif", "u.tif"])
+    ann = sv.Annotations(objects, ["a", "b"])
+    for label in list(truth)[:20]:
+        ann.add(("f.tif", label), truth[label])
+        ann.add(("u.tif", label), truth[label])
+    clf = sv.Classifier(objects, device="cpu", seed=0)
+    clf.fit(ann, epochs=3)
+    np.testing.assert_allclose(clf.predict_proba(objects), _reference(clf, objects), atol=_tolerance(clf))
+
+
+def test_context_reduction_goes_through_objects_patches(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    clf = _fitted(objects, truth, context=3)
+    np.testing.assert_allclose(clf.predict_proba(objects), _reference(clf, objects), atol=_tolerance(clf))
+
+
+def test_patch_batches_cover_every_row_once(scene_2d):
+    image, mask, _ = scene_2d
+    objects = sv.Objects(image, mask, patch_size=40)
+    rows = np.arange(len(objects))[::-1]
+    batches = inference.PatchBatches(objects, rows, patch_shape=(40, 40), normalization="percentile",
+                                     context=None, batch_size=7, device=torch.device("cpu"))
+    seen = []
+    for positions, x in batches:
+        assert x.shape == (len(positions), 2, 40, 40) and x.dtype == torch.float32
+        np.testing.assert_allclose(x.numpy(), objects.patches(rows[positions], patch_shape=(40, 40)), atol=1e-6)
+        seen.append(positions)
+    assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(len(rows)))
+    assert any(b.fast for b in batches.plan()) and any(not b.fast for b in batches.plan())
+
+
+def test_window_view_is_a_view_of_every_window():
+    array = np.arange(5 * 6 * 2).reshape(5, 6, 2)
+    view = inference.window_view(array, (3, 4))
+    assert view.shape == (3, 3, 3, 4, 2) and np.shares_memory(view, array)
+    np.testing.assert_array_equal(view[1, 2], array[1:4, 2:6])
+    with pytest.raises(ValueError):
+        view[0, 0, 0, 0, 0] = 1  # read-only
+
+
+@pytest.mark.parametrize("ndim,shape", [(2, (2, 3, 32, 32)), (3, (2, 2, 8, 16, 16))])
+def test_fused_light_cnn_equals_the_module(ndim, shape):
+    torch.manual_seed(0)
+    for network in (build_network("light_cnn", shape[1], 3, ndim), build_network("light_cnn_deep", shape[1], 3, ndim)):
+        network.eval()
+        x = torch.rand(shape)
+        x[:, -1] = (x[:, -1] > 0.6).float()
+        assert inference.FusedLightCNN.supports(network)
+        fused = inference.FusedLightCNN(network, torch.float32)
+        with torch.no_grad():
+            np.testing.assert_allclose(fused(x).numpy(), network(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_fused_path_is_not_used_where_it_does_not_apply():
+    assert not inference.FusedLightCNN.supports(LightCNN(2, 2, kernel_size=4))  # even kernel: asymmetric padding
+    assert not inference.FusedLightCNN.supports(build_network("resnet", 2, 2, 2))
+
+
+def test_prediction_restores_torch_threads(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    clf = _fitted(objects, truth, epochs=2)
+    before = torch.get_num_threads()
+    clf.predict_proba(objects)
+    assert torch.get_num_threads() == before
+
+
+def test_one_thread_and_several_threads_agree(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    clf = _fitted(objects, truth, epochs=2)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # one worker: the prefetching loop
+        one = clf.predict_proba(objects, batch_size=5)
+        torch.set_num_threads(3)  # three workers taking every third batch
+        several = clf.predict_proba(objects, batch_size=5)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(one, several)
