@@ -104,7 +104,10 @@ class App(widgets.Tab):
             self.viewer.classifier = clf
             self.viewer.prediction = prediction
             self.prediction = prediction
-            self.annotator.classifier = clf
+            if self.annotator.classifier is clf:  # retrained in place: no trait change
+                self.annotator.refresh_uncertainty()
+            else:
+                self.annotator.classifier = clf
             self.status.value = (f"Predicted {len(prediction)} objects in "
                                  f"{time.perf_counter() - begin:.1f} s with the "
                                  f"{clf.description.split(':')[0]}. Click an object to inspect "

@@ -76,7 +76,8 @@ class PredictionViewer(widgets.VBox):
         self.overview = Overview(size=size)
         self.overview.render_base, self.overview.render_overlay = self._render_base, self._overlay
         self.overview.on_click(self.errors.guard("selecting an object")(self.click_image))
-        self.display_controls = DisplayControls(objects, on_change=self.overview.refresh)
+        redraw = self.errors.guard("redrawing")(self.overview.refresh)
+        self.display_controls = DisplayControls(objects, on_change=redraw)
         self.mode_buttons = widgets.ToggleButtons(
             options=[("Classes", "classes"), ("Confidence", "confidence")],
             style={"button_width": "100px"},
@@ -194,6 +195,9 @@ class PredictionViewer(widgets.VBox):
 
     @traitlets.observe("mode", "outline", "opacity")
     def _on_style(self, change: dict) -> None:
+        self.errors.guard("changing the display")(self._restyle)(change)
+
+    def _restyle(self, change: dict) -> None:
         if hasattr(self, "layers"):
             if change["name"] == "mode":
                 self.legend.value = legend_html(self.layers, self.prediction, self.mode)
@@ -201,6 +205,9 @@ class PredictionViewer(widgets.VBox):
 
     @traitlets.observe("image")
     def _on_image(self, _change: dict) -> None:
+        self.errors.guard("switching images")(self._switch_image)()
+
+    def _switch_image(self) -> None:
         self.selected = None
         self.panel.clear()
         self._show_image()

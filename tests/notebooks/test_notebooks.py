@@ -22,6 +22,7 @@ pytestmark = pytest.mark.notebook
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "notebooks"
 CELL_TIMEOUT = 300  # seconds, per cell (training on 2 slow CI cores)
+NOTEBOOK_SECONDS = 120  # a whole notebook, top to bottom (the "under 2 minutes on CPU")
 ACCURACY = re.compile(r"Accuracy on the (\d+) objects not annotated: ([\d.]+)%")
 
 nbclient = pytest.importorskip("nbclient")
@@ -63,7 +64,9 @@ def run_notebook(name: str, kernel_dir: Path, workdir: Path) -> tuple[nbformat.N
             km.shutdown_kernel(now=True)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)  # the executed notebook, for a look
         nbformat.write(nb, ARTIFACTS / f"{name}.ipynb")
-    print(f"{name}.ipynb ran in {time.perf_counter() - begin:.1f} s")
+    elapsed = time.perf_counter() - begin
+    print(f"{name}.ipynb ran in {elapsed:.1f} s")
+    assert elapsed < NOTEBOOK_SECONDS, f"{name}.ipynb took {elapsed:.0f} s (limit {NOTEBOOK_SECONDS} s)"
     return nb, output_text(nb)
 
 

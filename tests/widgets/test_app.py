@@ -55,3 +55,23 @@ def test_app_switching_network_predicts_with_the_new_classifier(demo):
     assert len(prediction) == len(app.objects)
     app.viewer.select(int(app.objects.labels[0]))
     assert "Top features" in app.viewer.panel.explanation.value
+
+
+def test_retraining_in_place_refreshes_the_annotators_uncertainty(demo):
+    app = App(demo.image, demo.mask, demo.class_names)
+    for label in app.objects.labels[:40]:
+        app.annotations.add(int(label), demo.truth[int(label)])
+    app.trainer.controls.epochs.value = "3"
+    app.trainer.start()
+    app.wait(120)
+    clf = app.classifier
+    app.annotator.mode = "uncertainty"
+    first = app.annotator._proba.copy()
+    for label in app.objects.labels[40:100]:
+        app.annotations.add(int(label), demo.truth[int(label)])
+    app.trainer.controls.epochs.value = "20"
+    app.trainer.start()
+    app.wait(120)
+    assert app.classifier is clf  # the same classifier, retrained: no trait change to observe
+    np.testing.assert_allclose(app.annotator._proba, clf.predict_proba(app.objects), atol=1e-6)
+    assert not np.allclose(app.annotator._proba, first)

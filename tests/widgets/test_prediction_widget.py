@@ -211,3 +211,17 @@ def test_several_images_switch_on_select(demo):
     assert ann[key] and viewer.corrected_rows().tolist() == [row]
     viewer.close()
     ann.add(objects.key(0), "healthy")  # a closed viewer no longer listens
+
+
+def test_display_errors_show_in_the_widget(trained, monkeypatch):
+    objects, _, clf, pred = trained
+    viewer = PredictionViewer(objects, pred, classifier=clf)
+    viewer.overview.painter.mark_ready()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("overlay exploded")
+
+    monkeypatch.setattr(viewer.overview, "render_overlay", broken)
+    viewer.opacity = 0.3                    # an observer: the error is shown, not raised
+    assert viewer.errors.errors and "overlay exploded" in str(viewer.errors.errors[-1])
+    assert "overlay exploded" in viewer.errors.outputs[-1]["text"]

@@ -3,8 +3,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
+import torch
 
 import svetlana_nb as sv
+from svetlana_nb.training import evaluate
 from svetlana_nb.widgets.training import Trainer, TrainingMonitor
 
 
@@ -68,6 +71,16 @@ def test_stop_ends_training_early_and_keeps_weights(annotated):
     assert history.stopped == "user" and len(history.epoch) < 500
     assert trainer.classifier.is_fitted and not trainer.running
     assert trainer.progress.bar_style == "warning"
+    # The network holds the best epoch's weights: its validation loss is the lowest recorded.
+    clf = trainer.classifier
+    rows, targets = ann.rows_and_targets()
+    is_val = np.isin(rows, history.val_rows)
+    counts = torch.bincount(torch.from_numpy(targets[~is_val]), minlength=2).float()
+    weight = counts.sum() / (2 * counts.clamp(min=1))
+    x = torch.from_numpy(clf.patches(ann.objects, rows[is_val]))
+    val_loss, _, _ = evaluate(clf.network.float().eval(), x, torch.from_numpy(targets[is_val]), weight)
+    assert val_loss == pytest.approx(min(history.val_loss), abs=1e-4)
+    assert history.val_loss[history.best_epoch - 1] == min(history.val_loss)
 
 
 def test_random_forest_trains_fast_with_the_same_summary(demo, annotated):
