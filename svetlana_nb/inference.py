@@ -96,8 +96,8 @@ class PatchBatches:
         self._scale = torch.as_tensor(1.0 / (ranges[:, :, 1] - ranges[:, :, 0]), dtype=torch.float32).to(device)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def _plan(self) -> list[_Batch]:
-        """Batches of objects of one image each: inside the image first, then the others."""
+    def plan(self) -> list[_Batch]:
+        """The batches, not yet gathered: objects of one image each, inside the image first."""
         objects, rows, shape = self.objects, self.rows, self.shape
         starts = objects.centres[rows] - np.array(shape) // 2
         batches: list[_Batch] = []
@@ -140,20 +140,15 @@ class PatchBatches:
         x[..., n_channels] = torch.from_numpy(batch.inside).to(self.device, non_blocking=True)
         return x.movedim(-1, 1)  # a view: channels-last memory order, what the convolutions want
 
-    def plan(self) -> list[_Batch]:
-        """The batches, not yet gathered (each holds objects of one image)."""
-        return self._plan()
-
     def load(self, batch: _Batch) -> torch.Tensor:
         """Gather a planned batch and return its network input (thread-safe)."""
         return self._tensor(self._gather(batch))
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
-        """Yield ``(positions, tensor)``: positions in ``rows`` and their network input.
+    def prefetched(self, batches: list[_Batch]) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+        """Yield ``(positions, tensor)`` for planned batches: positions in ``rows``, network input.
 
         The next batches are gathered in a worker thread while the caller uses this one.
         """
-        batches = self._plan()
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = [pool.submit(self._gather, b) for b in batches[:2]]
             for k in range(len(batches)):
@@ -161,6 +156,10 @@ class PatchBatches:
                 if k + 2 < len(batches):
                     pending.append(pool.submit(self._gather, batches[k + 2]))
                 yield batch.positions, self._tensor(batch)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+        """Every batch of :meth:`plan`, prefetched (see :meth:`prefetched`)."""
+        return self.prefetched(self.plan())
 
 
 _threads_lock = threading.Lock()
@@ -205,7 +204,7 @@ def predict_batches(network: Callable[[torch.Tensor], torch.Tensor], batches: Pa
     plan = batches.plan()
     if workers < 2 or len(plan) < 2:
         with torch.inference_mode():
-            for positions, x in batches:
+            for positions, x in batches.prefetched(plan):
                 run(positions, x)
         return out
 
@@ -228,7 +227,7 @@ class FusedLightCNN:
     Each convolution runs with its ReLU fused in (oneDNN's convolution with a ReLU post-op),
     on weights converted once to ``dtype`` (bfloat16 on CPUs that have it); the 2x max-pooling
     that follows a convolution is applied after the ReLU, which gives the same values (the two
-    commute). The pooling and the linear classifier run in float32, as in the module.
+    commute). The module's own poolings and its linear classifier then run in float32.
 
     Parameters
     ----------
@@ -249,7 +248,7 @@ class FusedLightCNN:
                 pads = [s // 2 for s in layer.kernel_size]
                 downsample = k + 1 < len(layers) and isinstance(layers[k + 1], Downsample)
                 self.convs.append((weight, bias, pads, downsample))
-        self.object_pool = network.object_pool
+        self.pool, self.object_pool = network.pool, network.object_pool
         self.weight = network.classifier.weight.detach().float()
         self.bias = network.classifier.bias.detach().float()
         self._downsample = Downsample()
@@ -276,26 +275,11 @@ class FusedLightCNN:
                 features, weight, bias, pads, ones, ones, 1, "relu", [None], "")
             if downsample:
                 features = self._downsample(features)
-        return F.linear(self._pool(features, x), self.weight, self.bias)
-
-    def _pool(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """:class:`GlobalPool` then :class:`ObjectPool` (same values), as row reductions.
-
-        The features are converted to float32 in channel-first order, so that every pooling is
-        a reduction over contiguous rows (several times faster than over channels-last pixels).
-        """
-        n, f = features.shape[:2]
-        rows = features.to(torch.float32, memory_format=torch.contiguous_format).view(n, f, -1)
-        pooled = [rows.mean(-1), rows.amax(-1)]
+        features = features.to(torch.float32, memory_format=torch.contiguous_format)  # once, for both
+        pooled = self.pool(features)
         if self.object_pool is not None:
-            inside = x[:, -1:].float()
-            while inside.shape[2:] != features.shape[2:]:
-                inside = self._downsample(inside)
-            inside = inside.reshape(n, 1, -1)
-            masked = rows * inside  # features are >= 0 (after a ReLU): zero outside is neutral
-            fraction = inside.mean(-1).clamp_min(1e-6)
-            pooled += [masked.mean(-1) / fraction, masked.amax(-1)]
-        return torch.cat(pooled, dim=1)
+            pooled = torch.cat([pooled, self.object_pool(features, x)], dim=1)
+        return F.linear(pooled, self.weight, self.bias)
 
 
 def inference_network(network: nn.Module, device: torch.device, dtype: torch.dtype
