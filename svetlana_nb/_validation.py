@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def as_label_mask(mask: object, *, name: str = "mask") -> np.ndarray:
+def as_label_mask(mask: object, *, name: str = "mask", check_ids: bool = True) -> np.ndarray:
     """Return ``mask`` as an integer label array, or raise a clear error.
 
     Parameters
@@ -14,6 +14,9 @@ def as_label_mask(mask: object, *, name: str = "mask") -> np.ndarray:
         One integer per object, 0 for background.
     name : str
         The parameter name used in error messages.
+    check_ids : bool
+        Check that no id is negative (a pass over the mask; callers that scan it anyway, like
+        :class:`~svetlana_nb.Objects`, check there instead).
 
     Returns
     -------
@@ -35,7 +38,7 @@ def as_label_mask(mask: object, *, name: str = "mask") -> np.ndarray:
         raise ValueError(f"{name}: expected a 2D (Y, X) or 3D (Z, Y, X) label image, got shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"{name}: the label image is empty (shape {array.shape})")
-    if np.issubdtype(array.dtype, np.signedinteger) and array.min() < 0:
+    if check_ids and np.issubdtype(array.dtype, np.signedinteger) and array.min() < 0:
         raise ValueError(f"{name}: label ids must be >= 0 (0 is background), found {array.min()}")
     if array.dtype == np.uint64:
         top = int(array.max())

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from numpy.lib.stride_tricks import as_strided
 from torch import nn
 
-from .models import Downsample, LightCNN
+from .models import Downsample, LightCNN, downsample_nonnegative
 from .objects import Normalization, Objects
 
 #: Image dtypes torch converts from numpy without a copy (others take the generic path).
@@ -136,7 +136,8 @@ class PatchBatches:
         raw = torch.from_numpy(batch.raw).to(self.device, non_blocking=True)
         n_channels = raw.shape[-1]
         x = torch.empty(raw.shape[:-1] + (n_channels + 1,), dtype=self.dtype, device=self.device)
-        x[..., :n_channels] = (raw.float() - self._low[batch.image]) * self._scale[batch.image]
+        # the subtraction casts the raw integers to float32 itself (one pass less than .float())
+        x[..., :n_channels] = torch.sub(raw, self._low[batch.image]).mul_(self._scale[batch.image])
         x[..., n_channels] = torch.from_numpy(batch.inside).to(self.device, non_blocking=True)
         return x.movedim(-1, 1)  # a view: channels-last memory order, what the convolutions want
 
@@ -251,7 +252,6 @@ class FusedLightCNN:
         self.pool, self.object_pool = network.pool, network.object_pool
         self.weight = network.classifier.weight.detach().float()
         self.bias = network.classifier.bias.detach().float()
-        self._downsample = Downsample()
 
     @staticmethod
     def supports(network: nn.Module) -> bool:
@@ -273,8 +273,8 @@ class FusedLightCNN:
         for weight, bias, pads, downsample in self.convs:
             features = torch.ops.mkldnn._convolution_pointwise(
                 features, weight, bias, pads, ones, ones, 1, "relu", [None], "")
-            if downsample:
-                features = self._downsample(features)
+            if downsample:  # after the ReLU: no negative values
+                features = downsample_nonnegative(features)
         features = features.to(torch.float32, memory_format=torch.contiguous_format)  # once, for both
         pooled = self.pool(features)
         if self.object_pool is not None:

@@ -14,6 +14,7 @@ from svetlana_nb.models import (
     SmallResNet,
     build_network,
     count_parameters,
+    downsample_nonnegative,
 )
 from svetlana_nb.training import Callback
 
@@ -51,6 +52,21 @@ def test_downsample_equals_ceil_mode_max_pooling(shape):
     assert torch.equal(Downsample()(x), expected)
     fmt = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
     assert torch.equal(Downsample()(x.contiguous(memory_format=fmt)), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.float16])
+@pytest.mark.parametrize("shape", [(3, 16, 8, 8), (2, 3, 1, 6, 4), (2, 3, 4, 4, 6), (3, 4, 7, 8), (2, 1, 6, 6)])
+def test_integer_view_downsample_equals_downsample_on_nonnegative_values(dtype, shape):
+    x = torch.randn(*shape).relu().to(dtype)
+    x.view(-1)[::7] = -0.0  # what a ReLU may leave: compares below +0 as an integer
+    fmt = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
+    for layout in (x, x.contiguous(memory_format=fmt)):  # contiguous: falls back to Downsample
+        got = downsample_nonnegative(layout)
+        expected = Downsample()(layout)
+        assert got.shape == expected.shape and got.dtype == dtype
+        assert torch.equal(got, expected)
+    assert downsample_nonnegative(x.contiguous(memory_format=fmt)).is_contiguous(memory_format=fmt) or \
+        any(s % 2 for s in shape[2:])
 
 
 def test_object_pooling_ignores_what_lies_outside_the_object():

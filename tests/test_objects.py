@@ -169,3 +169,28 @@ def test_several_images_keys():
         objects.row(4)
     assert objects.object_at((20, 20), image="b.tif") == 2
     assert objects.object_at((0, 0), image=1) is None
+
+
+def test_two_band_scan_matches_one_band_and_checks_ids(monkeypatch):
+    import gc
+
+    from svetlana_nb import objects as objects_module
+
+    rng = np.random.default_rng(3)
+    mask = np.zeros((90, 70), np.int32)
+    for label in rng.choice(500, 40, replace=False) + 1:
+        y, x = rng.integers(0, 80), rng.integers(0, 60)
+        mask[y:y + rng.integers(2, 10), x:x + rng.integers(2, 10)] = label
+    mask[40:50, 5:9] = 999  # spans the two bands (rows 0-44 and 45-89)
+    one = objects_module._bounding_boxes(mask)
+    monkeypatch.setattr(objects_module, "_PARALLEL_PIXELS", 100)
+    two = objects_module._bounding_boxes(mask)
+    np.testing.assert_array_equal(two[0], one[0])
+    np.testing.assert_array_equal(two[1], one[1])
+    assert two[1][list(two[0]).index(999)].tolist() == [40, 5, 50, 9]
+    assert gc.isenabled()  # paused during the scan only
+    bad = mask.copy()
+    bad[80, 3] = -2  # in the second band only
+    with pytest.raises(ValueError, match=r"mask\[1\]: label ids must be >= 0.*-2"):
+        sv.Objects([np.ones_like(mask), np.ones_like(mask)], [mask, bad])
+    assert gc.isenabled()
