@@ -13,6 +13,7 @@ import pandas as pd
 from ._files import atomic_path, atomic_write_text
 
 if TYPE_CHECKING:
+    from .annotations import Annotations
     from .objects import Objects
 
 
@@ -37,6 +38,10 @@ class Prediction:
         Winning probability.
     margin : numpy.ndarray, shape (n,)
         Difference between the two highest probabilities (small = uncertain).
+    annotated : numpy.ndarray of bool, shape (n,)
+        Objects whose class is the user's annotation, not the model's (see :meth:`corrected`).
+    predicted_index : numpy.ndarray, shape (n,)
+        The model's own class of each object (equal to ``class_index`` where not annotated).
     """
 
     def __init__(self, objects: "Objects", probabilities: np.ndarray, class_names: list[str]) -> None:
@@ -54,6 +59,40 @@ class Prediction:
         self.confidence = probabilities.max(axis=1)
         top2 = np.sort(probabilities, axis=1)[:, -2:] if probabilities.shape[1] > 1 else probabilities
         self.margin = top2[:, -1] - top2[:, 0]
+        self.annotated = np.zeros(len(self.labels), dtype=bool)
+        self.predicted_index = self.class_index
+
+    def corrected(self, annotations: "Annotations") -> "Prediction":
+        """This prediction with every annotated object given its annotated class.
+
+        What a user exports after correcting the model in the viewer: the classes they set win
+        over the model's. Annotated rows get probability 1 for their class; classes only the
+        annotations have (added after training) are appended to :attr:`class_names`.
+        Annotations of images this prediction does not cover are left out.
+
+        Parameters
+        ----------
+        annotations : Annotations
+
+        Returns
+        -------
+        Prediction
+            A new prediction; ``annotated`` marks the rows set by the user and
+            ``predicted_index`` keeps the model's class of every object.
+        """
+        names = self.class_names + [c for c in annotations.class_names if c not in self.class_names]
+        probabilities = np.zeros((len(self), len(names)), dtype=np.float32)
+        probabilities[:, :len(self.class_names)] = self.probabilities
+        items = [(key, name) for key, name in annotations.items() if key[0] in self.objects.names]
+        rows = self.objects.rows([key for key, _ in items]) if items else np.zeros(0, dtype=np.int64)
+        targets = np.array([names.index(name) for _, name in items], dtype=np.int64)
+        probabilities[rows] = 0.0
+        probabilities[rows, targets] = 1.0
+        result = Prediction(self.objects, probabilities, names)
+        result.annotated = np.zeros(len(self), dtype=bool)
+        result.annotated[rows] = True
+        result.predicted_index = self.predicted_index.copy()
+        return result
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -86,11 +125,17 @@ class Prediction:
         """Per-object table, one row per object.
 
         Columns: image, label, class, confidence, one probability column per class, then the
-        morphology and intensity measurements of :meth:`Objects.features`.
+        morphology and intensity measurements of :meth:`Objects.features`. A
+        :meth:`corrected` prediction also has ``annotated`` (the class is the user's) and
+        ``predicted_class`` (the model's) after ``class``.
         """
         features = self.objects.features()
         table = features[["image", "label"]].copy()
         table["class"] = pd.Categorical.from_codes(self.class_index, categories=self.class_names)
+        if self.annotated.any():
+            table["annotated"] = self.annotated
+            table["predicted_class"] = pd.Categorical.from_codes(self.predicted_index,
+                                                                 categories=self.class_names)
         table["confidence"] = self.confidence
         for k, name in enumerate(self.class_names):
             table[f"p_{name}"] = self.probabilities[:, k]

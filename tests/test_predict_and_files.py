@@ -42,6 +42,29 @@ def test_prediction_outputs_are_consistent(trained, scene_2d):
     assert sum(result.counts().values()) == len(objects)
 
 
+def test_corrected_prediction_takes_the_annotated_classes(trained):
+    objects, _, _, result = trained
+    first, second = (int(label) for label in objects.labels[:2])
+    fixes = sv.Annotations(objects, ["a", "b", "debris"])  # a class added after training
+    wrong = "b" if result.classes[first] == "a" else "a"
+    fixes.add(first, wrong)
+    fixes.add(second, "debris")
+    fixed = result.corrected(fixes)
+    assert fixed.class_names == ["a", "b", "debris"]
+    assert fixed.classes[first] == wrong and fixed.classes[second] == "debris"
+    others = [int(label) for label in objects.labels[2:]]
+    assert all(fixed.classes[label] == result.classes[label] for label in others)
+    assert fixed.annotated.tolist() == [True, True] + [False] * (len(objects) - 2)
+    np.testing.assert_array_equal(fixed.predicted_index, result.class_index)
+    assert fixed.confidence[0] == 1.0 and fixed.probabilities.shape == (len(objects), 3)
+    table = fixed.table
+    assert table["annotated"].tolist()[:3] == [True, True, False]
+    assert table.loc[0, "class"] == wrong and table.loc[0, "predicted_class"] == result.classes[first]
+    assert fixed.class_image()[objects.masks[0] == second].min() == 3
+    assert "annotated" not in result.table.columns  # the model's own prediction is unchanged
+    assert result.classes[first] != wrong
+
+
 def test_exports_round_trip(trained, tmp_path, scene_2d):
     objects, _, _, result = trained
     _, mask, _ = scene_2d

@@ -348,7 +348,8 @@ class PredictionViewer(widgets.VBox):
             layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
 
     def export(self, folder: str | os.PathLike | None = None, *,
-               what: tuple[str, ...] = ("table", "classes", "masks")) -> list[Path]:
+               what: tuple[str, ...] = ("table", "classes", "masks"),
+               corrections: bool = True) -> list[Path]:
         """Write the object table (``objects.csv``), class images and per-class masks (TIFF).
 
         Parameters
@@ -356,6 +357,10 @@ class PredictionViewer(widgets.VBox):
         folder : path, optional
             Default: the folder box (next to the annotations file when they autosave).
         what : tuple of {"table", "classes", "masks"}
+        corrections : bool
+            Annotated objects get the class the user gave them (:meth:`Prediction.corrected`;
+            the table then says which rows were annotated and what the model predicted).
+            False: the model's prediction as it is.
 
         Returns
         -------
@@ -365,7 +370,10 @@ class PredictionViewer(widgets.VBox):
         if self.prediction is None:
             raise ValueError("export: no prediction to export yet")
         folder = Path(self.folder_text.value if folder is None else folder).expanduser()
-        paths = export_files(self.prediction, folder, tuple(what))
+        prediction = self.prediction
+        if corrections and self.annotations is not None:
+            prediction = prediction.corrected(self.annotations)
+        paths = export_files(prediction, folder, tuple(what))
         self.export_status.value = (f"<small>Wrote {len(paths)} file(s) to "
                                     f"{html.escape(str(folder))}</small>")
         return paths

@@ -225,3 +225,23 @@ def test_display_errors_show_in_the_widget(trained, monkeypatch):
     viewer.opacity = 0.3                    # an observer: the error is shown, not raised
     assert viewer.errors.errors and "overlay exploded" in str(viewer.errors.errors[-1])
     assert "overlay exploded" in viewer.errors.outputs[-1]["text"]
+
+
+def test_exports_carry_the_corrections(trained, demo, tmp_path):
+    objects, _, _, pred = trained
+    ann = fresh_annotations(objects, demo)
+    label = int(objects.labels[3])
+    other = [c for c in pred.class_names if c != pred.classes[label]][0]
+    viewer = PredictionViewer(objects, pred, annotations=ann)
+    viewer.select(label)
+    viewer.panel.correct_buttons[pred.class_names.index(other)].click()
+    assert ann[label] == other
+    viewer.export(tmp_path / "fixed", what=("table", "classes"))
+    table = pd.read_csv(tmp_path / "fixed" / "objects.csv")
+    row = table[table["label"] == label].iloc[0]
+    assert row["class"] == other and row["predicted_class"] == pred.classes[label] and row["annotated"]
+    classes = tifffile.imread(tmp_path / "fixed" / "image_classes.tif")
+    assert np.all(classes[objects.masks[0] == label] == pred.class_names.index(other) + 1)
+    viewer.export(tmp_path / "raw", what=("table",), corrections=False)
+    raw = pd.read_csv(tmp_path / "raw" / "objects.csv")
+    assert raw[raw["label"] == label].iloc[0]["class"] == pred.classes[label]
