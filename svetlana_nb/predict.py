@@ -63,7 +63,7 @@ class Prediction:
         self.predicted_index = self.class_index
 
     def corrected(self, annotations: "Annotations") -> "Prediction":
-        """This prediction with every annotated object given its annotated class.
+        """The same prediction with every annotated object given its annotated class.
 
         What a user exports after correcting the model in the viewer: the classes they set win
         over the model's. Annotated rows get probability 1 for their class; classes only the

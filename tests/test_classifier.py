@@ -228,7 +228,7 @@ def test_random_forest_baseline(scene_2d):
     ann = annotate(objects, truth, 40)
     clf = sv.Classifier(objects, model="random_forest")
     history = clf.fit(ann)
-    assert history.seconds < 5
+    assert history.best_epoch == 1 and history.seconds > 0  # its time: benchmarks/bench_engine.py
     result = clf.predict(objects)
     assert result.probabilities.shape == (len(objects), 2)
     names = [n for n, _, _ in sv.top_features(clf, objects, int(objects.labels[0]))]
