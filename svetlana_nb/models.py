@@ -24,12 +24,18 @@ def _batch_norm(ndim: int) -> type[nn.Module]:
 class Downsample(nn.Module):
     """Max-pool by 2 along every spatial axis longer than 1 (anisotropic 3D patches keep working).
 
-    Same values as ``max_pool(kernel_size=2, ceil_mode=True)``, computed as an element-wise
-    maximum of the even and odd slices along each axis: on channels-last CPU tensors this is
-    several times faster than the pooling kernel.
+    Same values as ``max_pool(kernel_size=2, ceil_mode=True)``. Without gradients (prediction,
+    validation) it is computed as an element-wise maximum of the even and odd slices along each
+    axis, several times faster than the pooling kernel on channels-last CPU tensors; when
+    gradients flow (training) the pooling kernel runs, whose backward pass is 4-5x faster than
+    that of slices and maxima.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if x.requires_grad and torch.is_grad_enabled():
+            kernel = [2 if size >= 2 else 1 for size in x.shape[2:]]
+            pool = F.max_pool3d if x.dim() == 5 else F.max_pool2d
+            return pool(x, kernel, kernel, ceil_mode=True)
         for axis in range(2, x.dim()):
             size = x.shape[axis]
             if size < 2:
