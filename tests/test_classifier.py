@@ -52,6 +52,12 @@ def test_downsample_equals_ceil_mode_max_pooling(shape):
     assert torch.equal(Downsample()(x), expected)
     fmt = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
     assert torch.equal(Downsample()(x.contiguous(memory_format=fmt)), expected)
+    # with gradients (training: the pooling kernel), the same values, one gradient per window
+    leaf = x.clone().requires_grad_(True)
+    pooled = Downsample()(leaf)
+    assert torch.equal(pooled.detach(), expected)
+    pooled.sum().backward()
+    assert leaf.grad.sum().item() == expected.numel() and set(leaf.grad.unique().tolist()) <= {0.0, 1.0}
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.float16])
