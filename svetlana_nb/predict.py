@@ -68,11 +68,11 @@ class Prediction:
         What a user exports after correcting the model in the viewer: the classes they set win
         over the model's. Annotated rows get probability 1 for their class; classes only the
         annotations have (added after training) are appended to :attr:`class_names`.
-        Annotations of images this prediction does not cover are left out.
 
         Parameters
         ----------
         annotations : Annotations
+            Made on this prediction's objects (``ValueError`` otherwise).
 
         Returns
         -------
@@ -80,10 +80,13 @@ class Prediction:
             A new prediction; ``annotated`` marks the rows set by the user and
             ``predicted_index`` keeps the model's class of every object.
         """
+        if annotations.objects is not self.objects:
+            raise ValueError("annotations: they belong to other objects than this prediction's "
+                             "(a key is an image name and a label id: they would mean other objects)")
         names = self.class_names + [c for c in annotations.class_names if c not in self.class_names]
         probabilities = np.zeros((len(self), len(names)), dtype=np.float32)
         probabilities[:, :len(self.class_names)] = self.probabilities
-        items = [(key, name) for key, name in annotations.items() if key[0] in self.objects.names]
+        items = list(annotations.items())
         rows = self.objects.rows([key for key, _ in items]) if items else np.zeros(0, dtype=np.int64)
         targets = np.array([names.index(name) for _, name in items], dtype=np.int64)
         probabilities[rows] = 0.0

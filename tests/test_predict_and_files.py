@@ -63,6 +63,9 @@ def test_corrected_prediction_takes_the_annotated_classes(trained):
     assert fixed.class_image()[objects.masks[0] == second].min() == 3
     assert "annotated" not in result.table.columns  # the model's own prediction is unchanged
     assert result.classes[first] != wrong
+    elsewhere = sv.Annotations(sv.Objects(objects.images[0][..., 0], objects.masks[0]), ["a", "b"])
+    with pytest.raises(ValueError, match="annotations: they belong to other objects"):
+        result.corrected(elsewhere)
 
 
 def test_exports_round_trip(trained, tmp_path, scene_2d):

@@ -71,6 +71,9 @@ class PredictionViewer(widgets.VBox):
                  size: int = 560, **kwargs: Any) -> None:
         if not isinstance(objects, Objects):
             raise TypeError(f"objects: expected svetlana_nb.Objects, got {type(objects).__name__}")
+        if annotations is not None and annotations.objects is not objects:
+            raise ValueError("annotations: they belong to other objects than this viewer's; "
+                             "pass the Objects the annotations were made on")
         self.objects, self.annotations = objects, annotations
         self.errors = ErrorArea()
         self.overview = Overview(size=size)

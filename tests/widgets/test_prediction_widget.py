@@ -245,3 +245,10 @@ def test_exports_carry_the_corrections(trained, demo, tmp_path):
     viewer.export(tmp_path / "raw", what=("table",), corrections=False)
     raw = pd.read_csv(tmp_path / "raw" / "objects.csv")
     assert raw[raw["label"] == label].iloc[0]["class"] == pred.classes[label]
+
+
+def test_annotations_of_other_objects_are_refused(trained, demo):
+    objects, _, _, pred = trained
+    other = sv.Objects(demo.image, demo.mask)  # the same pixels, but another Objects
+    with pytest.raises(ValueError, match="annotations: they belong to other objects"):
+        PredictionViewer(objects, pred, annotations=fresh_annotations(other, demo))
