@@ -123,8 +123,9 @@ class PredictionViewer(widgets.VBox):
 
     def close(self) -> None:
         """Close the widget and stop following the annotations."""
-        if self.annotations is not None:
-            self.annotations.on_change(self._annotations_changed, remove=True)
+        annotations = getattr(self, "annotations", None)  # None when __init__ refused its input
+        if annotations is not None:
+            annotations.on_change(self._annotations_changed, remove=True)
         super().close()
 
     # -- colours -------------------------------------------------------------------------------
