@@ -247,7 +247,49 @@ def worker_plugin(case: str, sizes: dict, opts: dict) -> dict:
     return out
 
 
-WORKERS = {"ours": worker_ours, "plugin": worker_plugin}
+def worker_interleaved(case: str, sizes: dict, opts: dict) -> dict:
+    """Both methods' objects + patches + prediction, alternated round after round in one process.
+
+    The two are measured one right after the other, so a slow spell of a shared machine hits
+    both. Prediction time does not depend on the weights: each network is trained briefly.
+    """
+    from plugin_method import PluginMethod
+
+    import svetlana_nb as sv
+
+    demo = _demo(case, sizes)
+    objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
+    truth = _truth_index(demo, objects.labels)
+    rows = _draw(objects.labels, truth, min(100, len(objects) - 1), np.random.default_rng(0))
+    clf = sv.Classifier(objects, seed=0)
+    clf.fit(_annotations(objects, demo, rows), epochs=3)
+    method = PluginMethod(
+        demo.image, demo.mask, channel_axis=demo.channel_axis, n_classes=len(demo.class_names), epochs=1
+    )
+    method.fit(objects.labels[rows], truth[rows])
+    ours, plugin = [], []
+    for _ in range(opts.get("rounds", 4)):
+        start = time.perf_counter()
+        method.predict()
+        plugin.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        clf.predict(sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis))
+        ours.append(time.perf_counter() - start)
+    return {"ours_s": ours, "plugin_s": plugin}
+
+
+WORKERS = {"ours": worker_ours, "plugin": worker_plugin, "interleaved": worker_interleaved}
+
+
+def interleaved_line(result: dict) -> str:
+    """One line: median times and the range of the per-round ratios."""
+    ours, plugin = np.array(result["ours_s"]), np.array(result["plugin_s"])
+    ratio = plugin / ours
+    return (
+        f"2D interleaved in one process, {len(ours)} rounds (objects + patches + prediction): "
+        f"plugin median {np.median(plugin):.2f} s, ours median {np.median(ours):.2f} s; "
+        f"ratio per round {ratio.min():.1f}x-{ratio.max():.1f}x (median {np.median(ratio):.1f}x)"
+    )
 
 
 def run_worker(kind: str, case: str, sizes: dict, opts: dict, inprocess: bool) -> dict:
@@ -642,9 +684,13 @@ def main(argv=None) -> int:
             args.quick,
         )
         print(f"  plugin 3D done ({p3['predict_s']:.1f} s predict)", flush=True)
-        report["speed"] = {"ours_2d": o2, "plugin_2d": p2, "ours_3d": o3, "plugin_3d": p3}
+        pair = run_worker("interleaved", "large_2d", sizes, dict(opts, rounds=1 if args.quick else 4),
+                          args.quick)
+        report["speed"] = {"ours_2d": o2, "plugin_2d": p2, "ours_3d": o3, "plugin_3d": p3,
+                           "interleaved_2d": pair}
         print()
         print(speed_table(o2, p2, o3, p3, sizes), flush=True)
+        print(interleaved_line(pair), flush=True)
 
     if args.only in (None, "accuracy"):
         counts = (20,) if args.quick else (20, 100)
