@@ -215,6 +215,24 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device.type, enabled=False)
 
 
+def class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Loss weight of each class, inversely proportional to its count (balanced: all 1).
+
+    Parameters
+    ----------
+    y : torch.Tensor of int, shape (N,)
+        Training classes.
+    n_classes : int
+
+    Returns
+    -------
+    torch.Tensor, shape (n_classes,)
+        ``N / (n_classes * count)``; a class with no example counts as one.
+    """
+    counts = torch.bincount(y, minlength=n_classes).float()
+    return counts.sum() / (n_classes * counts.clamp(min=1))
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None,
              batch_size: int = 256) -> tuple[float, float, torch.Tensor]:
@@ -250,10 +268,7 @@ def train_network(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_class
         torch.manual_seed(seed)
         generator = torch.Generator(device=device).manual_seed(seed)
     order_rng = np.random.default_rng(seed)
-    counts = torch.bincount(y, minlength=n_classes).float()
-    weight = None
-    if config.class_weight:
-        weight = (counts.sum() / (n_classes * counts.clamp(min=1))).to(device)
+    weight = class_weights(y, n_classes).to(device) if config.class_weight else None
     max_epochs = config.epochs or default_epochs(len(x), config.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler: Any = None

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import svetlana_nb as sv
-from svetlana_nb.training import evaluate
+from svetlana_nb.training import class_weights, evaluate
 from svetlana_nb.widgets.training import Trainer, TrainingMonitor
 
 
@@ -73,8 +73,7 @@ def test_stop_ends_training_early_and_keeps_weights(annotated):
     clf = trainer.classifier
     rows, targets = ann.rows_and_targets()
     is_val = np.isin(rows, history.val_rows)
-    counts = torch.bincount(torch.from_numpy(targets[~is_val]), minlength=2).float()
-    weight = counts.sum() / (2 * counts.clamp(min=1))
+    weight = class_weights(torch.from_numpy(targets[~is_val]), 2)
     x = torch.from_numpy(clf.patches(ann.objects, rows[is_val]))
     val_loss, _, _ = evaluate(clf.network.float().eval(), x, torch.from_numpy(targets[is_val]), weight)
     assert val_loss == pytest.approx(min(history.val_loss), abs=1e-4)
