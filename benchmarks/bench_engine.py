@@ -120,6 +120,12 @@ def _truth_index(demo, labels) -> np.ndarray:
     return np.array([demo.class_names.index(demo.truth[int(lab)]) for lab in labels])
 
 
+def _speed_draw(demo, objects) -> tuple[np.ndarray, np.ndarray]:
+    """True class index of every object and the 100 rows annotated in every speed case."""
+    truth = _truth_index(demo, objects.labels)
+    return truth, _draw(objects.labels, truth, min(100, len(objects) - 1), np.random.default_rng(0))
+
+
 def _annotations(objects, demo, rows):
     import svetlana_nb as sv
 
@@ -157,8 +163,7 @@ def worker_ours(case: str, sizes: dict, opts: dict) -> dict:
     with PeakRSS() as m:
         objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
     out.update(objects_s=m.seconds, objects_mb=m.delta_mb, patch=list(objects.patch_shape))
-    truth = _truth_index(demo, objects.labels)
-    rows = _draw(objects.labels, truth, min(100, len(objects) - 1), np.random.default_rng(0))
+    truth, rows = _speed_draw(demo, objects)
     ann = _annotations(objects, demo, rows)
     clf = sv.Classifier(objects, **opts.get("ours_options", {}))
     with PeakRSS() as m:
@@ -207,8 +212,7 @@ def worker_plugin(case: str, sizes: dict, opts: dict) -> dict:
 
     demo = _demo(case, sizes)
     objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)  # for the same draw
-    truth = _truth_index(demo, objects.labels)
-    rows = _draw(objects.labels, truth, min(100, len(objects) - 1), np.random.default_rng(0))
+    truth, rows = _speed_draw(demo, objects)
     labels = objects.labels
     del objects
     out = {"threads": torch.get_num_threads()}
@@ -259,8 +263,7 @@ def worker_interleaved(case: str, sizes: dict, opts: dict) -> dict:
 
     demo = _demo(case, sizes)
     objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
-    truth = _truth_index(demo, objects.labels)
-    rows = _draw(objects.labels, truth, min(100, len(objects) - 1), np.random.default_rng(0))
+    truth, rows = _speed_draw(demo, objects)
     clf = sv.Classifier(objects, seed=0)
     clf.fit(_annotations(objects, demo, rows), epochs=3)
     method = PluginMethod(
