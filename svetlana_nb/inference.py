@@ -255,8 +255,14 @@ class FusedLightCNN:
 
     @staticmethod
     def supports(network: nn.Module) -> bool:
-        """Whether ``network`` can be fused: a LightCNN with odd kernels, stride 1, on oneDNN."""
+        """Whether ``network`` can be fused: a LightCNN with odd kernels, stride 1, on oneDNN.
+
+        A subclass that changes ``forward`` (a user's variant) is not fused: the fused path
+        reproduces :meth:`LightCNN.forward` only, and would silently ignore the change.
+        """
         if not isinstance(network, LightCNN) or not torch.backends.mkldnn.is_available():
+            return False
+        if type(network).forward is not LightCNN.forward:
             return False
         if not hasattr(torch.ops.mkldnn, "_convolution_pointwise"):
             return False

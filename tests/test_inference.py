@@ -118,6 +118,29 @@ def test_fused_path_is_not_used_where_it_does_not_apply():
     assert not inference.FusedLightCNN.supports(build_network("resnet", 2, 2, 2))
 
 
+class _NegatedLightCNN(LightCNN):
+    """A user's variant: its own forward, which the fused path would not know about."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return -super().forward(x)
+
+
+def test_a_light_cnn_subclass_with_its_own_forward_predicts_with_that_forward(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    network = _NegatedLightCNN(2, 2)
+    assert not inference.FusedLightCNN.supports(network)
+    clf = sv.Classifier(objects, model=network, class_names=["a", "b"])
+    ann = sv.Annotations(objects, ["a", "b"])
+    for label, cls in list(truth.items())[:12]:
+        ann.add(label, cls)
+    clf.fit(ann, epochs=2)
+    x = torch.from_numpy(clf.patches(objects))
+    with torch.no_grad():
+        expected = torch.softmax(network.eval()(x), dim=1).numpy()
+    np.testing.assert_allclose(clf.predict(objects).probabilities, expected, atol=2e-2)
+
+
 def test_prediction_restores_torch_threads(scene_2d):
     image, mask, truth = scene_2d
     objects = sv.Objects(image, mask)
