@@ -542,8 +542,21 @@ def speed_table(o2: dict, p2: dict, o3: dict, p3: dict, sizes: dict) -> str:
     )
 
 
+def paired_gap(results: list[dict], name: str, k: int, method: str, other: str) -> tuple[float, float] | None:
+    """Mean and standard error of ``method - other`` over the draws both were scored on."""
+    by_seed = {m: {r["seed"]: r["bacc"] for r in results
+                   if r["set"] == name and r["n"] == k and r["method"] == m} for m in (method, other)}
+    seeds = sorted(set(by_seed[method]) & set(by_seed[other]))
+    if not seeds:
+        return None
+    diff = np.array([by_seed[method][s] - by_seed[other][s] for s in seeds])
+    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+
+
 def accuracy_table(results: list[dict], methods=("default", "random_forest", "plugin")) -> str:
-    header = ["ACCURACY (balanced, non-annotated)", *methods, "default >= others?"]
+    """Mean ± std over draws per method; whether the default is at least as good as each other
+    method, and its paired gap to the strongest other (mean ± standard error over the same draws)."""
+    header = ["ACCURACY (balanced, non-annotated)", *methods, "default >= others?", "default - best other"]
     rows = []
     keys = sorted(
         {(r["set"], r["n"]) for r in results},
@@ -564,11 +577,15 @@ def accuracy_table(results: list[dict], methods=("default", "random_forest", "pl
                 continue
             means[m] = vals.mean()
             cells.append(f"{vals.mean():.3f} ± {vals.std():.3f} (n={len(vals)})")
-        ok = ""
-        if "default" in means:
-            others = [v for m, v in means.items() if m != "default"]
-            ok = "yes" if all(means["default"] >= v - 1e-9 for v in others) else "NO"
-        rows.append([f"{name}, {k} annotated", *cells, ok])
+        ok, gap_text = "", ""
+        others = {m: v for m, v in means.items() if m != "default"}
+        if "default" in means and others:
+            ok = "yes" if all(means["default"] >= v - 1e-9 for v in others.values()) else "NO"
+            best = max(others, key=others.get)
+            gap = paired_gap(results, name, k, "default", best)
+            if gap is not None:
+                gap_text = f"{gap[0]:+.3f} ± {gap[1]:.3f} ({best})"
+        rows.append([f"{name}, {k} annotated", *cells, ok, gap_text])
     return _table(header, rows)
 
 

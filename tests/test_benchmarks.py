@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,7 @@ def test_bench_engine_quick_prints_tables():
         "cells_2d, 20 annotated",
         "infected_cells_2d, 20 annotated",
         "cells_3d, 20 annotated",
+        "default - best other",
     ):
         assert expected in out, f"{expected!r} missing from the benchmark's output:\n{out[-3000:]}"
     assert out.count("+-") >= 4  # two bordered tables
@@ -66,3 +68,16 @@ def test_plugin_method_reproduces_the_plugin():
     assert patch.shape == (4, 28, 28) and patch.dtype == np.float32
     assert patch[:3].min() == 0 and patch[:3].max() == 1  # min-max over the crop
     assert patch[3].sum() == 10 * 20  # the object's mask as the last channel
+
+
+def test_paired_gap_pairs_draws_by_seed():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_engine import paired_gap
+
+    rows = [{"set": "s", "n": 20, "seed": seed, "method": m, "bacc": v}
+            for seed, (a, b) in enumerate([(0.90, 0.80), (0.70, 0.70), (0.95, 0.85)])
+            for m, v in (("default", a), ("random_forest", b))]
+    rows.append({"set": "s", "n": 20, "seed": 9, "method": "default", "bacc": 0.0})  # no partner: ignored
+    mean, se = paired_gap(rows, "s", 20, "default", "random_forest")
+    assert abs(mean - 0.2 / 3) < 1e-12
+    assert abs(se - (np.std([0.1, 0.0, 0.1], ddof=1) / np.sqrt(3))) < 1e-12
