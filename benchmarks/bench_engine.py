@@ -322,8 +322,15 @@ def accuracy_runs(
     sets=ACCURACY_SETS,
     methods=("default", "random_forest", "plugin"),
     log=print,
+    image_channels: list[int] | None = None,
 ) -> list[dict]:
-    """Balanced accuracy on the non-annotated objects, per set, count, seed and method."""
+    """Balanced accuracy on the non-annotated objects, per set, count, seed and method.
+
+    ``image_channels`` keeps only those channels of the multichannel sets (what a user who
+    knows which channel carries the class would give the classifier).
+    """
+    import dataclasses
+
     from plugin_method import PluginMethod
 
     import svetlana_nb as sv
@@ -331,6 +338,8 @@ def accuracy_runs(
     rows_out = []
     for name in sets:
         demo = _demo(name, sizes)
+        if image_channels is not None and demo.channel_axis is not None:
+            demo = dataclasses.replace(demo, image=demo.image[..., list(image_channels)])
         objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
         truth = _truth_index(demo, objects.labels)
         for k in counts:

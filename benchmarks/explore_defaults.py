@@ -7,6 +7,8 @@ objects (the same draws as ``bench_engine.py``). Used to choose the core's defau
 Usage::
 
     python benchmarks/explore_defaults.py --variants default context3 minmax --seeds 3
+    python benchmarks/explore_defaults.py --sets infected_cells_2d --variants default random_forest \
+        --seeds 15 --image-channels 1
     python benchmarks/explore_defaults.py --list
 """
 
@@ -70,6 +72,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--image-channels", nargs="+", type=int,
+                        help="keep only these channels of the multichannel sets (e.g. 1: the spots)")
     parser.add_argument(
         "--extra",
         type=json.loads,
@@ -101,7 +105,8 @@ def main(argv=None) -> int:
             opts = {"variants": {variant: {**options, **per_set}}}
             methods = (variant,)
             results += be.accuracy_runs(
-                be.FULL, args.seeds, tuple(args.counts), opts, sets=(name,), methods=methods
+                be.FULL, args.seeds, tuple(args.counts), opts, sets=(name,), methods=methods,
+                image_channels=args.image_channels,
             )
     print()
     print(be.accuracy_table(results, methods=tuple(args.variants)))
