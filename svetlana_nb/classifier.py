@@ -27,6 +27,19 @@ if TYPE_CHECKING:
     from .annotations import Annotations
 
 
+def _checked_channels(channels: Sequence[int] | None) -> tuple[int, ...] | None:
+    """``channels`` as a tuple of distinct non-negative ints (None: all); ``ValueError`` naming it."""
+    if channels is None:
+        return None
+    if isinstance(channels, (int, np.integer)):
+        channels = [channels]
+    values = list(channels)
+    if not values or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0 for c in values) \
+            or len(set(values)) != len(values):
+        raise ValueError(f"channels: expected distinct channel indices >= 0 (or None for all), got {channels!r}")
+    return tuple(int(c) for c in values)
+
+
 class Classifier:
     """Classify objects from their patches with a small CNN (default) or a random forest.
 
@@ -48,6 +61,11 @@ class Classifier:
         Per image and channel intensity normalisation of patches.
     context : int, optional
         Hide what lies farther than this many pixels from the object (dilated-mask multiplication).
+    channels : sequence of int, optional
+        The image channels the classifier looks at (indices along the objects' channel axis;
+        default all). When you know which channel shows the class, giving only that one helps
+        with few annotations: a channel that carries no class information is noise to a network
+        trained on 20 examples (``benchmarks/explore_defaults.py --image-channels``).
     device : str
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"mps"``.
     **training_options
@@ -71,7 +89,8 @@ class Classifier:
     def __init__(self, objects: Objects | None = None, n_classes: int | None = None, *,
                  model: str | nn.Module = "light_cnn", class_names: Sequence[str] | None = None,
                  patch_size: int | Sequence[int] | None = None, normalization: Normalization = "percentile",
-                 context: int | None = None, device: str = "auto", **training_options: Any) -> None:
+                 context: int | None = None, channels: Sequence[int] | None = None, device: str = "auto",
+                 **training_options: Any) -> None:
         if isinstance(model, nn.Module):
             self.model_name, self.network = "custom", model
         else:
@@ -88,6 +107,8 @@ class Classifier:
         self.class_names: list[str] | None = list(class_names) if class_names is not None else None
         self.normalization = normalization
         self.context = context
+        self.channels: tuple[int, ...] | None = _checked_channels(channels)
+        self.image_channels: int | None = None  # channels of the images it works on
         self.device = choose_device(device)
         self.config = TrainingConfig().updated(**training_options)
         self.objects = objects
@@ -135,7 +156,11 @@ class Classifier:
             shape = self.patch_shape
             if shape is not None and len(shape) != objects.spatial_ndim:
                 shape = _as_patch_shape(shape[0], objects.spatial_ndim)
-            self.ndim, self.in_channels = objects.spatial_ndim, objects.n_channels + 1
+            if self.channels is not None and max(self.channels) >= objects.n_channels:
+                raise ValueError(f"channels: expected indices below {objects.n_channels} (the objects' "
+                                 f"channels), got {list(self.channels)}")
+            self.ndim, self.image_channels = objects.spatial_ndim, objects.n_channels
+            self.in_channels = (len(self.channels) if self.channels else objects.n_channels) + 1
             self.patch_shape = shape or objects.patch_shape
         self.check_objects(objects)
 
@@ -143,9 +168,10 @@ class Classifier:
         """``ValueError`` when ``objects`` have other channels or dimensions than the training data."""
         if self.ndim is None:
             return
-        if objects.spatial_ndim != self.ndim or objects.n_channels + 1 != self.in_channels:
+        image_channels = self.image_channels if self.image_channels is not None else self.in_channels - 1
+        if objects.spatial_ndim != self.ndim or objects.n_channels != image_channels:
             raise ValueError(
-                f"objects: the classifier works on {self.ndim}D images with {self.in_channels - 1} channel(s); "
+                f"objects: the classifier works on {self.ndim}D images with {image_channels} channel(s); "
                 f"these objects are {objects.spatial_ndim}D with {objects.n_channels} channel(s)"
             )
 
@@ -163,7 +189,7 @@ class Classifier:
     def patches(self, objects: Objects, rows: np.ndarray | None = None) -> np.ndarray:
         """The network's input for some objects, shape (n, C + 1, *patch_shape)."""
         return objects.patches(rows, patch_shape=self.patch_shape, normalization=self.normalization,
-                               context=self.context)
+                               context=self.context, channels=self.channels)
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, annotations: "Annotations", *, epochs: int | None = None, callbacks: Sequence[Callback] = (),
@@ -243,7 +269,7 @@ class Classifier:
         import time
 
         start = time.perf_counter()
-        x, names = feature_matrix(objects, rows)
+        x, names = feature_matrix(objects, rows, channels=self.channels)
         for cb in callbacks:
             cb.on_train_begin({"n_train": len(train_idx), "n_val": len(val_idx), "max_epochs": 1, "n_batches": 1,
                                "device": "cpu", "model": "random_forest", "class_names": self.class_names})
@@ -291,7 +317,7 @@ class Classifier:
         self.check_objects(objects)
         rows = np.arange(len(objects)) if rows is None else np.asarray(rows, dtype=np.int64)
         if self.model_name == "random_forest":
-            x, _ = feature_matrix(objects, rows)
+            x, _ = feature_matrix(objects, rows, channels=self.channels)
             return self.forest.predict_proba(x).astype(np.float32)
         return self._predict_network(objects, rows, batch_size)
 
@@ -335,7 +361,8 @@ class Classifier:
     def _predict_network(self, objects: Objects, rows: np.ndarray, batch_size: int | None) -> np.ndarray:
         dtype = self._inference_dtype()
         batches = PatchBatches(objects, rows, patch_shape=self.patch_shape, normalization=self.normalization,
-                               context=self.context, batch_size=batch_size or self.inference_batch_size(),
+                               context=self.context, channels=self.channels,
+                               batch_size=batch_size or self.inference_batch_size(),
                                device=self.device, dtype=dtype if dtype == torch.bfloat16 else torch.float32)
         return predict_batches(self._inference_network(), batches, self.n_classes)
 

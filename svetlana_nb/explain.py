@@ -105,5 +105,5 @@ def top_features(clf: "Classifier", objects: Objects, key: Key, k: int = 5) -> l
     """
     if clf.forest is None:
         raise ValueError("clf: top_features needs the random-forest classifier; for networks use grad_cam()")
-    x, _ = feature_matrix(objects, np.array([objects.row(key)]))
+    x, _ = feature_matrix(objects, np.array([objects.row(key)]), channels=clf.channels)
     return clf.forest.top_features(x[0], k)

@@ -111,8 +111,17 @@ def object_features(objects: "Objects") -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def feature_matrix(objects: "Objects", rows: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+def feature_matrix(objects: "Objects", rows: np.ndarray | None = None, *,
+                   channels: tuple[int, ...] | None = None) -> tuple[np.ndarray, list[str]]:
     """Numeric features used by the random-forest baseline (no positions, no bounding boxes).
+
+    Parameters
+    ----------
+    objects : Objects
+    rows : numpy.ndarray of int, optional
+        Which objects (all when None).
+    channels : tuple of int, optional
+        Keep the intensity features of these channels only (default all).
 
     Returns
     -------
@@ -122,5 +131,8 @@ def feature_matrix(objects: "Objects", rows: np.ndarray | None = None) -> tuple[
     table = objects.features()
     names = [c for c in table.columns
              if c not in ("image", "label") and not c.startswith(("centroid_", "bbox_"))]
+    if channels is not None:
+        kept = {str(c) for c in channels}
+        names = [c for c in names if "_intensity_" not in c or c.rsplit("_", 1)[1] in kept]
     values = table[names].to_numpy(dtype=np.float64)
     return (values if rows is None else values[np.asarray(rows)]), names

@@ -78,6 +78,8 @@ class PatchBatches:
     normalization : {"percentile", "minmax", "none"}
     context : int, optional
         Context reduction radius (:meth:`Objects.patches`); forces the generic path.
+    channels : tuple of int, optional
+        The image channels handed to the network (default all).
     batch_size : int
     device : torch.device
     dtype : torch.dtype
@@ -86,12 +88,15 @@ class PatchBatches:
 
     def __init__(self, objects: Objects, rows: np.ndarray, *, patch_shape: tuple[int, ...],
                  normalization: Normalization, context: int | None, batch_size: int,
-                 device: torch.device, dtype: torch.dtype = torch.float32) -> None:
+                 device: torch.device, dtype: torch.dtype = torch.float32,
+                 channels: tuple[int, ...] | None = None) -> None:
         self.objects, self.rows = objects, np.asarray(rows, dtype=np.int64)
         self.shape = tuple(int(s) for s in patch_shape)
-        self.normalization, self.context = normalization, context
+        self.normalization, self.context, self.channels = normalization, context, channels
         self.batch_size, self.device, self.dtype = max(1, int(batch_size)), device, dtype
         ranges = objects.channel_ranges(normalization)  # (n_images, C, 2)
+        if channels is not None:
+            ranges = ranges[:, list(channels)]
         self._low = torch.as_tensor(ranges[:, :, 0], dtype=torch.float32).to(device)
         self._scale = torch.as_tensor(1.0 / (ranges[:, :, 1] - ranges[:, :, 0]), dtype=torch.float32).to(device)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -120,11 +125,13 @@ class PatchBatches:
         rows = self.rows[batch.positions]
         if not batch.fast:
             batch.ready = self.objects.patches(rows, patch_shape=self.shape, normalization=self.normalization,
-                                               context=self.context)
+                                               context=self.context, channels=self.channels)
             return batch
         image_windows, mask_windows = self._views[batch.image]
         corner = tuple((self.objects.centres[rows] - np.array(self.shape) // 2).T)
         batch.raw = image_windows[corner]  # (B, *shape, C)
+        if self.channels is not None:
+            batch.raw = batch.raw[..., list(self.channels)]
         labels = self.objects.labels[rows].reshape((-1,) + (1,) * len(self.shape))
         batch.inside = mask_windows[corner] == labels
         return batch

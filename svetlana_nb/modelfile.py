@@ -32,6 +32,7 @@ def save(clf: "Classifier", path: str | os.PathLike) -> None:
         "format": FORMAT, "version": VERSION, "model": clf.model_name, "class_names": clf.class_names,
         "ndim": clf.ndim, "in_channels": clf.in_channels, "patch_shape": list(clf.patch_shape),
         "normalization": clf.normalization, "context": clf.context, "training": clf.config.to_dict(),
+        "channels": None if clf.channels is None else list(clf.channels), "image_channels": clf.image_channels,
     }
     if clf.model_name == "random_forest":
         tensors = {f"forest.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in clf.forest.arrays.items()}
@@ -62,8 +63,10 @@ def load(cls: type, path: str | os.PathLike, *, model: nn.Module | None, device:
     if name == "custom" and model is None:
         raise ValueError("model: this file holds a custom network; pass the module: Classifier.load(path, model=...)")
     clf = cls(None, model=model if name == "custom" else name, class_names=config["class_names"],
-              normalization=config["normalization"], context=config["context"], device=device)
+              normalization=config["normalization"], context=config["context"],
+              channels=config.get("channels"), device=device)
     clf.ndim, clf.in_channels = config["ndim"], config["in_channels"]
+    clf.image_channels = config.get("image_channels") or clf.in_channels - 1  # files from before channels=
     clf.patch_shape = tuple(config["patch_shape"])
     training = dict(config.get("training", {}))
     clf.config = clf.config.updated(**training)

@@ -356,7 +356,7 @@ class Objects:
     def patches(self, rows: Sequence[int] | np.ndarray | None = None, *,
                 patch_shape: Sequence[int] | None = None,
                 normalization: Normalization = "percentile",
-                context: int | None = None) -> np.ndarray:
+                context: int | None = None, channels: Sequence[int] | None = None) -> np.ndarray:
         """Normalised patches centred on objects, with the object's mask as the last channel.
 
         Parameters
@@ -370,10 +370,13 @@ class Objects:
         context : int, optional
             When given, image channels are multiplied by the object mask dilated by this many
             pixels, hiding neighbours farther away.
+        channels : sequence of int, optional
+            Keep these image channels only, in this order (default all).
 
         Returns
         -------
         numpy.ndarray, float32, shape (n, C + 1, *patch_shape)
+            C is ``len(channels)`` when given.
         """
         rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
         shape = self.patch_shape if patch_shape is None else _as_patch_shape(patch_shape, self.spatial_ndim)
@@ -383,6 +386,8 @@ class Objects:
             sel = np.flatnonzero(self.image_index[rows] == i)
             _patches.extract_into(out, sel, self.images[i], self.masks[i], self.centres[rows[sel]],
                                   self.labels[rows[sel]], ranges[i], shape, context=context)
+        if channels is not None:
+            out = out[:, [*channels, self.n_channels]]
         return out
 
     def crop(self, row: int, *, size: Sequence[int] | int | None = None

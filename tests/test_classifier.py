@@ -258,3 +258,59 @@ def test_custom_module_for_transfer_learning(scene_2d, tmp_path):
     wrong = sv.Classifier(objects, model=LightCNN(2, 3))
     with pytest.raises(ValueError, match=r"logits of shape \(N, 2\)"):
         wrong.fit(ann, epochs=1)
+
+
+def _annotated(objects, truth, n=40):
+    ann = sv.Annotations(objects, ["a", "b"])
+    for label in objects.labels[:n]:
+        ann.add(int(label), truth[int(label)])
+    return ann
+
+
+def _held_out_accuracy(clf, objects, truth, n=40):
+    pred = clf.predict(objects).classes
+    rest = [int(label) for label in objects.labels[n:]]
+    return np.mean([pred[label] == truth[label] for label in rest])
+
+
+def test_channels_chooses_what_the_network_sees(scene_2d_multichannel):
+    image, mask, truth = scene_2d_multichannel  # channel 1 carries the class, channel 0 does not
+    objects = sv.Objects(image, mask, channel_axis=-1)
+    ann = _annotated(objects, truth)
+    accuracy = {}
+    for channels in ([1], [0]):
+        clf = sv.Classifier(objects, channels=channels, seed=0)
+        clf.fit(ann, epochs=40)
+        assert clf.in_channels == 2 and clf.network.features[0].in_channels == 2  # one image channel + mask
+        assert clf.patches(objects, np.arange(3)).shape[1] == 2
+        accuracy[channels[0]] = _held_out_accuracy(clf, objects, truth)
+    assert accuracy[1] > 0.9 and accuracy[0] < 0.75, accuracy
+
+
+def test_channels_are_kept_by_save_and_load_and_by_the_forest(scene_2d_multichannel, tmp_path):
+    image, mask, truth = scene_2d_multichannel
+    objects = sv.Objects(image, mask, channel_axis=-1)
+    ann = _annotated(objects, truth)
+    clf = sv.Classifier(objects, channels=[1], seed=0)
+    clf.fit(ann, epochs=3)
+    clf.save(tmp_path / "m.svnb")
+    loaded = sv.Classifier.load(tmp_path / "m.svnb")
+    assert loaded.channels == (1,) and loaded.image_channels == 2
+    np.testing.assert_allclose(loaded.predict_proba(objects), clf.predict_proba(objects), atol=1e-6)
+    forest = sv.Classifier(objects, model="random_forest", channels=[1], seed=0)
+    forest.fit(ann)
+    names = forest.forest.feature_names
+    assert "max_intensity_1" in names and not any(n.endswith("_intensity_0") for n in names)
+    assert "area" in names
+    top = sv.top_features(forest, objects, int(objects.labels[0]), k=len(names))
+    assert sorted(n for n, _, _ in top) == sorted(names)
+    with pytest.raises(ValueError, match="objects:"):  # the images it was trained for have 2 channels
+        clf.predict(sv.Objects(image[..., 1], mask))
+
+
+@pytest.mark.parametrize("channels", [[2], [1, 1], [], [-1], ["1"], [True]])
+def test_bad_channels_are_refused_naming_the_parameter(scene_2d_multichannel, channels):
+    image, mask, _ = scene_2d_multichannel
+    objects = sv.Objects(image, mask, channel_axis=-1)
+    with pytest.raises(ValueError, match="channels"):
+        sv.Classifier(objects, channels=channels)

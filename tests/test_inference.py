@@ -163,3 +163,17 @@ def test_one_thread_and_several_threads_agree(scene_2d):
     finally:
         torch.set_num_threads(before)
     np.testing.assert_array_equal(one, several)
+
+
+def test_patch_batches_hand_the_network_the_chosen_channels_only(scene_2d_multichannel):
+    image, mask, _ = scene_2d_multichannel
+    objects = sv.Objects(image, mask, channel_axis=-1, patch_size=40)
+    rows = np.arange(len(objects))
+    batches = inference.PatchBatches(objects, rows, patch_shape=(40, 40), normalization="percentile",
+                                     context=None, batch_size=9, device=torch.device("cpu"), channels=(1,))
+    plan = batches.plan()
+    assert any(b.fast for b in plan) and any(not b.fast for b in plan)  # both paths checked
+    full = objects.patches(rows, patch_shape=(40, 40))
+    for positions, x in batches.prefetched(plan):
+        assert x.shape == (len(positions), 2, 40, 40)
+        np.testing.assert_allclose(x.numpy(), full[positions][:, [1, 2]], atol=1e-6)

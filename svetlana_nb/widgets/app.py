@@ -47,7 +47,7 @@ class App(widgets.Tab):
         Image names (keys of the annotations).
     training_options : dict, optional
         Classifier and training defaults (``patch_size``, ``normalization``, ``context``,
-        ``device``, ``epochs``, ``lr``, ``batch_size``...), passed to
+        ``channels``, ``device``, ``epochs``, ``lr``, ``batch_size``...), passed to
         :class:`~svetlana_nb.Classifier`.
 
     Examples

@@ -307,7 +307,7 @@ class Trainer(widgets.VBox):
                 self.annotations.objects, model=model,
                 class_names=old.class_names or self.annotations.class_names,
                 patch_size=old.patch_shape, normalization=old.normalization, context=old.context,
-                device=old.device.type, **old.config.to_dict())
+                channels=old.channels, device=old.device.type, **old.config.to_dict())
         return self._classifiers[model]
 
     # -- training ------------------------------------------------------------------------------

@@ -124,6 +124,8 @@ def test_multichannel(kernel_dir, tmp_path):
     n, acc = accuracy(text)
     assert n == 120 and acc >= 0.75, text[-2000:]
     assert "Random forest, accuracy" in text
+    spots = float(re.search(r"spot channel only, accuracy on the objects not annotated: ([\d.]+)%", text).group(1))
+    assert spots >= 75, text[-2000:]
     assert widget_views(nb) >= 1
 
 
