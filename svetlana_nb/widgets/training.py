@@ -191,6 +191,10 @@ def _import_sklearn() -> None:
 class Trainer(widgets.VBox):
     """Train a classifier on annotations, with live curves: ``Trainer(clf, ann)``.
 
+    Above the options: the model (light CNN, deeper CNN, ResNet, random forest) and, for
+    multichannel images, a tick box per channel: the classifier sees the ticked ones only
+    (:attr:`channels`; each choice of model and channels keeps its own trained classifier).
+
     Parameters
     ----------
     classifier : Classifier or None
@@ -212,6 +216,7 @@ class Trainer(widgets.VBox):
     warm_start = traitlets.Bool(False, help="Continue from the current weights, not restart")
     classifier = traitlets.Instance(Classifier, allow_none=True,
                                     help="The classifier Start trains (replaced on model change)")
+    channels = traitlets.Tuple(help="Image channels the classifier looks at; () for all of them")
 
     def __init__(self, classifier: Classifier | None, annotations: Annotations,
                  **kwargs: Any) -> None:
@@ -228,13 +233,27 @@ class Trainer(widgets.VBox):
         self.history: History | None = None
         self._trained = CallbackDispatcher()
         self.prefetch: threading.Thread | None = None
-        self._classifiers: dict[str, Classifier] = {classifier.model_name: classifier}
+        self._classifiers: dict[tuple[str, tuple[int, ...]], Classifier] = {
+            (classifier.model_name, self._normalised(classifier.channels, annotations)): classifier}
         names = [*MODELS] + (["custom"] if classifier.model_name == "custom" else [])
         self.model_buttons = widgets.ToggleButtons(
             options=[(MODEL_LABELS.get(m, m), m) for m in names], value=classifier.model_name,
             tooltips=[DESCRIPTIONS.get(m, "your own torch module") for m in names],
             style={"button_width": "120px"})
         self.model_help = widgets.HTML()
+        n_channels = annotations.objects.n_channels
+        chosen = set(classifier.channels) if classifier.channels else set(range(n_channels))
+        self.channel_boxes = [
+            widgets.Checkbox(value=c in chosen, description=f"channel {c}", indent=False,
+                             layout=widgets.Layout(width="auto", margin="0 12px 0 0"))
+            for c in range(n_channels)] if n_channels > 1 else []
+        self.channel_row = widgets.HBox(
+            ([widgets.HTML("<span title='A channel that does not show the class is noise to a "
+                           "network trained on few examples'>Channels the classifier sees:&nbsp;</span>")]
+             + self.channel_boxes) if self.channel_boxes else [],
+            layout=widgets.Layout(align_items="center"))
+        for box in self.channel_boxes:
+            box.observe(self._on_channel_box, names="value")
         self.controls = TrainingOptions(config)
         self.start_button = widgets.Button(
             description="Start", icon="play", button_style="success",
@@ -260,7 +279,7 @@ class Trainer(widgets.VBox):
         self.errors = widgets.Output(layout=widgets.Layout(max_height="200px", overflow="auto"))
         center = widgets.Layout(align_items="center")
         super().__init__(children=[
-            self.model_buttons, self.model_help, self.controls,
+            self.model_buttons, self.model_help, self.channel_row, self.controls,
             widgets.HBox([self.start_button, self.stop_button, self.warm_toggle,
                           self.device_label], layout=center),
             widgets.HBox([self.progress, self.status], layout=center),
@@ -270,6 +289,7 @@ class Trainer(widgets.VBox):
         self.add_class("svetlana-trainer")
         self.classifier = classifier
         self.model = classifier.model_name
+        self.channels = self._normalised(classifier.channels, annotations)
         widgets.link((self, "model"), (self.model_buttons, "value"))
         widgets.link((self, "warm_start"), (self.warm_toggle, "value"))
         self._show_model()
@@ -280,6 +300,8 @@ class Trainer(widgets.VBox):
         self.warm_toggle.disabled = self.running or forest
         self.model_buttons.disabled = self.start_button.disabled = self.running
         self.stop_button.disabled = not self.running
+        for box in self.channel_boxes:
+            box.disabled = self.running
 
     # -- model choice --------------------------------------------------------------------------
     @traitlets.observe("model")
@@ -288,27 +310,59 @@ class Trainer(widgets.VBox):
             self.classifier = self.classifier_for(change["new"])
             self._show_model()
 
+    @staticmethod
+    def _normalised(channels: Any, annotations: Annotations) -> tuple[int, ...]:
+        """Sorted distinct channels; () when they are all of the objects' channels."""
+        n_channels = annotations.objects.n_channels
+        value = tuple(sorted({int(c) for c in (channels or ())}))
+        if any(not 0 <= c < n_channels for c in value):
+            raise traitlets.TraitError(f"channels: expected indices below {n_channels}, got {value}")
+        return () if len(value) == n_channels else value  # every channel: the same as ()
+
+    @traitlets.validate("channels")
+    def _valid_channels(self, proposal: dict) -> tuple[int, ...]:
+        return self._normalised(proposal["value"], self.annotations)
+
+    @traitlets.observe("channels")
+    def _on_channels(self, change: dict) -> None:
+        chosen = set(change["new"]) or set(range(len(self.channel_boxes)))
+        for c, box in enumerate(self.channel_boxes):
+            box.value = c in chosen
+        if self.classifier is not None and \
+                change["new"] != self._normalised(self.classifier.channels, self.annotations):
+            self.classifier = self.classifier_for(self.model)
+            self._show_model()
+
+    def _on_channel_box(self, change: dict) -> None:
+        chosen = tuple(c for c, box in enumerate(self.channel_boxes) if box.value)
+        if not chosen:  # at least one channel: tick the box again
+            change["owner"].value = True
+            self.status.value = "The classifier needs at least one channel."
+            return
+        self.channels = chosen
+
     def _show_model(self) -> None:
         self.model_help.value = f"<small>{html.escape(self.classifier.description)}</small>"
         self._sync_enabled()
 
     def classifier_for(self, model: str) -> Classifier:
-        """Return the classifier of ``model``, kept per model (switching back keeps its training).
+        """Return the classifier of ``model`` on :attr:`channels`, kept per model and channels.
 
-        A new one has the same objects, classes, patch shape, normalisation and options as the
-        current classifier.
+        Switching back keeps its training. A new one has the same objects, classes, patch
+        shape, normalisation and options as the current classifier.
         """
-        if model not in self._classifiers:
+        key = (model, tuple(self.channels))
+        if key not in self._classifiers:
             if model == "random_forest":  # import scikit-learn (1-3 s) while the user reads
                 self.prefetch = threading.Thread(target=_import_sklearn, daemon=True)
                 self.prefetch.start()
             old = self.classifier
-            self._classifiers[model] = Classifier(
+            self._classifiers[key] = Classifier(
                 self.annotations.objects, model=model,
                 class_names=old.class_names or self.annotations.class_names,
                 patch_size=old.patch_shape, normalization=old.normalization, context=old.context,
-                channels=old.channels, device=old.device.type, **old.config.to_dict())
-        return self._classifiers[model]
+                channels=list(self.channels) or None, device=old.device.type, **old.config.to_dict())
+        return self._classifiers[key]
 
     # -- training ------------------------------------------------------------------------------
     def options(self) -> dict[str, Any]:

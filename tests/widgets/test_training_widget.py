@@ -101,12 +101,13 @@ def test_random_forest_trains_fast_with_the_same_summary(demo, annotated):
 
 def test_model_change_keeps_objects_and_options(annotated):
     objects, ann, _ = annotated
-    clf = sv.Classifier(objects, patch_size=24, lr=1e-3, channels=[0])
+    clf = sv.Classifier(objects, patch_size=24, lr=1e-3)
     trainer = Trainer(clf, ann)
     trainer.model = "resnet"
     new = trainer.classifier
     assert new.model_name == "resnet" and new.objects is objects
-    assert new.patch_shape == clf.patch_shape and new.config.lr == 1e-3 and new.channels == (0,)
+    assert new.patch_shape == clf.patch_shape and new.config.lr == 1e-3
+    assert trainer.channel_row.children == ()  # one channel: nothing to choose
 
 
 def test_one_class_error_is_shown_in_the_widget(demo):
@@ -181,3 +182,31 @@ def test_monitor_draws_each_epoch_in_place(annotated):
     monitor.on_train_end(sv.History(stopped="user"))
     assert trainer.progress.value == 1.0 and trainer.progress.bar_style == "warning"
     assert trainer.loss_figure.axes[1].tick_values.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_channel_boxes_choose_the_channels_the_classifier_sees(scene_2d_multichannel):
+    image, mask, truth = scene_2d_multichannel
+    objects = sv.Objects(image, mask, channel_axis=-1)
+    ann = sv.Annotations(objects, ["a", "b"])
+    for label in objects.labels[:30]:
+        ann.add(int(label), truth[int(label)])
+    trainer = Trainer(None, ann)
+    first = trainer.classifier
+    boxes = trainer.channel_boxes
+    assert len(boxes) == 2 and all(b.value for b in boxes) and trainer.channels == ()
+    boxes[0].value = False
+    assert trainer.channels == (1,) and trainer.classifier is not first
+    assert trainer.classifier.channels == (1,)
+    boxes[1].value = False  # no channel left: refused
+    assert boxes[1].value and trainer.channels == (1,) and "at least one channel" in trainer.status.value
+    trainer.model = "random_forest"
+    assert trainer.classifier.model_name == "random_forest" and trainer.classifier.channels == (1,)
+    trainer.model = "light_cnn"
+    spots_only = trainer.classifier
+    trainer.controls.epochs.value = "2"
+    trainer.start()
+    assert trainer.wait(60) is not None and spots_only.network.features[0].in_channels == 2
+    boxes[0].value = True  # every channel again: the first classifier, kept
+    assert trainer.channels == () and trainer.classifier is first
+    trainer.channels = (0,)  # the trait drives the boxes too
+    assert [b.value for b in boxes] == [True, False]
