@@ -1,0 +1,47 @@
+"""The Trainer's channel tick boxes, clicked in JupyterLab, choose what the classifier sees."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from lab import ARTIFACTS, kernel_eval, open_and_run_notebook, wait_until
+
+pytestmark = pytest.mark.browser
+
+CELLS = [
+    """
+import numpy as np
+import svetlana_nb as sv
+
+demo = sv.data.infected_cells_2d(shape=(256, 256), n_objects=40)
+objects = sv.Objects(demo.image, demo.mask, channel_axis=-1)
+ann = sv.Annotations(objects, demo.class_names)
+for label in objects.labels[:20]:
+    ann.add(int(label), demo.truth[int(label)])
+trainer = sv.Trainer(None, ann, epochs=3)
+trainer
+""",
+    'print("CHANNELS" + "-READY")',
+]
+
+
+def test_unticking_a_channel_box_changes_the_classifier(browser_page, lab_server, tmp_path):
+    page = browser_page
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.strip()) for c in CELLS])
+    path = tmp_path / "trainer_channels.ipynb"
+    nbformat.write(nb, path)
+    open_and_run_notebook(page, lab_server, path, "CHANNELS-READY")
+
+    trainer = page.locator(".svetlana-trainer")
+    nuclei = trainer.locator(".widget-checkbox", has_text="channel 0").locator("input")
+    spots = trainer.locator(".widget-checkbox", has_text="channel 1").locator("input")
+    assert nuclei.is_checked() and spots.is_checked()
+    assert kernel_eval(page, "trainer.classifier.channels") is None
+    nuclei.click()
+    wait_until(lambda: kernel_eval(page, "trainer.classifier.channels") == [1],
+               timeout=30, interval=0.3, message="the classifier on channel 1 only")
+    spots.click()  # the last ticked channel: refused, the box ticks itself again
+    wait_until(lambda: spots.is_checked(), timeout=30, interval=0.3, message="the box ticked again")
+    assert kernel_eval(page, "trainer.channels") == [1]
+    assert "at least one channel" in trainer.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "trainer-channels.png"))
