@@ -296,6 +296,8 @@ def test_channels_are_kept_by_save_and_load_and_by_the_forest(scene_2d_multichan
     clf.save(tmp_path / "m.svnb")
     loaded = sv.Classifier.load(tmp_path / "m.svnb")
     assert loaded.channels == (1,) and loaded.image_channels == 2
+    cam = sv.grad_cam(clf, objects, int(objects.labels[0]))
+    assert cam.patch.shape == (2, *clf.patch_shape) and cam.heatmap.shape == clf.patch_shape
     np.testing.assert_allclose(loaded.predict_proba(objects), clf.predict_proba(objects), atol=1e-6)
     forest = sv.Classifier(objects, model="random_forest", channels=[1], seed=0)
     forest.fit(ann)
