@@ -143,8 +143,9 @@ class Classifier:
 
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "not fitted"
+        channels = "" if self.channels is None else f"channels={list(self.channels)}, "
         return (f"Classifier({self.model_name}, {state}, classes={self.class_names}, "
-                f"patch={self.patch_shape}, {self.device_name})")
+                f"patch={self.patch_shape}, {channels}{self.device_name})")
 
     def n_parameters(self) -> int | None:
         """Trainable parameters of the network (None for the random forest or before fit)."""
