@@ -163,3 +163,23 @@ def test_objects_from_folders(tmp_path, scene_2d):
         tifffile.imwrite(tmp_path / "lab" / f"{name}_masks.tif", mask)
     objects = sv.Objects.from_folders(tmp_path / "img", tmp_path / "lab")
     assert objects.names == ["a.tif", "b.tif"] and len(objects) == 2 * len(np.unique(mask[mask > 0]))
+
+
+def test_cli_predicts_with_a_model_trained_on_one_channel(tmp_path, scene_2d_multichannel):
+    image, mask, truth = scene_2d_multichannel
+    objects = sv.Objects(image, mask, channel_axis=-1)
+    ann = sv.Annotations(objects, ["a", "b"])
+    for label in objects.labels[:30]:
+        ann.add(int(label), truth[int(label)])
+    clf = sv.Classifier(objects, channels=[1], seed=0)
+    clf.fit(ann, epochs=3)
+    clf.save(tmp_path / "model.svnb")
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    tifffile.imwrite(tmp_path / "images" / "cells.tif", image)
+    tifffile.imwrite(tmp_path / "masks" / "cells.tif", mask)
+    status = cli.main(["predict", str(tmp_path / "model.svnb"), str(tmp_path / "images"),
+                       str(tmp_path / "masks"), str(tmp_path / "out"), "--channel-axis", "-1", "--no-progress"])
+    assert status == 0
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "cells_classes.tif"),
+                                  clf.predict(objects).class_image())
