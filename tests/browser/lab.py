@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
+import nbformat
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -443,6 +444,22 @@ def open_and_run_notebook(page: Any, lab_server: LabServer, notebook_path: str |
     run_all_cells(page, lab_server, name, marker, timeout=timeout)
     return {"to_idle": t1 - t0, "to_marker": time.perf_counter() - t1}
 
+
+
+def run_cells(page: Any, lab_server: LabServer, cells: Iterable[str], notebook_path: str | Path,
+              marker: str, *, timeout: float = 300.0) -> dict[str, float]:
+    """Write ``cells`` (code sources) as the notebook ``notebook_path``, then open and run it.
+
+    The same as :func:`open_and_run_notebook` (same return value), for tests that build their
+    notebook from a list of code cells.
+
+    Example
+    -------
+    >>> run_cells(browser_page, lab_server, ["print('OK' + '-1')"], tmp_path / "t.ipynb", "OK-1")  # doctest: +SKIP
+    """
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.strip()) for c in cells])
+    nbformat.write(notebook, notebook_path)
+    return open_and_run_notebook(page, lab_server, notebook_path, marker, timeout=timeout)
 
 # --------------------------------------------------------------------------- the kernel
 def run_in_kernel(page: Any, code: str, *, notebook: str | None = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-import nbformat
 import numpy as np
 import pytest
 from lab import (
@@ -13,8 +12,8 @@ from lab import (
     canvas_element,
     click_canvas_pixel,
     kernel_eval,
-    open_and_run_notebook,
     read_canvas_pixels,
+    run_cells,
     save_screenshot,
     wait_until,
 )
@@ -58,10 +57,7 @@ def _canvas_md5(locator):
 
 def test_annotator_in_jupyterlab(browser_page, lab_server, tmp_path):
     page = browser_page
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.strip()) for c in CELLS])
-    path = tmp_path / "annotator.ipynb"
-    nbformat.write(nb, path)
-    open_and_run_notebook(page, lab_server, path, "ANNOTATOR-READY")
+    run_cells(page, lab_server, CELLS, tmp_path / "annotator.ipynb", "ANNOTATOR-READY")
     autosave = lab_server.root_dir / AUTOSAVE
 
     # the same objects and proposal order as in the kernel

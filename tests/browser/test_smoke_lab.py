@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import nbformat
 import numpy as np
 import pytest
 from lab import (
     click_canvas_pixel,
     kernel_eval,
-    open_and_run_notebook,
     read_canvas_pixels,
+    run_cells,
     save_screenshot,
     wait_until,
 )
@@ -63,11 +62,7 @@ display(widgets.VBox([widgets.HBox([button, label]), canvas, figure]))
 
 def test_widgets_render_and_respond_in_lab(browser_page, lab_server, tmp_path):
     page = browser_page
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.strip()) for c in CELLS])
-    path = tmp_path / "smoke.ipynb"
-    nbformat.write(nb, path)
-
-    timings = open_and_run_notebook(page, lab_server, path, "SMOKE-READY")
+    timings = run_cells(page, lab_server, CELLS, tmp_path / "smoke.ipynb", "SMOKE-READY")
     print(f"timings: {timings}")
 
     # ipywidgets: a click reaches the kernel and the new label comes back to the DOM.

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 
-import nbformat
 import pytest
 from lab import (
     ARTIFACTS,
     canvas_element,
     click_canvas_pixel,
     kernel_eval,
-    open_and_run_notebook,
+    run_cells,
     wait_until,
 )
 
@@ -67,10 +66,7 @@ def n_points(d: str) -> int:
 
 def test_train_from_start_then_inspect_an_object(browser_page, lab_server, tmp_path):
     page = browser_page
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.strip()) for c in CELLS])
-    path = tmp_path / "train_predict.ipynb"
-    nbformat.write(nb, path)
-    open_and_run_notebook(page, lab_server, path, "TRAIN-READY")
+    run_cells(page, lab_server, CELLS, tmp_path / "train_predict.ipynb", "TRAIN-READY")
 
     trainer = page.locator(".svetlana-trainer")
     trainer.locator("button", has_text="Start").click()
@@ -125,10 +121,7 @@ app
 
 def test_app_trains_then_shows_the_prediction_tab(browser_page, lab_server, tmp_path):
     page = browser_page
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.strip()) for c in APP_CELLS])
-    path = tmp_path / "app.ipynb"
-    nbformat.write(nb, path)
-    open_and_run_notebook(page, lab_server, path, "APP-READY")
+    run_cells(page, lab_server, APP_CELLS, tmp_path / "app.ipynb", "APP-READY")
     app = page.locator(".svetlana-app")
     app.get_by_role("tab", name="Train").click()
     app.locator(".svetlana-trainer button", has_text="Start").click()

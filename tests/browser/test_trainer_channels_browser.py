@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import nbformat
 import pytest
-from lab import ARTIFACTS, kernel_eval, open_and_run_notebook, wait_until
+from lab import ARTIFACTS, kernel_eval, run_cells, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -27,10 +26,7 @@ trainer
 
 def test_unticking_a_channel_box_changes_the_classifier(browser_page, lab_server, tmp_path):
     page = browser_page
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.strip()) for c in CELLS])
-    path = tmp_path / "trainer_channels.ipynb"
-    nbformat.write(nb, path)
-    open_and_run_notebook(page, lab_server, path, "CHANNELS-READY")
+    run_cells(page, lab_server, CELLS, tmp_path / "trainer_channels.ipynb", "CHANNELS-READY")
 
     trainer = page.locator(".svetlana-trainer")
     nuclei = trainer.locator(".widget-checkbox", has_text="channel 0").locator("input")
