@@ -116,3 +116,25 @@ def check_choice(value: object, choices: tuple | list, *, name: str) -> None:
     """Raise ``ValueError`` naming ``name`` when ``value`` is not one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
+
+
+def check_channels(channels: object, *, n_channels: int | None = None) -> tuple[int, ...] | None:
+    """``channels`` as a tuple of distinct channel indices (None: all); ``ValueError`` naming it.
+
+    Parameters
+    ----------
+    channels : int, sequence of int or None
+    n_channels : int, optional
+        The images' number of channels: every index must be below it.
+    """
+    if channels is None:
+        return None
+    if isinstance(channels, (int, np.integer)):
+        channels = [channels]
+    values = list(channels)
+    if not values or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0 for c in values) \
+            or len(set(values)) != len(values):
+        raise ValueError(f"channels: expected distinct channel indices >= 0 (or None for all), got {channels!r}")
+    if n_channels is not None and max(values) >= n_channels:
+        raise ValueError(f"channels: expected indices below {n_channels} (the objects' channels), got {values}")
+    return tuple(int(c) for c in values)

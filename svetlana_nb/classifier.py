@@ -13,7 +13,7 @@ from torch import nn
 
 from . import forest as forest_module
 from . import modelfile
-from ._validation import check_choice
+from ._validation import check_channels, check_choice
 from .devices import choose_device, cpu_supports_bf16, describe_device, fast_layout, fast_module
 from .features import feature_matrix
 from .forest import ForestModel
@@ -25,19 +25,6 @@ from .training import Callback, History, TrainingConfig, TrainingJob, stratified
 
 if TYPE_CHECKING:
     from .annotations import Annotations
-
-
-def _checked_channels(channels: Sequence[int] | None) -> tuple[int, ...] | None:
-    """``channels`` as a tuple of distinct non-negative ints (None: all); ``ValueError`` naming it."""
-    if channels is None:
-        return None
-    if isinstance(channels, (int, np.integer)):
-        channels = [channels]
-    values = list(channels)
-    if not values or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0 for c in values) \
-            or len(set(values)) != len(values):
-        raise ValueError(f"channels: expected distinct channel indices >= 0 (or None for all), got {channels!r}")
-    return tuple(int(c) for c in values)
 
 
 class Classifier:
@@ -107,7 +94,7 @@ class Classifier:
         self.class_names: list[str] | None = list(class_names) if class_names is not None else None
         self.normalization = normalization
         self.context = context
-        self.channels: tuple[int, ...] | None = _checked_channels(channels)
+        self.channels: tuple[int, ...] | None = check_channels(channels)
         self.image_channels: int | None = None  # channels of the images it works on
         self.device = choose_device(device)
         self.config = TrainingConfig().updated(**training_options)
@@ -157,9 +144,7 @@ class Classifier:
             shape = self.patch_shape
             if shape is not None and len(shape) != objects.spatial_ndim:
                 shape = _as_patch_shape(shape[0], objects.spatial_ndim)
-            if self.channels is not None and max(self.channels) >= objects.n_channels:
-                raise ValueError(f"channels: expected indices below {objects.n_channels} (the objects' "
-                                 f"channels), got {list(self.channels)}")
+            check_channels(self.channels, n_channels=objects.n_channels)
             self.ndim, self.image_channels = objects.spatial_ndim, objects.n_channels
             self.in_channels = (len(self.channels) if self.channels else objects.n_channels) + 1
             self.patch_shape = shape or objects.patch_shape
@@ -169,10 +154,9 @@ class Classifier:
         """``ValueError`` when ``objects`` have other channels or dimensions than the training data."""
         if self.ndim is None:
             return
-        image_channels = self.image_channels if self.image_channels is not None else self.in_channels - 1
-        if objects.spatial_ndim != self.ndim or objects.n_channels != image_channels:
+        if objects.spatial_ndim != self.ndim or objects.n_channels != self.image_channels:
             raise ValueError(
-                f"objects: the classifier works on {self.ndim}D images with {image_channels} channel(s); "
+                f"objects: the classifier works on {self.ndim}D images with {self.image_channels} channel(s); "
                 f"these objects are {objects.spatial_ndim}D with {objects.n_channels} channel(s)"
             )
 

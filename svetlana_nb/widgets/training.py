@@ -19,6 +19,7 @@ import traitlets
 from bqplot import Figure
 from ipywidgets import CallbackDispatcher
 
+from .._validation import check_channels
 from ..annotations import Annotations
 from ..classifier import Classifier
 from ..models import DESCRIPTIONS, MODELS
@@ -314,9 +315,11 @@ class Trainer(widgets.VBox):
     def _normalised(channels: Any, annotations: Annotations) -> tuple[int, ...]:
         """Sorted distinct channels; () when they are all of the objects' channels."""
         n_channels = annotations.objects.n_channels
-        value = tuple(sorted({int(c) for c in (channels or ())}))
-        if any(not 0 <= c < n_channels for c in value):
-            raise traitlets.TraitError(f"channels: expected indices below {n_channels}, got {value}")
+        try:
+            value = check_channels(tuple(sorted({int(c) for c in channels or ()})) or None,
+                                   n_channels=n_channels) or ()
+        except ValueError as error:
+            raise traitlets.TraitError(str(error)) from None
         return () if len(value) == n_channels else value  # every channel: the same as ()
 
     @traitlets.validate("channels")
@@ -351,7 +354,7 @@ class Trainer(widgets.VBox):
         Switching back keeps its training. A new one has the same objects, classes, patch
         shape, normalisation and options as the current classifier.
         """
-        key = (model, tuple(self.channels))
+        key = (model, self.channels)
         if key not in self._classifiers:
             if model == "random_forest":  # import scikit-learn (1-3 s) while the user reads
                 self.prefetch = threading.Thread(target=_import_sklearn, daemon=True)
