@@ -351,7 +351,7 @@ def infected_cells_2d(*, shape: tuple[int, int] = (512, 512), n_objects: int = 1
     description = (
         "Two channels, channel axis last: 0 = nuclei (Hoechst-like), 1 = viral replication "
         "spots (ANCHOR-like). 'infected' nuclei hold 1-6 bright spots in channel 1; 'healthy' "
-        "ones none (15 % hold one dim spot); dim background spots lie everywhere.")
+        "ones no bright spot (20 % hold one dim spot); dim background spots lie everywhere.")
     return _make("infected_cells_2d", description, ["healthy", "infected"], sc, cls, labels, rng)
 
 
