@@ -33,6 +33,7 @@ def variants() -> dict[str, dict]:
     return {
         "default": {},
         "random_forest": {"model": "random_forest"},
+        "context0": {"context": 0},
         "context2": {"context": 2},
         "context4": {"context": 4},
         "context8": {"context": 8},
@@ -44,6 +45,7 @@ def variants() -> dict[str, dict]:
         "aug_weak_int": {"augmentation": aug(intensity=0.03)},
         "lr1e-2": {"lr": 1e-2},
         "lr1e-3": {"lr": 1e-3},
+        "bs8": {"batch_size": 8},
         "bs16": {"batch_size": 16},
         "bs64": {"batch_size": 64},
         "noval": {"val_fraction": 0.0},
@@ -53,6 +55,7 @@ def variants() -> dict[str, dict]:
         "epochs100": {"epochs": 100},
         "epochs150": {"epochs": 150},
         "nosmooth": {"label_smoothing": 0.0},
+        "smooth0.15": {"label_smoothing": 0.15},
         "wd0": {"weight_decay": 0.0},
         "wd1e-2": {"weight_decay": 1e-2},
         "deep": {"model": "light_cnn_deep"},

@@ -81,3 +81,17 @@ def test_paired_gap_pairs_draws_by_seed():
     mean, se = paired_gap(rows, "s", 20, "default", "random_forest")
     assert abs(mean - 0.2 / 3) < 1e-12
     assert abs(se - (np.std([0.1, 0.0, 0.1], ddof=1) / np.sqrt(3))) < 1e-12
+
+
+def test_best_threshold_accuracy_finds_the_best_cut():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from diagnose_scores import best_threshold_accuracy, log_odds
+
+    truth = np.array([0, 0, 0, 1, 1])
+    assert best_threshold_accuracy(truth, np.array([0.1, 0.2, 0.3, 0.8, 0.9])) == 1.0
+    # one class-0 object scores above one class-1 object: the best cut misses exactly one of them
+    best = best_threshold_accuracy(truth, np.array([0.1, 0.2, 0.85, 0.8, 0.9]))
+    assert best == pytest.approx(max((1 + 0.5) / 2, (2 / 3 + 1) / 2))
+    # a score ranking the classes the wrong way round: calling every object one class is best
+    assert best_threshold_accuracy(truth, -np.arange(5.0)) == 0.5
+    np.testing.assert_allclose(log_odds(np.array([[0.5, 0.5], [0.2, 0.8]])), [0.0, np.log(4.0)])

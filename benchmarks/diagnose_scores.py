@@ -1,0 +1,125 @@
+"""Why one method beats another on a two-class demo set: ranking against decision (not run by run_all.py).
+
+For random draws of annotated objects (the same draws as ``bench_engine.py``), the default CNN
+and the random forest are trained; on the objects not annotated it prints, for each:
+
+- ``auc``: area under the ROC curve of its score (how well it ranks the objects overall);
+- ``ba``: the balanced accuracy of its own decision;
+- ``best``: the balanced accuracy it would reach with the best threshold on its score (how well
+  it orders the objects near the decision);
+
+the same ``auc`` and ``best`` for one object measurement alone (``--measurement``), and which
+object measurements the CNN's log-odds follow (a linear fit on the standardised measurements of
+every object: R² and the largest weights).
+
+Usage::
+
+    python benchmarks/diagnose_scores.py --set infected_cells_2d --count 20 --seeds 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import bench_engine as be  # noqa: E402
+
+
+def best_threshold_accuracy(truth: np.ndarray, score: np.ndarray) -> float:
+    """Highest balanced accuracy of ``score > t`` over every threshold ``t``.
+
+    Parameters
+    ----------
+    truth : numpy.ndarray of {0, 1}, shape (n,)
+    score : numpy.ndarray, shape (n,)
+        Higher means class 1.
+
+    Returns
+    -------
+    float
+    """
+    order = np.argsort(score, kind="stable")
+    t = truth[order]
+    n1 = t.sum()
+    n0 = len(t) - n1
+    # the first j objects (lowest scores) called 0, for j = 0 .. n
+    true_negative = np.concatenate([[0], np.cumsum(1 - t)])
+    false_negative = np.concatenate([[0], np.cumsum(t)])
+    return float(((true_negative / n0 + (n1 - false_negative) / n1) / 2).max())
+
+
+def log_odds(probabilities: np.ndarray) -> np.ndarray:
+    """``log p1 - log p0`` of two-class probabilities (n, 2)."""
+    p = np.clip(probabilities.astype(np.float64), 1e-9, 1.0)
+    return np.log(p[:, 1]) - np.log(p[:, 0])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", default="infected_cells_2d", choices=list(be.ACCURACY_SETS))
+    parser.add_argument("--count", type=int, default=20, help="annotated objects per draw")
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--measurement", default="max_intensity_1",
+                        help="an object measurement of the forest (default: the spots' brightest pixel)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    import torch
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import roc_auc_score
+
+    import svetlana_nb as sv
+    from svetlana_nb.features import feature_matrix
+
+    torch.set_num_threads(args.threads)
+    demo = be._demo(args.set, be.FULL)
+    if len(demo.class_names) != 2:
+        parser.error(f"--set: expected a two-class set, {args.set} has {len(demo.class_names)} classes")
+    objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
+    truth = be._truth_index(demo, objects.labels)
+    values, names = feature_matrix(objects)
+    if args.measurement not in names:
+        parser.error(f"--measurement: expected one of {names}, got {args.measurement!r}")
+    measured = values[:, names.index(args.measurement)]
+    spread = values.std(axis=0)
+    standard = (values - values.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+
+    print(f"{args.set}, {args.count} annotated, {args.seeds} draws; scores on the objects not annotated")
+    print(f"{'draw':>4} | {'CNN auc':>7} {'ba':>6} {'best':>6} | {'forest auc':>10} {'ba':>6} {'best':>6} |"
+          f" CNN log-odds ~ measurements: R², largest weights")
+    rows_out = []
+    for seed in range(args.seeds):
+        rows = be._draw(objects.labels, truth, args.count, np.random.default_rng(1000 + seed))
+        rest = np.setdiff1d(np.arange(len(objects)), rows)
+        annotations = be._annotations(objects, demo, rows)
+        figures = []
+        for model in ("light_cnn", "random_forest"):
+            clf = sv.Classifier(objects, model=model, seed=seed)
+            clf.fit(annotations)
+            score = log_odds(clf.predict(objects).probabilities)
+            decided = (score > 0).astype(int)
+            figures += [roc_auc_score(truth[rest], score[rest]),
+                        be._balanced_accuracy(truth[rest], decided[rest]),
+                        best_threshold_accuracy(truth[rest], score[rest])]
+            if model == "light_cnn":
+                fit = LinearRegression().fit(standard, score)
+                weights = sorted(zip(fit.coef_, names), key=lambda w: -abs(w[0]))[:3]
+                explained = f"{fit.score(standard, score):.2f}, " + ", ".join(f"{n} {w:+.2f}" for w, n in weights)
+        rows_out.append(figures)
+        print(f"{seed:>4} | {figures[0]:7.3f} {figures[1]:6.3f} {figures[2]:6.3f} |"
+              f" {figures[3]:10.3f} {figures[4]:6.3f} {figures[5]:6.3f} | {explained}", flush=True)
+    mean = np.mean(rows_out, axis=0)
+    print(f"mean | {mean[0]:7.3f} {mean[1]:6.3f} {mean[2]:6.3f} | {mean[3]:10.3f} {mean[4]:6.3f} {mean[5]:6.3f} |")
+    print(f"{args.measurement} alone, every object: auc {roc_auc_score(truth, measured):.3f}, "
+          f"best threshold {best_threshold_accuracy(truth, measured):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
