@@ -314,6 +314,18 @@ def run_worker(kind: str, case: str, sizes: dict, opts: dict, inprocess: bool) -
 
 
 # -- accuracy --------------------------------------------------------------------------------------
+def magnified(demo, factor: int):
+    """``demo`` with every pixel repeated ``factor`` times along Y and X (image and mask)."""
+    import dataclasses
+
+    spatial = demo.mask.ndim
+    image = demo.image
+    for axis in (spatial - 2, spatial - 1):  # channels (if any) come after the spatial axes
+        image = np.repeat(image, factor, axis=axis)
+    mask = np.repeat(np.repeat(demo.mask, factor, axis=spatial - 2), factor, axis=spatial - 1)
+    return dataclasses.replace(demo, image=image, mask=mask)
+
+
 def accuracy_runs(
     sizes: dict,
     seeds: int,
@@ -323,11 +335,13 @@ def accuracy_runs(
     methods=("default", "random_forest", "plugin"),
     log=print,
     image_channels: list[int] | None = None,
+    magnify: int = 1,
 ) -> list[dict]:
     """Balanced accuracy on the non-annotated objects, per set, count, seed and method.
 
     ``image_channels`` keeps only those channels of the multichannel sets (what a user who
-    knows which channel carries the class would give the classifier).
+    knows which channel carries the class would give the classifier). ``magnify`` repeats
+    every pixel ``magnify`` times along Y and X (large objects, as at a higher magnification).
     """
     import dataclasses
 
@@ -340,6 +354,8 @@ def accuracy_runs(
         demo = _demo(name, sizes)
         if image_channels is not None and demo.channel_axis is not None:
             demo = dataclasses.replace(demo, image=demo.image[..., list(image_channels)])
+        if magnify > 1:
+            demo = magnified(demo, magnify)
         objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
         truth = _truth_index(demo, objects.labels)
         for k in counts:

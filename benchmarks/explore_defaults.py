@@ -9,6 +9,7 @@ Usage::
     python benchmarks/explore_defaults.py --variants default context3 minmax --seeds 3
     python benchmarks/explore_defaults.py --sets infected_cells_2d --variants default random_forest \
         --seeds 15 --image-channels 1
+    python benchmarks/explore_defaults.py --sets cells_2d --variants default full_resolution --magnify 3
     python benchmarks/explore_defaults.py --list
 """
 
@@ -60,6 +61,7 @@ def variants() -> dict[str, dict]:
         "wd1e-2": {"weight_decay": 1e-2},
         "deep": {"model": "light_cnn_deep"},
         "resnet": {"model": "resnet"},
+        "full_resolution": {"downscale": 1},
         "patch_small": {"patch_size": "x0.75"},
         "patch_large": {"patch_size": "x1.4"},
         "sched_none": {"lr_schedule": "none"},
@@ -77,6 +79,8 @@ def main(argv=None) -> int:
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--image-channels", nargs="+", type=int,
                         help="keep only these channels of the multichannel sets (e.g. 1: the spots)")
+    parser.add_argument("--magnify", type=int, default=1,
+                        help="repeat every pixel this many times along Y and X (large objects)")
     parser.add_argument(
         "--extra",
         type=json.loads,
@@ -109,7 +113,7 @@ def main(argv=None) -> int:
             methods = (variant,)
             results += be.accuracy_runs(
                 be.FULL, args.seeds, tuple(args.counts), opts, sets=(name,), methods=methods,
-                image_channels=args.image_channels,
+                image_channels=args.image_channels, magnify=args.magnify,
             )
     print()
     print(be.accuracy_table(results, methods=tuple(args.variants)))

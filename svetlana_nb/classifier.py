@@ -20,6 +20,7 @@ from .forest import ForestModel
 from .inference import PatchBatches, inference_network, predict_batches
 from .models import DESCRIPTIONS, MODELS, build_network, count_parameters
 from .objects import NORMALIZATIONS, Normalization, Objects, _as_patch_shape
+from .patches import check_downscale, choose_downscale
 from .predict import Prediction
 from .training import Callback, History, TrainingConfig, TrainingJob, stratified_split, train_network
 
@@ -53,6 +54,13 @@ class Classifier:
         default all). When you know which channel shows the class, giving only that one helps
         with few annotations: a channel that carries no class information is noise to a network
         trained on 20 examples (``benchmarks/explore_defaults.py --image-channels``).
+    downscale : int, optional
+        Shrink patches by this factor in Y and X before the network sees them (image channels
+        block-averaged, the object channel where the object touches the block). Default: the
+        smallest factor that brings the patch's sides to 64 px or less
+        (:func:`~svetlana_nb.patches.choose_downscale`), so 1 for objects up to about 50 px;
+        large cells then cost what small ones do, and the two small convolutions see their
+        shape. The patch side is rounded up to a multiple of it.
     device : str
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"mps"``.
     **training_options
@@ -76,8 +84,8 @@ class Classifier:
     def __init__(self, objects: Objects | None = None, n_classes: int | None = None, *,
                  model: str | nn.Module = "light_cnn", class_names: Sequence[str] | None = None,
                  patch_size: int | Sequence[int] | None = None, normalization: Normalization = "percentile",
-                 context: int | None = None, channels: Sequence[int] | None = None, device: str = "auto",
-                 **training_options: Any) -> None:
+                 context: int | None = None, channels: Sequence[int] | None = None,
+                 downscale: int | None = None, device: str = "auto", **training_options: Any) -> None:
         if isinstance(model, nn.Module):
             self.model_name, self.network = "custom", model
         else:
@@ -96,6 +104,11 @@ class Classifier:
         self.context = context
         self.channels: tuple[int, ...] | None = check_channels(channels)
         self.image_channels: int | None = None  # channels of the images it works on
+        if downscale is not None and (isinstance(downscale, bool) or not isinstance(downscale, (int, np.integer))
+                                      or downscale < 1):
+            raise ValueError(f"downscale: expected an int >= 1 or None, got {downscale!r}")
+        self._downscale_option = None if downscale is None else int(downscale)
+        self.downscale = 1  # set from the patch shape when the classifier meets its objects
         self.device = choose_device(device)
         self.config = TrainingConfig().updated(**training_options)
         self.objects = objects
@@ -131,8 +144,9 @@ class Classifier:
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "not fitted"
         channels = "" if self.channels is None else f"channels={list(self.channels)}, "
+        shrunk = f" shrunk {self.downscale}x to {self.input_shape}" if self.downscale > 1 else ""
         return (f"Classifier({self.model_name}, {state}, classes={self.class_names}, "
-                f"patch={self.patch_shape}, {channels}{self.device_name})")
+                f"patch={self.patch_shape}{shrunk}, {channels}{self.device_name})")
 
     def n_parameters(self) -> int | None:
         """Trainable parameters of the network (None for the random forest or before fit)."""
@@ -147,8 +161,21 @@ class Classifier:
             check_channels(self.channels, n_channels=objects.n_channels)
             self.ndim, self.image_channels = objects.spatial_ndim, objects.n_channels
             self.in_channels = (len(self.channels) if self.channels else objects.n_channels) + 1
-            self.patch_shape = shape or objects.patch_shape
+            self._set_patch_shape(shape or objects.patch_shape)
         self.check_objects(objects)
+
+    def _set_patch_shape(self, shape: tuple[int, ...]) -> None:
+        """Adopt a patch shape and its downscale factor (Y and X rounded up to a multiple of it)."""
+        factor = self._downscale_option or choose_downscale(shape)
+        self.patch_shape = tuple(shape[:-2]) + tuple(-(-int(s) // factor) * factor for s in shape[-2:])
+        self.downscale = check_downscale(factor, self.patch_shape)
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """Spatial shape of the network's input: the patch shape, Y and X divided by :attr:`downscale`."""
+        if self.patch_shape is None:
+            return None
+        return tuple(self.patch_shape[:-2]) + tuple(int(s) // self.downscale for s in self.patch_shape[-2:])
 
     def check_objects(self, objects: Objects) -> None:
         """``ValueError`` when ``objects`` have other channels or dimensions than the training data."""
@@ -172,9 +199,9 @@ class Classifier:
         return changed
 
     def patches(self, objects: Objects, rows: np.ndarray | None = None) -> np.ndarray:
-        """The network's input for some objects, shape (n, C + 1, *patch_shape)."""
+        """The network's input for some objects, shape (n, C + 1, *input_shape)."""
         return objects.patches(rows, patch_shape=self.patch_shape, normalization=self.normalization,
-                               context=self.context, channels=self.channels)
+                               context=self.context, channels=self.channels, downscale=self.downscale)
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, annotations: "Annotations", *, epochs: int | None = None, callbacks: Sequence[Callback] = (),
@@ -312,7 +339,7 @@ class Classifier:
         Small batches are faster on the CPU than large ones for these small networks: the
         full-resolution feature maps stay in cache instead of streaming through memory.
         """
-        first_layer = 16 * int(np.prod(self.patch_shape))  # activations per object (16 filters)
+        first_layer = 16 * int(np.prod(self.input_shape))  # activations per object (16 filters)
         if self.device.type != "cpu":
             return max(64, min(4096, 64_000_000 // first_layer))
         return max(4, min(256, 4_000_000 // first_layer))
@@ -346,7 +373,7 @@ class Classifier:
     def _predict_network(self, objects: Objects, rows: np.ndarray, batch_size: int | None) -> np.ndarray:
         dtype = self._inference_dtype()
         batches = PatchBatches(objects, rows, patch_shape=self.patch_shape, normalization=self.normalization,
-                               context=self.context, channels=self.channels,
+                               context=self.context, channels=self.channels, downscale=self.downscale,
                                batch_size=batch_size or self.inference_batch_size(),
                                device=self.device, dtype=dtype if dtype == torch.bfloat16 else torch.float32)
         return predict_batches(self._inference_network(), batches, self.n_classes)

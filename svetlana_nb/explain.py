@@ -22,9 +22,10 @@ class GradCam:
 
     Attributes
     ----------
-    patch : numpy.ndarray, shape (C + 1, *patch_shape)
-        The network's input (normalised channels, then the object mask).
-    heatmap : numpy.ndarray, shape (*patch_shape)
+    patch : numpy.ndarray, shape (C + 1, *input_shape)
+        The network's input (normalised channels, then the object mask), at the classifier's
+        :attr:`~svetlana_nb.Classifier.input_shape` (the patch shape, shrunk for large objects).
+    heatmap : numpy.ndarray, shape (*input_shape)
         Where the evidence for ``class_name`` lies, scaled to [0, 1].
     probabilities : numpy.ndarray, shape (n_classes,)
     class_name : str

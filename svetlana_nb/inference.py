@@ -27,6 +27,7 @@ from torch import nn
 
 from .models import Downsample, LightCNN, downsample_nonnegative
 from .objects import Normalization, Objects
+from .patches import check_downscale
 
 #: Image dtypes torch converts from numpy without a copy (others take the generic path).
 _TORCH_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.int32, np.int64,
@@ -84,14 +85,18 @@ class PatchBatches:
     device : torch.device
     dtype : torch.dtype
         Dtype of the tensors handed to the network (float32, or bfloat16 on CPUs that have it).
+    downscale : int
+        Y/X shrink factor of the patches (:meth:`Objects.patches`); the network gets
+        ``patch_shape`` with Y and X divided by it.
     """
 
     def __init__(self, objects: Objects, rows: np.ndarray, *, patch_shape: tuple[int, ...],
                  normalization: Normalization, context: int | None, batch_size: int,
                  device: torch.device, dtype: torch.dtype = torch.float32,
-                 channels: tuple[int, ...] | None = None) -> None:
+                 channels: tuple[int, ...] | None = None, downscale: int = 1) -> None:
         self.objects, self.rows = objects, np.asarray(rows, dtype=np.int64)
         self.shape = tuple(int(s) for s in patch_shape)
+        self.downscale = check_downscale(downscale, self.shape)
         self.normalization, self.context, self.channels = normalization, context, channels
         self.batch_size, self.device, self.dtype = max(1, int(batch_size)), device, dtype
         ranges = objects.channel_ranges(normalization)  # (n_images, C, 2)
@@ -125,7 +130,8 @@ class PatchBatches:
         rows = self.rows[batch.positions]
         if not batch.fast:
             batch.ready = self.objects.patches(rows, patch_shape=self.shape, normalization=self.normalization,
-                                               context=self.context, channels=self.channels)
+                                               context=self.context, channels=self.channels,
+                                               downscale=self.downscale)
             return batch
         image_windows, mask_windows = self._views[batch.image]
         corner = tuple((self.objects.centres[rows] - np.array(self.shape) // 2).T)
@@ -141,11 +147,14 @@ class PatchBatches:
         if batch.ready is not None:
             return torch.from_numpy(batch.ready).to(self.device, self.dtype)
         raw = torch.from_numpy(batch.raw).to(self.device, non_blocking=True)
+        inside = torch.from_numpy(batch.inside).to(self.device, non_blocking=True)
+        if self.downscale > 1:  # block means of the raw pixels: normalising commutes with them
+            raw, inside = _block_mean(raw.float(), self.downscale), _block_max(inside, self.downscale)
         n_channels = raw.shape[-1]
         x = torch.empty(raw.shape[:-1] + (n_channels + 1,), dtype=self.dtype, device=self.device)
         # the subtraction casts the raw integers to float32 itself (one pass less than .float())
         x[..., :n_channels] = torch.sub(raw, self._low[batch.image]).mul_(self._scale[batch.image])
-        x[..., n_channels] = torch.from_numpy(batch.inside).to(self.device, non_blocking=True)
+        x[..., n_channels] = inside
         return x.movedim(-1, 1)  # a view: channels-last memory order, what the convolutions want
 
     def load(self, batch: _Batch) -> torch.Tensor:
@@ -168,6 +177,27 @@ class PatchBatches:
     def __iter__(self) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
         """Every batch of :meth:`plan`, prefetched (see :meth:`prefetched`)."""
         return self.prefetched(self.plan())
+
+
+def _blocks(x: torch.Tensor, factor: int, spatial_end: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """``x`` with its Y and X axes (ending at ``spatial_end``) split into (side / factor, factor)."""
+    y_axis = spatial_end - 2
+    shape = list(x.shape)
+    y, x_side = shape[y_axis], shape[y_axis + 1]
+    split = shape[:y_axis] + [y // factor, factor, x_side // factor, factor] + shape[y_axis + 2:]
+    return x.reshape(split), (y_axis + 1, y_axis + 3)
+
+
+def _block_mean(raw: torch.Tensor, factor: int) -> torch.Tensor:
+    """Mean of ``factor × factor`` Y/X blocks of channel-last crops (B, *spatial, C)."""
+    blocks, axes = _blocks(raw, factor, raw.dim() - 1)
+    return blocks.mean(dim=axes)
+
+
+def _block_max(inside: torch.Tensor, factor: int) -> torch.Tensor:
+    """Whether the object touches each ``factor × factor`` Y/X block of masks (B, *spatial)."""
+    blocks, axes = _blocks(inside, factor, inside.dim())
+    return blocks.amax(dim=axes)
 
 
 _threads_lock = threading.Lock()

@@ -14,6 +14,7 @@ from torch import nn
 from ._files import atomic_path
 from .forest import ForestModel
 from .models import build_network
+from .patches import check_downscale
 
 if TYPE_CHECKING:
     from .classifier import Classifier
@@ -33,6 +34,7 @@ def save(clf: "Classifier", path: str | os.PathLike) -> None:
         "ndim": clf.ndim, "in_channels": clf.in_channels, "patch_shape": list(clf.patch_shape),
         "normalization": clf.normalization, "context": clf.context, "training": clf.config.to_dict(),
         "channels": None if clf.channels is None else list(clf.channels), "image_channels": clf.image_channels,
+        "downscale": clf.downscale,
     }
     if clf.model_name == "random_forest":
         tensors = {f"forest.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in clf.forest.arrays.items()}
@@ -68,6 +70,8 @@ def load(cls: type, path: str | os.PathLike, *, model: nn.Module | None, device:
     clf.ndim, clf.in_channels = config["ndim"], config["in_channels"]
     clf.image_channels = config.get("image_channels") or clf.in_channels - 1  # files from before channels=
     clf.patch_shape = tuple(config["patch_shape"])
+    # files from before downscale= hold full-resolution patches
+    clf.downscale = check_downscale(int(config.get("downscale", 1)), clf.patch_shape)
     training = dict(config.get("training", {}))
     clf.config = clf.config.updated(**training)
     try:

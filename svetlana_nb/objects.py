@@ -356,7 +356,8 @@ class Objects:
     def patches(self, rows: Sequence[int] | np.ndarray | None = None, *,
                 patch_shape: Sequence[int] | None = None,
                 normalization: Normalization = "percentile",
-                context: int | None = None, channels: Sequence[int] | None = None) -> np.ndarray:
+                context: int | None = None, channels: Sequence[int] | None = None,
+                downscale: int = 1) -> np.ndarray:
         """Normalised patches centred on objects, with the object's mask as the last channel.
 
         Parameters
@@ -372,14 +373,19 @@ class Objects:
             pixels, hiding neighbours farther away.
         channels : sequence of int, optional
             Keep these image channels only, in this order (default all).
+        downscale : int
+            Shrink Y and X by this factor after extraction (:func:`~svetlana_nb.patches.shrink`:
+            image channels block-averaged, the object channel its block maximum); it must
+            divide the patch's Y and X sides.
 
         Returns
         -------
         numpy.ndarray, float32, shape (n, C + 1, *patch_shape)
-            C is ``len(channels)`` when given.
+            C is ``len(channels)`` when given; Y and X divided by ``downscale``.
         """
         rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
         shape = self.patch_shape if patch_shape is None else _as_patch_shape(patch_shape, self.spatial_ndim)
+        downscale = _patches.check_downscale(downscale, shape)
         ranges = self.channel_ranges(normalization)
         out = np.empty((len(rows), self.n_channels + 1, *shape), dtype=np.float32)
         for i in np.unique(self.image_index[rows]):
@@ -388,7 +394,7 @@ class Objects:
                                   self.labels[rows[sel]], ranges[i], shape, context=context)
         if channels is not None:
             out = out[:, [*channels, self.n_channels]]
-        return out
+        return _patches.shrink(out, downscale)
 
     def crop(self, row: int, *, size: Sequence[int] | int | None = None
              ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:

@@ -45,6 +45,71 @@ def intensity_range(image: np.ndarray, normalization: str, *, percentiles=(1.0, 
     return np.stack([low, high], axis=1).astype(np.float64)
 
 
+#: Largest Y/X side of the network's input that :func:`choose_downscale` lets through unshrunk.
+MAX_NETWORK_SIDE = 64
+
+
+def choose_downscale(patch_shape: Sequence[int], *, max_side: int = MAX_NETWORK_SIDE) -> int:
+    """The smallest integer factor that brings the patch's Y and X sides to ``max_side`` or less.
+
+    Large objects (cells of 100 px and more) then reach the network at a resolution where its
+    two small convolutions see their shape, and cost what a 64-px patch costs.
+
+    Parameters
+    ----------
+    patch_shape : tuple of int
+        Spatial patch shape in image pixels; Y and X are its last two sides.
+    max_side : int
+
+    Returns
+    -------
+    int
+        1 when the patch is already small enough.
+
+    Examples
+    --------
+    >>> choose_downscale((48, 48)), choose_downscale((96, 96)), choose_downscale((12, 200, 200))
+    (1, 2, 4)
+    """
+    side = max(int(s) for s in patch_shape[-2:])
+    return max(1, -(-side // int(max_side)))
+
+
+def check_downscale(downscale: object, patch_shape: Sequence[int]) -> int:
+    """``downscale`` as an int; ``ValueError`` naming it unless it divides the patch's Y and X sides."""
+    if isinstance(downscale, bool) or not isinstance(downscale, (int, np.integer)) or downscale < 1:
+        raise ValueError(f"downscale: expected an int >= 1, got {downscale!r}")
+    if any(int(s) % int(downscale) for s in patch_shape[-2:]):
+        raise ValueError(f"downscale: {downscale} does not divide the patch's Y and X sides "
+                         f"{tuple(int(s) for s in patch_shape[-2:])}")
+    return int(downscale)
+
+
+def shrink(patches: np.ndarray, factor: int) -> np.ndarray:
+    """Patches at ``1 / factor`` of their Y/X resolution: image channels averaged, mask maximum.
+
+    Each output pixel is the mean of a ``factor × factor`` block of image pixels; the object
+    channel is 1 where the object touches the block (so thin objects do not vanish). Z is kept.
+
+    Parameters
+    ----------
+    patches : numpy.ndarray, float32, shape (n, C + 1, *spatial)
+        Last channel the object mask; Y and X divisible by ``factor``.
+    factor : int
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (n, C + 1, *spatial[:-2], Y // factor, X // factor)
+    """
+    if factor == 1:
+        return patches
+    *lead, y, x = patches.shape
+    blocks = patches.reshape(*lead, y // factor, factor, x // factor, factor)
+    out = blocks[:, :-1].mean(axis=(-3, -1), dtype=np.float32)
+    inside = blocks[:, -1:].max(axis=(-3, -1))
+    return np.concatenate([out, inside], axis=1)
+
+
 def _axis_indices(starts: np.ndarray, size: int, length: int) -> tuple[np.ndarray, np.ndarray]:
     """Clipped indices (m, size) along one axis and whether each is inside the image."""
     idx = starts[:, None] + np.arange(size)[None, :]

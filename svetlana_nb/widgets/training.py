@@ -364,7 +364,8 @@ class Trainer(widgets.VBox):
                 self.annotations.objects, model=model,
                 class_names=old.class_names or self.annotations.class_names,
                 patch_size=old.patch_shape, normalization=old.normalization, context=old.context,
-                channels=list(self.channels) or None, device=old.device.type, **old.config.to_dict())
+                channels=list(self.channels) or None, downscale=old.downscale, device=old.device.type,
+                **old.config.to_dict())
         return self._classifiers[key]
 
     # -- training ------------------------------------------------------------------------------

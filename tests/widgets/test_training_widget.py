@@ -101,12 +101,13 @@ def test_random_forest_trains_fast_with_the_same_summary(demo, annotated):
 
 def test_model_change_keeps_objects_and_options(annotated):
     objects, ann, _ = annotated
-    clf = sv.Classifier(objects, patch_size=24, lr=1e-3)
+    clf = sv.Classifier(objects, patch_size=24, lr=1e-3, downscale=2)
     trainer = Trainer(clf, ann)
     trainer.model = "resnet"
     new = trainer.classifier
     assert new.model_name == "resnet" and new.objects is objects
     assert new.patch_shape == clf.patch_shape and new.config.lr == 1e-3
+    assert new.downscale == 2 and new.input_shape == (12, 12)
     assert trainer.channel_row.children == ()  # one channel: nothing to choose
 
 
