@@ -171,6 +171,16 @@ class Classifier:
         self.downscale = check_downscale(factor, self.patch_shape)
 
     @property
+    def patch_description(self) -> str:
+        """The patch in words, e.g. ``"96×96 px, shrunk 2× to 48×48"`` (for widgets)."""
+        if self.patch_shape is None:
+            return "patch size not set yet"
+        text = "×".join(str(s) for s in self.patch_shape) + " px"
+        if self.downscale > 1:
+            text += f", shrunk {self.downscale}× to " + "×".join(str(s) for s in self.input_shape)
+        return text
+
+    @property
     def input_shape(self) -> tuple[int, ...] | None:
         """Spatial shape of the network's input: the patch shape, Y and X divided by :attr:`downscale`."""
         if self.patch_shape is None:
@@ -259,7 +269,8 @@ class Classifier:
             y = torch.from_numpy(targets).to(self.device)
             self._check_output(x[:1])
             val = (x[val_idx], y[val_idx]) if len(val_idx) else None
-            info = {"model": self.model_name, "class_names": self.class_names, "device_name": self.device_name}
+            info = {"model": self.model_name, "class_names": self.class_names, "device_name": self.device_name,
+                    "patch": self.patch_description}
             history = train_network(self.network, x[train_idx], y[train_idx], n_classes=self.n_classes,
                                     config=config, device=self.device, val=val, callbacks=callbacks,
                                     stop_event=self._stop_event, info=info)

@@ -101,7 +101,9 @@ def test_classifier_shrinks_large_objects_and_still_classifies_them(scene_2d, tm
     chosen = rng.choice(objects.labels, 30, replace=False)
     for label in chosen:
         ann.add(int(label), truth[int(label)])
-    clf.fit(ann, epochs=60)
+    seen = {}
+    clf.fit(ann, epochs=60, callbacks=[sv.FunctionCallback(on_train_begin=seen.update)])
+    assert seen["patch"] == clf.patch_description and f"shrunk {clf.downscale}× to" in seen["patch"]
     assert clf.patches(objects, np.arange(2)).shape == (2, 2, *clf.input_shape)
     result = clf.predict(objects)
     held_out = [k for k in objects.labels if k not in set(chosen.tolist())]

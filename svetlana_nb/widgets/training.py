@@ -105,9 +105,10 @@ class TrainingMonitor(Callback):
             for line in (self.loss_line, self.acc_line):
                 line.x, line.y = np.zeros(0), np.zeros((2, 0))
         self.progress.bar_style, self.progress.value = "info", 0.0
+        patch = f"; patches {info['patch']}" if info.get("patch") else ""
         self.status.value = (f"Training on {info.get('n_train', '?')} objects, validating on "
                              f"{info.get('n_val', 0)} "
-                             f"({info.get('device_name', info.get('device', ''))})")
+                             f"({info.get('device_name', info.get('device', ''))}{patch})")
         self._closing = False
         self._drawer = threading.Thread(target=self._draw_loop, name="svetlana-nb-plots",
                                         daemon=True)
