@@ -95,3 +95,15 @@ def test_best_threshold_accuracy_finds_the_best_cut():
     # a score ranking the classes the wrong way round: calling every object one class is best
     assert best_threshold_accuracy(truth, -np.arange(5.0)) == 0.5
     np.testing.assert_allclose(log_odds(np.array([[0.5, 0.5], [0.2, 0.8]])), [0.0, np.log(4.0)])
+
+
+@pytest.mark.timeout(120)
+def test_bench_large_objects_quick_compares_shrunk_and_full_patches():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_large_objects.py"), "--quick", "--threads", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=110,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ") and " px" in line]
+    assert len(table) == 2, proc.stdout[-3000:]
+    assert "shrunk 2× to" in table[0] and "shrunk" not in table[1]
