@@ -105,6 +105,8 @@ def main(argv=None) -> int:
                 import svetlana_nb as sv
 
                 demo = be._demo(name, be.FULL)
+                if args.magnify > 1:
+                    demo = be.magnified(demo, args.magnify)
                 base = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis).patch_shape
                 factor = float(options["patch_size"][1:])
                 per_set["patch_size"] = tuple(max(4, int(round(s * factor / 4)) * 4) for s in base)
