@@ -104,10 +104,7 @@ class Classifier:
         self.context = context
         self.channels: tuple[int, ...] | None = check_channels(channels)
         self.image_channels: int | None = None  # channels of the images it works on
-        if downscale is not None and (isinstance(downscale, bool) or not isinstance(downscale, (int, np.integer))
-                                      or downscale < 1):
-            raise ValueError(f"downscale: expected an int >= 1 or None, got {downscale!r}")
-        self._downscale_option = None if downscale is None else int(downscale)
+        self._downscale_option = None if downscale is None else check_downscale(downscale)
         self.downscale = 1  # set from the patch shape when the classifier meets its objects
         self.device = choose_device(device)
         self.config = TrainingConfig().updated(**training_options)

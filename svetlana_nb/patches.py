@@ -75,11 +75,14 @@ def choose_downscale(patch_shape: Sequence[int], *, max_side: int = MAX_NETWORK_
     return max(1, -(-side // int(max_side)))
 
 
-def check_downscale(downscale: object, patch_shape: Sequence[int]) -> int:
-    """``downscale`` as an int; ``ValueError`` naming it unless it divides the patch's Y and X sides."""
+def check_downscale(downscale: object, patch_shape: Sequence[int] | None = None) -> int:
+    """``downscale`` as an int, or ``ValueError`` naming it.
+
+    It must be an int >= 1 that divides the patch's Y and X sides (when ``patch_shape`` is given).
+    """
     if isinstance(downscale, bool) or not isinstance(downscale, (int, np.integer)) or downscale < 1:
         raise ValueError(f"downscale: expected an int >= 1, got {downscale!r}")
-    if any(int(s) % int(downscale) for s in patch_shape[-2:]):
+    if patch_shape is not None and any(int(s) % int(downscale) for s in patch_shape[-2:]):
         raise ValueError(f"downscale: {downscale} does not divide the patch's Y and X sides "
                          f"{tuple(int(s) for s in patch_shape[-2:])}")
     return int(downscale)
