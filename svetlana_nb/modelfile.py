@@ -71,7 +71,7 @@ def load(cls: type, path: str | os.PathLike, *, model: nn.Module | None, device:
     clf.image_channels = config.get("image_channels") or clf.in_channels - 1  # files from before channels=
     clf.patch_shape = tuple(config["patch_shape"])
     # files from before downscale= hold full-resolution patches
-    clf.downscale = check_downscale(int(config.get("downscale", 1)), clf.patch_shape)
+    clf.downscale = check_downscale(config.get("downscale", 1), clf.patch_shape)
     training = dict(config.get("training", {}))
     clf.config = clf.config.updated(**training)
     try:
