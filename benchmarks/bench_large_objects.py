@@ -68,9 +68,10 @@ def main(argv=None) -> int:
                     times.append(time.perf_counter() - start)
                 predict_s.append(min(times))
                 accuracy.append(be._balanced_accuracy(truth[rest], probabilities.argmax(1)[rest]))
-            rows_out.append((clf.patch_description, k, np.mean(fit_s), np.mean(predict_s), np.mean(accuracy)))
-            print(f"  {rows_out[-1][0]:<32} {k:>3} annotated: fit {rows_out[-1][2]:5.1f} s, "
-                  f"predict {rows_out[-1][3]:5.2f} s, balanced accuracy {rows_out[-1][4]:.3f}", flush=True)
+            fit, predict, acc = np.mean(fit_s), np.mean(predict_s), np.mean(accuracy)
+            rows_out.append((clf.patch_description, k, fit, predict, acc))
+            print(f"  {clf.patch_description:<32} {k:>3} annotated: fit {fit:5.1f} s, "
+                  f"predict {predict:5.2f} s, balanced accuracy {acc:.3f}", flush=True)
     print()
     print(f"| patch | annotated | training | prediction of {len(objects)} objects | balanced accuracy |")
     print("|---|---|---|---|---|")
