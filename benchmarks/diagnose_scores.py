@@ -12,6 +12,12 @@ the same ``auc`` and ``best`` for one object measurement alone (``--measurement`
 object measurements the CNN's log-odds follow (a linear fit on the standardised measurements of
 every object: R² and the largest weights).
 
+It then prints what the same annotations allow to simpler models given fewer measurements: a
+logistic regression and the forest trained on ``--measurement`` alone (as if the user knew which
+measurement decides), on the brightest pixel of every channel, and on all measurements
+(:func:`measurement_models`). A model that must find the deciding measurement among others pays
+for it; this shows how much.
+
 Usage::
 
     python benchmarks/diagnose_scores.py --set infected_cells_2d --count 20 --seeds 8
@@ -61,6 +67,56 @@ def log_odds(probabilities: np.ndarray) -> np.ndarray:
     return np.log(p[:, 1]) - np.log(p[:, 0])
 
 
+#: Subsets of the forest's measurements that :func:`measurement_models` trains on.
+MEASUREMENT_SUBSETS = ("the measurement", "brightest pixel per channel", "all")
+
+
+def measurement_models(values: np.ndarray, names: list[str], truth: np.ndarray, rows: np.ndarray,
+                       rest: np.ndarray, *, measurement: str, seed: int = 0) -> dict[str, float]:
+    """Balanced accuracy of a logistic regression and of the forest on subsets of measurements.
+
+    Parameters
+    ----------
+    values : numpy.ndarray, shape (n_objects, n_measurements)
+        Object measurements (``svetlana_nb.features.feature_matrix``).
+    names : list of str
+        Their names; the brightest-pixel ones start with ``max_intensity``.
+    truth : numpy.ndarray of int, shape (n_objects,)
+        Class index of every object.
+    rows, rest : numpy.ndarray of int
+        Rows trained on and rows scored.
+    measurement : str
+        The measurement of the first subset.
+    seed : int
+        Seed of the forest.
+
+    Returns
+    -------
+    dict
+        ``"<model>, <subset>"`` → balanced accuracy on ``rest``, for the models ``"logistic"``
+        (standardised on ``rows``, C = 1, balanced class weights) and ``"forest"``, and the
+        subsets of :data:`MEASUREMENT_SUBSETS`.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from svetlana_nb.forest import ForestModel
+
+    brightest = [i for i, name in enumerate(names) if name.startswith("max_intensity")]
+    subsets = dict(zip(MEASUREMENT_SUBSETS, ([names.index(measurement)], brightest, list(range(len(names))))))
+    n_classes = int(truth.max()) + 1
+    out = {}
+    for subset, columns in subsets.items():
+        x = values[:, columns].astype(np.float64)
+        spread = x[rows].std(axis=0)
+        standard = (x - x[rows].mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+        logistic = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000)
+        predicted = logistic.fit(standard[rows], truth[rows]).predict(standard[rest])
+        out[f"logistic, {subset}"] = be._balanced_accuracy(truth[rest], predicted)
+        forest = ForestModel.fit(x[rows], truth[rows], n_classes, [names[c] for c in columns], seed=seed)
+        out[f"forest, {subset}"] = be._balanced_accuracy(truth[rest], forest.predict_proba(x[rest]).argmax(1))
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default="infected_cells_2d", choices=list(be.ACCURACY_SETS))
@@ -93,7 +149,7 @@ def main(argv=None) -> int:
     print(f"{args.set}, {args.count} annotated, {args.seeds} draws; scores on the objects not annotated")
     print(f"{'draw':>4} | {'CNN auc':>7} {'ba':>6} {'best':>6} | {'forest auc':>10} {'ba':>6} {'best':>6} |"
           f" CNN log-odds ~ measurements: R², largest weights")
-    rows_out = []
+    rows_out, simpler = [], []
     for seed in range(args.seeds):
         rows = be._draw(objects.labels, truth, args.count, np.random.default_rng(1000 + seed))
         rest = np.setdiff1d(np.arange(len(objects)), rows)
@@ -112,12 +168,17 @@ def main(argv=None) -> int:
                 weights = sorted(zip(fit.coef_, names), key=lambda w: -abs(w[0]))[:3]
                 explained = f"{fit.score(standard, score):.2f}, " + ", ".join(f"{n} {w:+.2f}" for w, n in weights)
         rows_out.append(figures)
+        simpler.append(measurement_models(values, names, truth, rows, rest, measurement=args.measurement,
+                                          seed=seed))
         print(f"{seed:>4} | {figures[0]:7.3f} {figures[1]:6.3f} {figures[2]:6.3f} |"
               f" {figures[3]:10.3f} {figures[4]:6.3f} {figures[5]:6.3f} | {explained}", flush=True)
     mean = np.mean(rows_out, axis=0)
     print(f"mean | {mean[0]:7.3f} {mean[1]:6.3f} {mean[2]:6.3f} | {mean[3]:10.3f} {mean[4]:6.3f} {mean[5]:6.3f} |")
     print(f"{args.measurement} alone, every object: auc {roc_auc_score(truth, measured):.3f}, "
           f"best threshold {best_threshold_accuracy(truth, measured):.3f}")
+    print(f"\nbalanced accuracy of simpler models on the same draws ({args.measurement} as 'the measurement')")
+    for key in simpler[0]:
+        print(f"  {key:40s} {np.mean([s[key] for s in simpler]):.3f}")
     return 0
 
 

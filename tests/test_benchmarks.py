@@ -97,6 +97,26 @@ def test_best_threshold_accuracy_finds_the_best_cut():
     np.testing.assert_allclose(log_odds(np.array([[0.5, 0.5], [0.2, 0.8]])), [0.0, np.log(4.0)])
 
 
+def test_measurement_models_find_the_deciding_measurement_and_pay_for_noise():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from diagnose_scores import MEASUREMENT_SUBSETS, measurement_models
+
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1], 200)
+    deciding = truth + rng.normal(0, 0.1, truth.size)  # separates the classes
+    noise = rng.normal(0, 1, (truth.size, 2))
+    values = np.column_stack([noise[:, 0], deciding, noise[:, 1]])
+    names = ["area", "max_intensity_1", "max_intensity_0"]
+    rows = np.concatenate([np.arange(0, 10), np.arange(200, 210)])
+    rest = np.setdiff1d(np.arange(truth.size), rows)
+    scores = measurement_models(values, names, truth, rows, rest, measurement="max_intensity_1")
+    assert sorted(scores) == sorted(f"{m}, {s}" for m in ("logistic", "forest") for s in MEASUREMENT_SUBSETS)
+    assert scores["logistic, the measurement"] > 0.99 and scores["forest, the measurement"] > 0.99
+    # trained on the noise only, neither model can beat chance clearly
+    only_noise = measurement_models(values, names, truth, rows, rest, measurement="area")
+    assert only_noise["logistic, the measurement"] < 0.65 and only_noise["forest, the measurement"] < 0.65
+
+
 @pytest.mark.timeout(120)
 def test_bench_large_objects_quick_compares_shrunk_and_full_patches():
     proc = subprocess.run(
