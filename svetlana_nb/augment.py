@@ -26,17 +26,29 @@ class Augmentation:
         Strength of random per-channel gain/offset jitter and Gaussian noise (0 to disable).
     blur : float
         Probability of a light 3×3 blur of the image channels.
+    channel_gain : float
+        Standard deviation of the logarithm of a random gain drawn for each image channel of each
+        patch (0 to disable): 0.3 multiplies a channel by 0.55-1.8 in 95 % of the patches, as
+        stains and exposures differ between cells and images. The network then learns what a
+        channel shows relative to the rest of the patch more than its absolute level.
     """
 
     rotate: bool = True
     flip: bool = True
     intensity: float = 0.1
     blur: float = 0.2
+    channel_gain: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name in ("intensity", "blur", "channel_gain"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
 
     @classmethod
     def none(cls) -> "Augmentation":
         """No augmentation at all."""
-        return cls(rotate=False, flip=False, intensity=0.0, blur=0.0)
+        return cls(rotate=False, flip=False, intensity=0.0, blur=0.0, channel_gain=0.0)
 
 
 def augment(batch: torch.Tensor, spec: Augmentation, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -87,4 +99,7 @@ def augment(batch: torch.Tensor, spec: Augmentation, generator: torch.Generator 
         offset = spec.intensity * (2 * rand(*shape) - 1) * 0.5
         noise = torch.randn(image.shape, device=device, generator=generator) * (spec.intensity * 0.3)
         image = image * gain + offset + noise
+    if spec.channel_gain > 0:
+        shape = (n, image.shape[1]) + (1,) * len(spatial)
+        image = image * torch.exp(spec.channel_gain * torch.randn(shape, device=device, generator=generator))
     return torch.cat([image, obj], dim=1)

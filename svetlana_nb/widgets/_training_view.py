@@ -184,8 +184,8 @@ class TrainingOptions(widgets.VBox):
         aug = cfg.augmentation
         self.rotate = check(aug.rotate, "rotations", 95, "Random 90° rotations")
         self.flip = check(aug.flip, "flips", 70, "Random flips")
-        self.noise = check(aug.intensity > 0 or aug.blur > 0, "noise/blur", 100,
-                           "Random intensity jitter, Gaussian noise and light blur")
+        self.noise = check(aug.intensity > 0 or aug.blur > 0 or aug.channel_gain > 0, "noise/blur", 100,
+                           "Random per-channel gain, intensity jitter, Gaussian noise and light blur")
         row = widgets.Layout(align_items="center", flex_flow="row wrap")
         super().__init__([
             widgets.HBox([self.epochs, self.lr, self.batch_size], layout=row),
@@ -213,7 +213,8 @@ class TrainingOptions(widgets.VBox):
         noise = self.noise.value
         augmentation = Augmentation(rotate=self.rotate.value, flip=self.flip.value,
                                     intensity=default.intensity if noise else 0.0,
-                                    blur=default.blur if noise else 0.0)
+                                    blur=default.blur if noise else 0.0,
+                                    channel_gain=default.channel_gain if noise else 0.0)
         return {"epochs": epochs, "lr": float(self.lr.value),
                 "batch_size": int(self.batch_size.value),
                 "weight_decay": float(self.weight_decay.value),

@@ -142,6 +142,7 @@ def test_options_map_to_fit_arguments(annotated):
     options = trainer.options()
     assert options["epochs"] is None and options["seed"] is None and options["warm_start"] is True
     assert options["augmentation"].intensity == 0 and options["augmentation"].rotate
+    assert options["augmentation"].channel_gain == 0
     sv.TrainingConfig().updated(**{k: v for k, v in options.items() if k != "warm_start"})
     # Initial option values can be given as keywords.
     trainer = Trainer(None, ann, epochs=7, lr=1e-3, early_stopping=False)
