@@ -67,6 +67,16 @@ def log_odds(probabilities: np.ndarray) -> np.ndarray:
     return np.log(p[:, 1]) - np.log(p[:, 0])
 
 
+def standardised(values: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """``values`` (n, f) centred and scaled by the mean and spread of its rows ``reference`` (all by default).
+
+    A column that does not vary there is only centred.
+    """
+    ref = values if reference is None else values[reference]
+    spread = ref.std(axis=0)
+    return (values - ref.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+
+
 #: Subsets of the forest's measurements that :func:`measurement_models` trains on.
 MEASUREMENT_SUBSETS = ("the measurement", "brightest pixel per channel", "all")
 
@@ -107,8 +117,7 @@ def measurement_models(values: np.ndarray, names: list[str], truth: np.ndarray, 
     out = {}
     for subset, columns in subsets.items():
         x = values[:, columns].astype(np.float64)
-        spread = x[rows].std(axis=0)
-        standard = (x - x[rows].mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+        standard = standardised(x, rows)
         logistic = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000)
         predicted = logistic.fit(standard[rows], truth[rows]).predict(standard[rest])
         out[f"logistic, {subset}"] = be._balanced_accuracy(truth[rest], predicted)
@@ -143,8 +152,7 @@ def main(argv=None) -> int:
     if args.measurement not in names:
         parser.error(f"--measurement: expected one of {names}, got {args.measurement!r}")
     measured = values[:, names.index(args.measurement)]
-    spread = values.std(axis=0)
-    standard = (values - values.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    standard = standardised(values)
 
     print(f"{args.set}, {args.count} annotated, {args.seeds} draws; scores on the objects not annotated")
     print(f"{'draw':>4} | {'CNN auc':>7} {'ba':>6} {'best':>6} | {'forest auc':>10} {'ba':>6} {'best':>6} |"

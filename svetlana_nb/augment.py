@@ -93,13 +93,12 @@ def augment(batch: torch.Tensor, spec: Augmentation, generator: torch.Generator 
         blurred = pool(image, kernel_size=kernel, stride=1, padding=[k // 2 for k in kernel],
                        count_include_pad=False)
         image = torch.where(chosen, blurred, image)
+    per_channel = (n, image.shape[1]) + (1,) * len(spatial)  # one value per patch and image channel
     if spec.intensity > 0:
-        shape = (n, image.shape[1]) + (1,) * len(spatial)
-        gain = 1 + spec.intensity * (2 * rand(*shape) - 1) * 2
-        offset = spec.intensity * (2 * rand(*shape) - 1) * 0.5
+        gain = 1 + spec.intensity * (2 * rand(*per_channel) - 1) * 2
+        offset = spec.intensity * (2 * rand(*per_channel) - 1) * 0.5
         noise = torch.randn(image.shape, device=device, generator=generator) * (spec.intensity * 0.3)
         image = image * gain + offset + noise
     if spec.channel_gain > 0:
-        shape = (n, image.shape[1]) + (1,) * len(spatial)
-        image = image * torch.exp(spec.channel_gain * torch.randn(shape, device=device, generator=generator))
+        image = image * torch.exp(spec.channel_gain * torch.randn(per_channel, device=device, generator=generator))
     return torch.cat([image, obj], dim=1)
