@@ -1,7 +1,8 @@
 """Why one method beats another on a two-class demo set: ranking against decision (not run by run_all.py).
 
 For random draws of annotated objects (the same draws as ``bench_engine.py``), the default CNN
-and the random forest are trained; on the objects not annotated it prints, for each:
+(alone: ``forest_weight=0``, without the forest's second opinion) and the random forest are
+trained; on the objects not annotated it prints, for each:
 
 - ``auc``: area under the ROC curve of its score (how well it ranks the objects overall);
 - ``ba``: the balanced accuracy of its own decision;
@@ -164,7 +165,8 @@ def main(argv=None) -> int:
         annotations = be._annotations(objects, demo, rows)
         figures = []
         for model in ("light_cnn", "random_forest"):
-            clf = sv.Classifier(objects, model=model, seed=seed)
+            alone = {"forest_weight": 0.0} if model == "light_cnn" else {}  # the network's own scores
+            clf = sv.Classifier(objects, model=model, seed=seed, **alone)
             clf.fit(annotations)
             score = log_odds(clf.predict(objects).probabilities)
             decided = (score > 0).astype(int)

@@ -34,6 +34,9 @@ def variants() -> dict[str, dict]:
     return {
         "default": {},
         "random_forest": {"model": "random_forest"},
+        "network_alone": {"forest_weight": 0.0},
+        "forest_weight0.3": {"forest_weight": 0.3},
+        "forest_weight0.7": {"forest_weight": 0.7},
         "context0": {"context": 0},
         "context2": {"context": 2},
         "context4": {"context": 4},

@@ -17,9 +17,10 @@ from . import data
 from .annotations import Annotations
 from .augment import Augmentation
 from .classifier import Classifier
-from .explain import GradCam, grad_cam, top_features
+from .explain import GradCam, SecondOpinion, grad_cam, second_opinion, top_features
 from .models import MODELS
 from .objects import Objects
+from .patch_measurements import measurement_names, patch_measurements
 from .predict import Prediction
 from .training import Callback, FunctionCallback, History, TrainingConfig, TrainingJob
 
@@ -29,7 +30,8 @@ __version__ = "0.1.0"
 _WIDGETS = {"Annotator": "annotator", "Trainer": "training", "PredictionViewer": "prediction", "App": "app"}
 
 __all__ = ["Annotations", "Augmentation", "Callback", "Classifier", "FunctionCallback", "GradCam", "History",
-           "MODELS", "Objects", "Prediction", "TrainingConfig", "TrainingJob", "data", "grad_cam", "top_features",
+           "MODELS", "Objects", "Prediction", "TrainingConfig", "TrainingJob", "data", "grad_cam",
+           "SecondOpinion", "measurement_names", "patch_measurements", "second_opinion", "top_features",
            *_WIDGETS]
 
 

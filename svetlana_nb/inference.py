@@ -258,6 +258,20 @@ def predict_batches(network: Callable[[torch.Tensor], torch.Tensor], batches: Pa
     return out
 
 
+def measure_batches(measure: Callable[[torch.Tensor], torch.Tensor], batches: PatchBatches,
+                    n_values: int) -> np.ndarray:
+    """``measure`` of every object's network input, shape (n, n_values), in ``batches``' row order.
+
+    The inputs are those :func:`predict_batches` hands the network (same gathering, normalisation
+    and dtype); ``measure`` maps a batch ``(B, C + 1, *shape)`` to ``(B, n_values)``.
+    """
+    out = np.empty((len(batches.rows), n_values), dtype=np.float64)
+    with torch.inference_mode():
+        for positions, x in batches:
+            out[positions] = measure(x).cpu().numpy()
+    return out
+
+
 # -- the network, ready for inference --------------------------------------------------------------
 class FusedLightCNN:
     """A trained :class:`~svetlana_nb.models.LightCNN` for fast CPU inference (same outputs).

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .classifier import Classifier
 
 FORMAT = "svetlana_nb.model"
+#: Prefix of the tensors of a network's companion forest (``Classifier.patch_forest``).
+PATCH_FOREST = "patch_forest."
 VERSION = 1
 
 
@@ -41,6 +43,12 @@ def save(clf: "Classifier", path: str | os.PathLike) -> None:
         config["feature_names"] = clf.forest.feature_names
     else:
         tensors = {k: v.detach().cpu().contiguous() for k, v in clf.network.state_dict().items()}
+        config["forest_weight"] = clf.forest_weight if clf.patch_forest is not None else 0.0
+        config["second_opinion_below"] = clf.second_opinion_below
+        if clf.patch_forest is not None:
+            tensors.update({f"{PATCH_FOREST}{k}": torch.from_numpy(np.ascontiguousarray(v))
+                            for k, v in clf.patch_forest.arrays.items()})
+            config["patch_feature_names"] = clf.patch_forest.feature_names
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"svetlana_nb": json.dumps(config)})
 
@@ -64,9 +72,12 @@ def load(cls: type, path: str | os.PathLike, *, model: nn.Module | None, device:
     name = config["model"]
     if name == "custom" and model is None:
         raise ValueError("model: this file holds a custom network; pass the module: Classifier.load(path, model=...)")
+    options = {k: config[k] for k in ("second_opinion_below",) if k in config}  # else the default
     clf = cls(None, model=model if name == "custom" else name, class_names=config["class_names"],
               normalization=config["normalization"], context=config["context"],
-              channels=config.get("channels"), device=device)
+              channels=config.get("channels"), device=device,
+              forest_weight=config.get("forest_weight", 0.0),  # files from before forest_weight=: none
+              **options)
     clf.ndim, clf.in_channels = config["ndim"], config["in_channels"]
     clf.image_channels = config.get("image_channels") or clf.in_channels - 1  # files from before channels=
     clf.patch_shape = tuple(config["patch_shape"])
@@ -79,6 +90,13 @@ def load(cls: type, path: str | os.PathLike, *, model: nn.Module | None, device:
             arrays = {k.split(".", 1)[1]: v.numpy() for k, v in tensors.items() if k.startswith("forest.")}
             clf.forest = ForestModel(arrays, config["feature_names"])
         else:
+            if clf.forest_weight > 0:
+                arrays = {k[len(PATCH_FOREST):]: tensors.pop(k).numpy() for k in list(tensors)
+                          if k.startswith(PATCH_FOREST)}
+                missing = sorted(set(ForestModel.ARRAYS) - set(arrays))
+                if missing:
+                    raise KeyError(f"its forest lacks {missing}")
+                clf.patch_forest = ForestModel(arrays, config["patch_feature_names"])
             if clf.network is None:
                 clf.network = build_network(name, clf.in_channels, clf.n_classes, clf.ndim)
             clf.network.load_state_dict(tensors)

@@ -32,6 +32,7 @@ def test_bench_engine_quick_prints_tables():
         "train light CNN, 100 annotated",
         "ACCURACY",
         "random_forest",
+        "network_alone",
         "cells_2d, 20 annotated",
         "infected_cells_2d, 20 annotated",
         "cells_3d, 20 annotated",
@@ -81,6 +82,21 @@ def test_paired_gap_pairs_draws_by_seed():
     mean, se = paired_gap(rows, "s", 20, "default", "random_forest")
     assert abs(mean - 0.2 / 3) < 1e-12
     assert abs(se - (np.std([0.1, 0.0, 0.1], ddof=1) / np.sqrt(3))) < 1e-12
+
+
+def test_accuracy_table_compares_the_default_with_the_references_only():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_engine import accuracy_table
+
+    scores = {"default": 0.95, "network_alone": 0.97, "random_forest": 0.94, "plugin": 0.90}
+    rows = [{"set": "cells_2d", "n": 20, "seed": seed, "method": m, "bacc": v + 0.01 * seed}
+            for seed in range(2) for m, v in scores.items()]
+    line = next(t for t in accuracy_table(rows).splitlines() if "cells_2d, 20" in t)
+    assert "yes" in line and "(random_forest)" in line  # the network alone is shown, not a reference
+    assert "0.975 ± 0.005 (n=2)" in line
+    rows = [dict(r, bacc=0.99) if r["method"] == "plugin" else r for r in rows]
+    line = next(t for t in accuracy_table(rows).splitlines() if "cells_2d, 20" in t)
+    assert "NO" in line and "(plugin)" in line
 
 
 def test_best_threshold_accuracy_finds_the_best_cut():

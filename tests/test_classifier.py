@@ -242,6 +242,26 @@ def test_random_forest_baseline(scene_2d):
     assert held_out_accuracy(result, objects, ann, truth) > 0.6  # the bright centre raises max intensity
 
 
+def test_random_forest_learns_every_annotation_and_is_validated_out_of_bag(scene_2d):
+    from sklearn.ensemble import RandomForestClassifier
+
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    ann = annotate(objects, truth, 50)  # enough for a validation split
+    clf = sv.Classifier(objects, model="random_forest", seed=3)
+    history = clf.fit(ann)
+    rows, targets = ann.rows_and_targets()
+    assert len(history.val_rows) == 10
+    x, _ = sv.features.feature_matrix(objects)
+    reference = RandomForestClassifier(n_estimators=200, random_state=3, n_jobs=1, class_weight="balanced",
+                                       oob_score=True).fit(x[rows], targets)
+    np.testing.assert_allclose(clf.predict_proba(objects), reference.predict_proba(x), atol=1e-6)
+    val = np.isin(rows, history.val_rows)
+    oob_pred = reference.oob_decision_function_[val].argmax(1)
+    assert history.val_acc[0] == pytest.approx(float((oob_pred == targets[val]).mean()))
+    assert clf.forest.oob_proba.shape == (50, 2)
+
+
 def test_custom_module_for_transfer_learning(scene_2d, tmp_path):
     image, mask, truth = scene_2d
     objects = sv.Objects(image, mask)

@@ -21,6 +21,7 @@ def _fitted(objects, truth, *, model="light_cnn", epochs=4, **options):
     ann = sv.Annotations(objects, ["a", "b"])
     for label in objects.labels[:24]:
         ann.add(int(label), truth[int(label)])
+    options.setdefault("forest_weight", 0.0)  # the network's own outputs are under test here
     clf = sv.Classifier(objects, model=model, device="cpu", seed=0, **options)
     clf.fit(ann, epochs=epochs)
     return clf
@@ -64,7 +65,7 @@ def test_several_images_and_generic_dtypes(scene_2d):
     for label in list(truth)[:20]:
         ann.add(("f.tif", label), truth[label])
         ann.add(("u.tif", label), truth[label])
-    clf = sv.Classifier(objects, device="cpu", seed=0)
+    clf = sv.Classifier(objects, device="cpu", seed=0, forest_weight=0)
     clf.fit(ann, epochs=3)
     np.testing.assert_allclose(clf.predict_proba(objects), _reference(clf, objects), atol=_tolerance(clf))
 
@@ -130,7 +131,7 @@ def test_a_light_cnn_subclass_with_its_own_forward_predicts_with_that_forward(sc
     objects = sv.Objects(image, mask)
     network = _NegatedLightCNN(2, 2)
     assert not inference.FusedLightCNN.supports(network)
-    clf = sv.Classifier(objects, model=network, class_names=["a", "b"])
+    clf = sv.Classifier(objects, model=network, class_names=["a", "b"], forest_weight=0)
     ann = sv.Annotations(objects, ["a", "b"])
     for label, cls in list(truth.items())[:12]:
         ann.add(label, cls)

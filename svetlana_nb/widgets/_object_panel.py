@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import numpy as np
 
 from .. import render
 from ._canvas import encode_image
+
+if TYPE_CHECKING:
+    from ..explain import SecondOpinion
 
 PANEL_SIZE = 160
 HINT = "<i>Click an object to see its class probabilities and explanation.</i>"
@@ -81,6 +84,19 @@ def features_html(features: list[tuple[str, float, float]]) -> str:
         f"<td>{z:+.1f} σ</td></tr>" for name, imp, z in features)
     return ("<b>Top features</b> (random forest): importance, and this object's value in σ "
             f"of the training objects<table style='font-size:12px'>{rows}</table>")
+
+
+def opinion_html(opinion: SecondOpinion | None, class_names: list[str]) -> str:
+    """The network's and the forest's probabilities of an object the forest was consulted on."""
+    if opinion is None:
+        return ""
+
+    def line(p) -> str:
+        return ", ".join(f"{html.escape(name)} {v:.0%}" for name, v in zip(class_names, p))
+
+    return (f"<b>Second opinion</b>: the network was unsure ({line(opinion.network)}); the random forest "
+            f"on the object's measurements says {line(opinion.forest)}; the two are averaged "
+            f"(forest weight {opinion.weight:g}).")
 
 
 class ObjectPanel(widgets.VBox):

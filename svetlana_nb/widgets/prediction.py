@@ -19,12 +19,12 @@ import traitlets
 from .. import render
 from ..annotations import Annotations
 from ..classifier import Classifier
-from ..explain import grad_cam, top_features
+from ..explain import grad_cam, second_opinion, top_features
 from ..objects import Key, Objects
 from ..predict import Prediction
 from ._canvas import ErrorArea
 from ._display import DisplayControls
-from ._object_panel import PANEL_SIZE, ObjectPanel, cam_frame, features_html, probability_bars
+from ._object_panel import PANEL_SIZE, ObjectPanel, cam_frame, features_html, opinion_html, probability_bars
 from ._overview import Overview
 from ._prediction_layers import build_layers, export_files, legend_html
 
@@ -312,9 +312,10 @@ class PredictionViewer(widgets.VBox):
             if clf.model_name == "random_forest":
                 return None, features_html(top_features(clf, self.objects, key))
             gc = grad_cam(clf, self.objects, key)
+            opinion = second_opinion(clf, self.objects, key)
         except (ValueError, RuntimeError) as error:  # e.g. a custom network without convolutions
             return None, f"<i>No explanation: {html.escape(str(error))}</i>"
-        return cam_frame(gc.patch, gc.heatmap), ""
+        return cam_frame(gc.patch, gc.heatmap), opinion_html(opinion, clf.class_names)
 
     def correct(self, class_name: str | None) -> None:
         """Annotate the selected object as ``class_name`` (None removes its annotation)."""

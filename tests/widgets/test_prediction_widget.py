@@ -133,6 +133,27 @@ def test_random_forest_shows_top_features(trained, demo):
     assert viewer.panel.pictures.children == (viewer.panel.crop_box,)
 
 
+def test_the_second_opinion_is_shown_where_the_forest_was_consulted(trained):
+    objects, _, clf, pred = trained
+    network = clf.forward_patches(clf.patches(objects))
+    unsure, sure = np.argmin(network.max(1)), np.argmax(network.max(1))
+    clf.second_opinion_below = float(network.max(1)[unsure]) + 1e-4  # exactly one object is unsure
+    try:
+        viewer = PredictionViewer(objects, clf.predict(objects), classifier=clf)
+        viewer.select(objects.keys[unsure])
+        text = viewer.panel.explanation.value
+        opinion = sv.second_opinion(clf, objects, objects.keys[unsure])
+        assert "Second opinion" in text and f"{opinion.forest[0]:.0%}" in text
+        np.testing.assert_allclose(opinion.network, network[unsure], atol=1e-6)
+        np.testing.assert_allclose(viewer.prediction.probabilities[unsure],
+                                   0.5 * opinion.network + 0.5 * opinion.forest, atol=1e-5)
+        viewer.select(objects.keys[sure])
+        assert "Second opinion" not in viewer.panel.explanation.value
+        assert sv.second_opinion(clf, objects, objects.keys[sure]) is None
+    finally:
+        clf.second_opinion_below = sv.classifier.SECOND_OPINION_BELOW
+
+
 def test_exports_round_trip(trained, tmp_path):
     objects, _, _, pred = trained
     viewer = PredictionViewer(objects, pred)
