@@ -256,7 +256,9 @@ def worker_interleaved(case: str, sizes: dict, opts: dict) -> dict:
     """Both methods' objects + patches + prediction, alternated round after round in one process.
 
     The two are measured one right after the other, so a slow spell of a shared machine hits
-    both. Prediction time does not depend on the weights: each network is trained briefly.
+    both. Ours is trained as in :func:`worker_ours` (to its plateau): how many objects get the
+    forest's second opinion depends on how sure the network is. The plugin's network is trained
+    for one epoch: its prediction time does not depend on its weights.
     """
     from plugin_method import PluginMethod
 
@@ -266,7 +268,7 @@ def worker_interleaved(case: str, sizes: dict, opts: dict) -> dict:
     objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
     truth, rows = _speed_draw(demo, objects)
     clf = sv.Classifier(objects, seed=0)
-    clf.fit(_annotations(objects, demo, rows), epochs=3)
+    clf.fit(_annotations(objects, demo, rows), **opts.get("fit_options", {}))
     method = PluginMethod(
         demo.image, demo.mask, channel_axis=demo.channel_axis, n_classes=len(demo.class_names), epochs=1
     )
