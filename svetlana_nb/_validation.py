@@ -118,6 +118,18 @@ def check_choice(value: object, choices: tuple | list, *, name: str) -> None:
         raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
 
 
+def check_number(value: object, *, name: str, low: float = 0.0, high: float | None = None) -> float:
+    """``value`` as a float when it is a real number in ``[low, high]`` (``high=None``: no bound above).
+
+    Booleans, strings and NaN are refused with a ``ValueError`` naming ``name`` and the range.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low or \
+            (high is not None and not value <= high):
+        expected = f"from {low:g} to {high:g}" if high is not None else f">= {low:g}"
+        raise ValueError(f"{name}: expected a number {expected}, got {value!r}")
+    return float(value)
+
+
 def check_channels(channels: object, *, n_channels: int | None = None) -> tuple[int, ...] | None:
     """``channels`` as a tuple of distinct channel indices (None: all); ``ValueError`` naming it.
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ._validation import check_number
+
 
 @dataclass(frozen=True)
 class Augmentation:
@@ -41,9 +43,7 @@ class Augmentation:
 
     def __post_init__(self) -> None:
         for name in ("intensity", "blur", "channel_gain"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
+            check_number(getattr(self, name), name=name)
 
     @classmethod
     def none(cls) -> "Augmentation":

@@ -13,7 +13,7 @@ from torch import nn
 
 from . import forest as forest_module
 from . import modelfile
-from ._validation import check_channels, check_choice
+from ._validation import check_channels, check_choice, check_number
 from .devices import choose_device, cpu_supports_bf16, describe_device, fast_layout, fast_module
 from .features import feature_matrix
 from .forest import ForestModel
@@ -117,14 +117,8 @@ class Classifier:
             if model == "random_forest":
                 forest_module.preload()  # so that fit() itself takes well under a second
         check_choice(normalization, NORMALIZATIONS, name="normalization")
-        if isinstance(forest_weight, bool) or not isinstance(forest_weight, (int, float)) or \
-                not 0 <= forest_weight <= 1:
-            raise ValueError(f"forest_weight: expected a number from 0 to 1, got {forest_weight!r}")
-        self.forest_weight = float(forest_weight)
-        if isinstance(second_opinion_below, bool) or not isinstance(second_opinion_below, (int, float)) or \
-                not 0 <= second_opinion_below <= 1.01:
-            raise ValueError(f"second_opinion_below: expected a number from 0 to 1.01, got {second_opinion_below!r}")
-        self.second_opinion_below = float(second_opinion_below)
+        self.forest_weight = check_number(forest_weight, name="forest_weight", high=1)
+        self.second_opinion_below = check_number(second_opinion_below, name="second_opinion_below", high=1.01)
         if n_classes is not None and (int(n_classes) != n_classes or n_classes < 2):
             raise ValueError(f"n_classes: expected an int >= 2, got {n_classes!r}")
         if class_names is not None and n_classes is not None and len(class_names) != n_classes:
@@ -319,13 +313,13 @@ class Classifier:
     def _fit_patch_forest(self, x: torch.Tensor, targets: np.ndarray, config: TrainingConfig) -> None:
         """Train the forest on the measurements of every annotated patch (``forest_weight`` > 0).
 
-        The measurements are taken at the precision prediction hands the network (bfloat16 on
-        CPUs that have it), so the forest sees the same values in training and prediction.
+        The measurements are taken at the precision prediction hands the network
+        (:meth:`_input_dtype`), so the forest sees the same values in training and prediction.
         """
         if self.forest_weight == 0:
             self.patch_forest = None
             return
-        values = torch.cat([patch_measurements(x[b:b + 1024].to(self._inference_dtype()))
+        values = torch.cat([patch_measurements(x[b:b + 1024].to(self._input_dtype()))
                             for b in range(0, len(x), 1024)]).cpu().numpy().astype(np.float64)
         names = measurement_names(self.in_channels - 1, self.ndim)
         self.patch_forest = ForestModel.fit(values, targets, self.n_classes, names, seed=config.seed,
@@ -386,15 +380,35 @@ class Classifier:
     def predict_proba(self, objects: Objects | None = None, rows: np.ndarray | None = None, *,
                       batch_size: int | None = None) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), for ``rows`` of ``objects`` (all by default)."""
+        objects, rows = self._prediction_rows(objects, rows)
+        if self.model_name == "random_forest":
+            x, _ = feature_matrix(objects, rows, channels=self.channels)
+            return self.forest.predict_proba(x).astype(np.float32)
+        probabilities = self._network_proba(objects, rows, batch_size)
+        unsure = self.second_opinion_rows(probabilities)
+        if len(unsure):
+            forest = self.forest_opinion(objects, rows[unsure], batch_size=batch_size)
+            probabilities[unsure] = (1 - self.forest_weight) * probabilities[unsure] + self.forest_weight * forest
+        return probabilities
+
+    def network_proba(self, objects: Objects | None = None, rows: np.ndarray | None = None, *,
+                      batch_size: int | None = None) -> np.ndarray:
+        """The network's own class probabilities, shape (n, n_classes), before any second opinion.
+
+        Computed as :meth:`predict_proba` computes them (same batches, same dtype).
+        """
+        if self.model_name == "random_forest":
+            raise ValueError("Classifier.network_proba: the random forest has no network")
+        objects, rows = self._prediction_rows(objects, rows)
+        return self._network_proba(objects, rows, batch_size)
+
+    def _prediction_rows(self, objects: Objects | None, rows: np.ndarray | None) -> tuple[Objects, np.ndarray]:
+        """The objects to predict (checked against the classifier) and their rows (all by default)."""
         objects = self._objects(objects)
         if not self.is_fitted:
             raise RuntimeError("Classifier.predict: the classifier is not trained yet; call fit() first")
         self.check_objects(objects)
-        rows = np.arange(len(objects)) if rows is None else np.asarray(rows, dtype=np.int64)
-        if self.model_name == "random_forest":
-            x, _ = feature_matrix(objects, rows, channels=self.channels)
-            return self.forest.predict_proba(x).astype(np.float32)
-        return self._predict_network(objects, rows, batch_size)
+        return objects, (np.arange(len(objects)) if rows is None else np.asarray(rows, dtype=np.int64))
 
     def inference_batch_size(self) -> int:
         """Objects per forward pass: the first layer's activations stay near 4 MB (cache-sized).
@@ -432,22 +446,25 @@ class Classifier:
             out[b:b + len(logits)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
         return out
 
-    def _patch_batches(self, objects: Objects, rows: np.ndarray, batch_size: int | None) -> PatchBatches:
+    def _input_dtype(self) -> torch.dtype:
+        """Dtype of the network's input batches in prediction.
+
+        bfloat16 where inference runs in it (CPUs that have it, CUDA), else float32 (autocast
+        converts on the device).
+        """
         dtype = self._inference_dtype()
+        return dtype if dtype == torch.bfloat16 else torch.float32
+
+    def _patch_batches(self, objects: Objects, rows: np.ndarray, batch_size: int | None) -> PatchBatches:
         return PatchBatches(objects, rows, patch_shape=self.patch_shape, normalization=self.normalization,
                             context=self.context, channels=self.channels, downscale=self.downscale,
                             batch_size=batch_size or self.inference_batch_size(),
-                            device=self.device, dtype=dtype if dtype == torch.bfloat16 else torch.float32)
+                            device=self.device, dtype=self._input_dtype())
 
     @torch.inference_mode()
-    def _predict_network(self, objects: Objects, rows: np.ndarray, batch_size: int | None) -> np.ndarray:
+    def _network_proba(self, objects: Objects, rows: np.ndarray, batch_size: int | None) -> np.ndarray:
         batches = self._patch_batches(objects, rows, batch_size)
-        probabilities = predict_batches(self._inference_network(), batches, self.n_classes)
-        unsure = self.second_opinion_rows(probabilities)
-        if len(unsure):
-            forest = self.forest_opinion(objects, rows[unsure], batch_size=batch_size)
-            probabilities[unsure] = (1 - self.forest_weight) * probabilities[unsure] + self.forest_weight * forest
-        return probabilities
+        return predict_batches(self._inference_network(), batches, self.n_classes)
 
     def second_opinion_rows(self, network_probabilities: np.ndarray) -> np.ndarray:
         """Positions of the objects whose network probabilities the forest joins, shape (m,).

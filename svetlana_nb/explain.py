@@ -142,7 +142,7 @@ def second_opinion(clf: "Classifier", objects: Objects, key: Key) -> SecondOpini
     if clf.model_name == "random_forest" or clf.patch_forest is None:
         return None
     rows = np.array([objects.row(key)])
-    network = clf.forward_patches(clf.patches(objects, rows))
+    network = clf.network_proba(objects, rows)  # as prediction computes it: the same decision
     if len(clf.second_opinion_rows(network)) == 0:
         return None
     return SecondOpinion(network=network[0], forest=clf.forest_opinion(objects, rows)[0], weight=clf.forest_weight)

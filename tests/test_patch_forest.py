@@ -113,7 +113,7 @@ def blended(scene_2d_multichannel):
 
 def forest_of_patches(clf, objects):
     """The companion forest on measurements of ``clf.patches`` (the generic path), rounded as in prediction."""
-    x = torch.from_numpy(clf.patches(objects)).to(clf._inference_dtype())
+    x = torch.from_numpy(clf.patches(objects)).to(clf._input_dtype())
     return clf.patch_forest.predict_proba(patch_measurements(x).numpy())
 
 
@@ -125,6 +125,7 @@ def test_default_asks_the_forest_where_the_network_is_unsure(blended):
     assert clf.patch_forest.feature_names == measurement_names(2, 2)
     network = alone.predict_proba(objects)  # same seed: the same network
     np.testing.assert_allclose(clf.forward_patches(clf.patches(objects)), network, atol=1e-6)
+    np.testing.assert_allclose(clf.network_proba(objects), network, atol=1e-6)  # before the second opinion
     forest = forest_of_patches(clf, objects)
     np.testing.assert_allclose(clf.forest_opinion(objects, np.arange(len(objects))), forest, atol=1e-6)
     np.testing.assert_array_equal(clf.second_opinion_rows(network), np.flatnonzero(network.max(1) < 0.8))

@@ -135,7 +135,7 @@ def test_random_forest_shows_top_features(trained, demo):
 
 def test_the_second_opinion_is_shown_where_the_forest_was_consulted(trained):
     objects, _, clf, pred = trained
-    network = clf.forward_patches(clf.patches(objects))
+    network = clf.network_proba(objects)
     unsure, sure = np.argmin(network.max(1)), np.argmax(network.max(1))
     clf.second_opinion_below = float(network.max(1)[unsure]) + 1e-4  # exactly one object is unsure
     try:
