@@ -303,6 +303,7 @@ class Classifier:
                                     config=config, device=self.device, val=val, callbacks=callbacks,
                                     stop_event=self._stop_event, info=info)
             self._fit_patch_forest(x, targets, config)
+            history.second_opinion_val_acc = self._second_opinion_val_acc(x[val_idx], targets[val_idx], val_idx)
         history.val_rows = rows[val_idx]
         history.class_names = list(self.class_names)
         self.history = history
@@ -324,6 +325,25 @@ class Classifier:
         names = measurement_names(self.in_channels - 1, self.ndim)
         self.patch_forest = ForestModel.fit(values, targets, self.n_classes, names, seed=config.seed,
                                             class_weight=config.class_weight)
+
+    def _second_opinion_val_acc(self, x_val: torch.Tensor, y_val: np.ndarray, val_idx: np.ndarray) -> float | None:
+        """Validation accuracy of the network with its second opinion, the forest out of bag.
+
+        The forest learnt every annotation, the validation objects too; each is scored by the
+        trees that did not see it (where every tree saw it, by the network alone).
+        """
+        if self.patch_forest is None or self.patch_forest.oob_proba is None or not len(val_idx):
+            return None
+        probabilities = self.forward_patches(x_val.to(self._input_dtype()))
+        forest = self.patch_forest.oob_proba[val_idx]
+        unsure = self.second_opinion_rows(probabilities)
+        unsure = unsure[np.isfinite(forest[unsure]).all(axis=1)]
+        probabilities[unsure] = self._averaged(probabilities[unsure], forest[unsure])
+        return float((probabilities.argmax(axis=1) == y_val).mean())
+
+    def _averaged(self, network: np.ndarray, forest: np.ndarray) -> np.ndarray:
+        """The second opinion's average of network and forest probabilities, both (m, n_classes)."""
+        return (1 - self.forest_weight) * network + self.forest_weight * forest
 
     def _check_output(self, sample: torch.Tensor) -> None:
         self.network.eval()
@@ -388,7 +408,7 @@ class Classifier:
         unsure = self.second_opinion_rows(probabilities)
         if len(unsure):
             forest = self.forest_opinion(objects, rows[unsure], batch_size=batch_size)
-            probabilities[unsure] = (1 - self.forest_weight) * probabilities[unsure] + self.forest_weight * forest
+            probabilities[unsure] = self._averaged(probabilities[unsure], forest)
         return probabilities
 
     def network_proba(self, objects: Objects | None = None, rows: np.ndarray | None = None, *,

@@ -38,6 +38,8 @@ class ForestModel:
         self.arrays = arrays
         self.feature_names = list(feature_names)
         self.oob_proba: np.ndarray | None = None  # set by fit()
+        self._trees: list | None = None  # scikit-learn trees rebuilt from the arrays, at the first use
+        self._trees_built = False
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, feature_names: list[str], *,
@@ -125,11 +127,12 @@ class ForestModel:
 
     def _sklearn_trees(self) -> list | None:
         """scikit-learn ``Tree`` objects rebuilt from the arrays (cached), or None if unsupported."""
-        if not hasattr(self, "_trees"):
+        if not self._trees_built:
             try:
                 self._trees = _rebuild_trees(self.arrays, len(self.feature_names))
             except Exception:  # another scikit-learn layout: the numpy walk still works
                 self._trees = None
+            self._trees_built = True
         return self._trees
 
     def top_features(self, x_row: np.ndarray, k: int = 5) -> list[tuple[str, float, float]]:

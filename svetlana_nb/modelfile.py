@@ -57,6 +57,8 @@ def load(cls: type, path: str | os.PathLike, *, model: nn.Module | None, device:
     """Read a classifier file; ``ValueError`` naming the path for corrupt or foreign files."""
     from safetensors import SafetensorError, safe_open
 
+    from .classifier import SECOND_OPINION_BELOW
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no model file at {str(path)!r}")
@@ -72,12 +74,11 @@ def load(cls: type, path: str | os.PathLike, *, model: nn.Module | None, device:
     name = config["model"]
     if name == "custom" and model is None:
         raise ValueError("model: this file holds a custom network; pass the module: Classifier.load(path, model=...)")
-    options = {k: config[k] for k in ("second_opinion_below",) if k in config}  # else the default
     clf = cls(None, model=model if name == "custom" else name, class_names=config["class_names"],
               normalization=config["normalization"], context=config["context"],
               channels=config.get("channels"), device=device,
               forest_weight=config.get("forest_weight", 0.0),  # files from before forest_weight=: none
-              **options)
+              second_opinion_below=config.get("second_opinion_below", SECOND_OPINION_BELOW))
     clf.ndim, clf.in_channels = config["ndim"], config["in_channels"]
     clf.image_channels = config.get("image_channels") or clf.in_channels - 1  # files from before channels=
     clf.patch_shape = tuple(config["patch_shape"])

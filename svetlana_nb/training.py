@@ -149,6 +149,10 @@ class History:
     val_rows : numpy.ndarray
         Rows of the objects used for validation.
     class_names : list of str
+    second_opinion_val_acc : float or None
+        Validation accuracy of the network with its second opinion (the classifier's
+        prediction), the forest scoring each validation object out of bag (by the trees
+        that did not see it); None without validation or without a second opinion.
     """
 
     epoch: list[int] = field(default_factory=list)
@@ -162,6 +166,7 @@ class History:
     confusion: np.ndarray | None = None
     val_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     class_names: list[str] = field(default_factory=list)
+    second_opinion_val_acc: float | None = None
 
     def to_frame(self):
         """Metrics as a pandas DataFrame, one row per epoch."""
@@ -181,6 +186,8 @@ class History:
         """One line: epochs, best epoch, accuracy, time."""
         acc = self.best_val_acc
         acc_text = f", validation accuracy {acc:.1%}" if acc is not None else ""
+        if acc is not None and self.second_opinion_val_acc is not None:
+            acc_text += f" ({self.second_opinion_val_acc:.1%} with the second opinion)"
         return (f"{len(self.epoch)} epochs ({self.stopped}), best epoch {self.best_epoch}{acc_text}, "
                 f"{self.seconds:.1f} s")
 

@@ -99,6 +99,23 @@ def test_accuracy_table_compares_the_default_with_the_references_only():
     assert "NO" in line and "(plugin)" in line
 
 
+def test_verdict_calls_a_gap_within_two_standard_errors_a_tie():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_engine import accuracy_table, verdict
+
+    assert verdict(0.95, [0.94, 0.95], (0.0, 0.01)) == "yes"
+    assert verdict(0.95, [0.96], (-0.01, 0.005)) == "tie"   # -0.01 + 2 x 0.005 = 0: within noise
+    assert verdict(0.95, [0.96], (-0.01, 0.004)) == "NO"
+    assert verdict(0.95, [0.96], (-0.01, float("nan"))) == "NO"  # one draw: no error estimate
+    assert verdict(0.95, [0.96], None) == "NO"
+    # a paired gap of -0.002 +- 0.003 over three draws: a tie in the table
+    gaps = [0.001, -0.008, 0.001]
+    rows = [{"set": "cells_2d", "n": 100, "seed": s, "method": m, "bacc": 0.99 + (g if m == "default" else 0)}
+            for s, g in enumerate(gaps) for m in ("default", "plugin")]
+    line = next(t for t in accuracy_table(rows).splitlines() if "cells_2d, 100" in t)
+    assert "tie" in line and "-0.002 ± 0.003 (plugin)" in line
+
+
 def test_best_threshold_accuracy_finds_the_best_cut():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from diagnose_scores import best_threshold_accuracy, log_odds

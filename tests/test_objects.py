@@ -20,6 +20,26 @@ def test_geometry_matches_direct_numpy(scene_2d):
     assert feats.loc[row, "max_intensity_0"] == pytest.approx(image[ys, xs].max())
 
 
+@pytest.mark.parametrize("shape", [(60, 50), (9, 30, 26)])
+def test_intensity_extremes_equal_scipy_per_label_across_row_blocks(shape, monkeypatch):
+    from scipy import ndimage
+
+    from svetlana_nb import features
+
+    monkeypatch.setattr(features, "_BLOCK", 300)  # many row blocks: an object spans several
+    rng = np.random.default_rng(len(shape))
+    mask = np.zeros(shape, np.int32)
+    blocks = rng.integers(0, 6, tuple(s // 3 for s in shape)) * 7  # labels 7, 14, ... 35, gaps
+    mask[tuple(slice(0, s // 3 * 3) for s in shape)] = np.kron(blocks, np.ones((3,) * len(shape), np.int32))
+    image = rng.normal(0, 100, shape + (2,))  # negative values too
+    objects = sv.Objects(image, mask, channel_axis=-1)
+    feats = objects.features()
+    for c in range(2):
+        for name, reference in (("max", ndimage.maximum), ("min", ndimage.minimum)):
+            expected = reference(image[..., c], mask, objects.labels)
+            np.testing.assert_array_equal(feats[f"{name}_intensity_{c}"].to_numpy(), expected)
+
+
 def test_channel_axis_detection_and_explicit(scene_2d_multichannel):
     image, mask, _ = scene_2d_multichannel
     last = sv.Objects(image, mask)

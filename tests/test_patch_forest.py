@@ -165,6 +165,36 @@ def test_forest_weight_one_gives_the_forest_alone(blended):
     assert np.mean(correct) > 0.8  # channel 1's bright centre is one measurement away
 
 
+def test_validation_accuracy_with_the_second_opinion_scores_the_forest_out_of_bag(blended):
+    objects, ann, _, clf, alone = blended
+    assert alone.history.second_opinion_val_acc is None  # no second opinion
+    rows, targets = ann.rows_and_targets()
+    val = np.array([np.flatnonzero(rows == r)[0] for r in clf.history.val_rows])  # positions in rows
+    assert len(val) >= 5
+    network = clf.network_proba(objects, rows[val])
+    oob = clf.patch_forest.oob_proba[val]
+    unsure = (network.max(1) < 0.8) & np.isfinite(oob).all(1)
+    expected = np.where(unsure[:, None], 0.5 * network + 0.5 * oob, network)
+    assert clf.history.second_opinion_val_acc == pytest.approx((expected.argmax(1) == targets[val]).mean())
+    assert "with the second opinion)" in clf.history.summary()
+    # the forest alone, everywhere, on classes drawn at random: its out-of-bag accuracy (near
+    # chance), not that of trees that learnt the validation objects (all right)
+    noise = sv.Annotations(objects, ["a", "b"])
+    rng = np.random.default_rng(1)
+    for row in rows:
+        noise.add(int(objects.labels[row]), ["a", "b"][rng.integers(2)])
+    rows, targets = noise.rows_and_targets()
+    forest_only = sv.Classifier(objects, seed=0, forest_weight=1, second_opinion_below=1.01)
+    history = forest_only.fit(noise, epochs=1)
+    val = np.array([np.flatnonzero(rows == r)[0] for r in history.val_rows])
+    oob = forest_only.patch_forest.oob_proba[val]
+    assert np.isfinite(oob).all()
+    out_of_bag = (oob.argmax(1) == targets[val]).mean()
+    assert history.second_opinion_val_acc == pytest.approx(out_of_bag)
+    in_bag = (forest_only.predict_proba(objects, rows[val]).argmax(1) == targets[val]).mean()
+    assert in_bag == 1.0 and out_of_bag < 0.8
+
+
 @pytest.mark.parametrize("weight", [-0.1, 1.5, True, "half", float("nan"), None])
 def test_bad_forest_options_are_refused_naming_them(scene_2d, weight):
     image, mask, _ = scene_2d

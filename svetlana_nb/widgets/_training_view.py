@@ -110,6 +110,8 @@ def summary_html(history: History, model_name: str) -> str:
     acc = history.best_val_acc
     if acc is not None:
         acc_text = f"validation accuracy <b>{acc:.1%}</b>"
+        if history.second_opinion_val_acc is not None:
+            acc_text += f" (<b>{history.second_opinion_val_acc:.1%}</b> with the second opinion)"
     elif history.train_acc:
         acc_text = f"training accuracy <b>{history.train_acc[-1]:.1%}</b> (no validation split)"
     else:

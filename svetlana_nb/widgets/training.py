@@ -21,7 +21,7 @@ from ipywidgets import CallbackDispatcher
 
 from .._validation import check_channels
 from ..annotations import Annotations
-from ..classifier import Classifier
+from ..classifier import FOREST_WEIGHT, Classifier
 from ..models import DESCRIPTIONS, MODELS
 from ..training import Callback, History, TrainingConfig, TrainingJob
 from ._training_view import (
@@ -196,6 +196,9 @@ class Trainer(widgets.VBox):
     Above the options: the model (light CNN, deeper CNN, ResNet, random forest) and, for
     multichannel images, a tick box per channel: the classifier sees the ticked ones only
     (:attr:`channels`; each choice of model and channels keeps its own trained classifier).
+    Beside Start, **Second opinion** (:attr:`second_opinion`, on by default) gives a network a
+    random forest on the objects' measurements, averaged in where the network is unsure
+    (the classifier's ``forest_weight``; off: the network alone).
 
     Parameters
     ----------
@@ -219,6 +222,8 @@ class Trainer(widgets.VBox):
     classifier = traitlets.Instance(Classifier, allow_none=True,
                                     help="The classifier Start trains (replaced on model change)")
     channels = traitlets.Tuple(help="Image channels the classifier looks at; () for all of them")
+    second_opinion = traitlets.Bool(
+        True, help="A network's probabilities are averaged with a random forest's where it is unsure")
 
     def __init__(self, classifier: Classifier | None, annotations: Annotations,
                  **kwargs: Any) -> None:
@@ -266,6 +271,13 @@ class Trainer(widgets.VBox):
         self.warm_toggle = widgets.ToggleButton(
             description="Continue training", icon="forward", layout=widgets.Layout(width="auto"),
             tooltip="On: continue from the current weights; off: restart from new weights")
+        self.second_opinion_toggle = widgets.Checkbox(
+            value=classifier.forest_weight > 0, description="Second opinion", indent=False,
+            layout=widgets.Layout(width="auto", margin="0 0 0 12px"),
+            tooltip="Where the network's top probability is below "
+                    f"{classifier.second_opinion_below:g}, average it with a random forest on the "
+                    "object's measurements (trained with the network, 0.2 s). Off: the network alone.")
+        self._forest_weight = classifier.forest_weight or FOREST_WEIGHT  # the share when on
         self.device_label = widgets.HTML(f"<span style='margin-left:12px'>Device: "
                                          f"<b>{html.escape(classifier.device_name)}</b></span>")
         self.start_button.on_click(lambda _: self.start())
@@ -283,7 +295,7 @@ class Trainer(widgets.VBox):
         super().__init__(children=[
             self.model_buttons, self.model_help, self.channel_row, self.controls,
             widgets.HBox([self.start_button, self.stop_button, self.warm_toggle,
-                          self.device_label], layout=center),
+                          self.second_opinion_toggle, self.device_label], layout=center),
             widgets.HBox([self.progress, self.status], layout=center),
             widgets.HTML(curves_legend(), layout=widgets.Layout(margin="6px 0 0 55px")),
             widgets.HBox([self.loss_figure, self.acc_figure]),
@@ -292,14 +304,17 @@ class Trainer(widgets.VBox):
         self.classifier = classifier
         self.model = classifier.model_name
         self.channels = self._normalised(classifier.channels, annotations)
+        self.second_opinion = classifier.forest_weight > 0
         widgets.link((self, "model"), (self.model_buttons, "value"))
         widgets.link((self, "warm_start"), (self.warm_toggle, "value"))
+        widgets.link((self, "second_opinion"), (self.second_opinion_toggle, "value"))
         self._show_model()
 
     def _sync_enabled(self) -> None:
         forest = self.model == "random_forest"
         self.controls.set_disabled(self.running, forest)
         self.warm_toggle.disabled = self.running or forest
+        self.second_opinion_toggle.disabled = self.running or forest
         self.model_buttons.disabled = self.start_button.disabled = self.running
         self.stop_button.disabled = not self.running
         for box in self.channel_boxes:
@@ -311,6 +326,22 @@ class Trainer(widgets.VBox):
         if self.classifier is not None and change["new"] != self.classifier.model_name:
             self.classifier = self.classifier_for(change["new"])
             self._show_model()
+
+    @traitlets.observe("second_opinion")
+    def _on_second_opinion(self, change: dict) -> None:
+        clf = self.classifier
+        if clf is None or clf.model_name == "random_forest":
+            return
+        self._show_model()  # gives the classifier its forest share (a run in progress keeps its own)
+        if self.running:
+            self.status.value = "The second opinion changes after this training run."
+        elif change["new"] and clf.is_fitted and clf.patch_forest is None:
+            self.status.value = "The second opinion joins at the next training (Start)."
+
+    def _apply_second_opinion(self, clf: Classifier) -> None:
+        """Give ``clf`` this widget's forest share (0: the network alone); not during a run."""
+        if not self.running and clf.model_name != "random_forest":
+            clf.forest_weight = self._forest_weight if self.second_opinion else 0.0
 
     @staticmethod
     def _normalised(channels: Any, annotations: Annotations) -> tuple[int, ...]:
@@ -346,6 +377,8 @@ class Trainer(widgets.VBox):
         self.channels = chosen
 
     def _show_model(self) -> None:
+        if self.classifier is not None:
+            self._apply_second_opinion(self.classifier)
         self.model_help.value = f"<small>{html.escape(self.classifier.description)}</small>"
         self._sync_enabled()
 
@@ -366,7 +399,8 @@ class Trainer(widgets.VBox):
                 class_names=old.class_names or self.annotations.class_names,
                 patch_size=old.patch_shape, normalization=old.normalization, context=old.context,
                 channels=list(self.channels) or None, downscale=old.downscale, device=old.device.type,
-                **old.config.to_dict())
+                forest_weight=self._forest_weight if self.second_opinion else 0.0,
+                second_opinion_below=old.second_opinion_below, **old.config.to_dict())
         return self._classifiers[key]
 
     # -- training ------------------------------------------------------------------------------
@@ -397,6 +431,7 @@ class Trainer(widgets.VBox):
             self._show_error(error)
             return None
         self.summary.value, self.confusion.value = "", ""
+        self._apply_second_opinion(self.classifier)
         self.running = True
         self._sync_enabled()
         clf = self.classifier
@@ -436,7 +471,7 @@ class Trainer(widgets.VBox):
                 self._trained(clf, history)
         finally:
             self.running = False
-            self._sync_enabled()
+            self._show_model()  # and a second-opinion change made during the run
 
     def _show_error(self, error: BaseException) -> None:
         text = f"{type(error).__name__}: {error}\n"

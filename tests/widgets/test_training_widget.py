@@ -35,6 +35,8 @@ def test_start_trains_to_a_real_accuracy_on_held_out_objects(demo, annotated):
     np.testing.assert_allclose(trainer.loss_line.y[0], history.train_loss)
     assert held_out_accuracy(trainer.classifier, objects, demo, held_out) >= 0.85
     assert "best epoch" in trainer.summary.value and "<table" in trainer.confusion.value
+    assert history.second_opinion_val_acc is not None
+    assert f"<b>{history.second_opinion_val_acc:.1%}</b> with the second opinion" in trainer.summary.value
     assert trained and trained[0][0] is trainer.classifier and trained[0][1] is history
     assert trainer.progress.value == 1.0
     # What plotting costs the training thread is timed per epoch (benchmarks/bench_viewer.py).
@@ -214,3 +216,38 @@ def test_channel_boxes_choose_the_channels_the_classifier_sees(scene_2d_multicha
     assert trainer.channels == () and trainer.classifier is first
     trainer.channels = (0,)  # the trait drives the boxes too
     assert [b.value for b in boxes] == [True, False]
+
+
+def test_second_opinion_box_sets_the_forest_share_and_trains_the_forest(annotated):
+    objects, ann, _ = annotated
+    trainer = Trainer(sv.Classifier(objects, forest_weight=0.3), ann, epochs=3)
+    clf = trainer.classifier
+    assert trainer.second_opinion and trainer.second_opinion_toggle.value
+    trainer.second_opinion_toggle.value = False  # off before training: the network alone
+    assert not trainer.second_opinion and clf.forest_weight == 0
+    assert "averaged with a random forest" not in trainer.model_help.value
+    trainer.start()
+    assert trainer.second_opinion_toggle.disabled  # not while training
+    trainer.wait(120)
+    assert clf.patch_forest is None and not trainer.second_opinion_toggle.disabled
+    trainer.second_opinion = True  # on again: the share the classifier came with, from the next run
+    assert clf.forest_weight == 0.3 and "next training" in trainer.status.value
+    assert "share 0.3" in trainer.model_help.value
+    trainer.start()
+    trainer.wait(120)
+    assert clf.patch_forest is not None
+    network = clf.network_proba(objects)
+    unsure = np.flatnonzero(network.max(1) < clf.second_opinion_below)
+    trainer.second_opinion = False  # off after training: prediction is the network's at once
+    np.testing.assert_allclose(clf.predict_proba(objects), network, atol=1e-6)
+    trainer.second_opinion = True
+    assert len(unsure) > 0  # 3 epochs: the network is unsure of some objects
+    assert not np.allclose(clf.predict_proba(objects)[unsure], network[unsure])
+    # a new model or channel choice follows the box; the random forest has no second opinion
+    trainer.second_opinion = False
+    trainer.model = "light_cnn_deep"
+    assert trainer.classifier.forest_weight == 0 and trainer.classifier.second_opinion_below == clf.second_opinion_below
+    trainer.model = "random_forest"
+    assert trainer.second_opinion_toggle.disabled
+    trainer.model = "light_cnn"
+    assert trainer.classifier is clf and clf.forest_weight == 0
