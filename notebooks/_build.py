@@ -164,7 +164,10 @@ annotator
 
 Press **Start**: the loss and accuracy curves update live (training and validation). **Stop**
 keeps the best weights. The buttons on top choose the network: the paper's light CNN (the
-default), a deeper one, a small ResNet, or a random forest on object measurements.
+default), a deeper one, a small ResNet, or a random forest on object measurements. With
+*Second opinion* ticked (the default), a random forest on each object's measurements is trained
+with the network and averaged in where the network is unsure; the summary gives the validation
+accuracy with and without it.
 """),
     ("code", '''
 clf = sv.Classifier(objects, class_names=ann.class_names)

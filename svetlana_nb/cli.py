@@ -3,6 +3,7 @@
 Usage::
 
     svetlana-nb predict MODEL IMAGES_DIR MASKS_DIR OUT_DIR [--channel-axis N] [--batch-size N]
+                        [--device D] [--network-alone] [--no-progress]
 
 writes ``OUT_DIR/<image>_classes.tif`` (0 background, k + 1 for class k) for every pair and one
 ``OUT_DIR/objects.csv`` with every object of every image (class, confidence, measurements).
@@ -28,14 +29,19 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=None,
                          help="objects per network batch (default: sized to the patch)")
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    predict.add_argument("--network-alone", action="store_true",
+                         help="without the model's second opinion (its random forest where the network is unsure)")
     predict.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
 def predict_folder(model: Path, images_dir: Path, masks_dir: Path, out_dir: Path, *,
                    channel_axis: int | None = None, batch_size: int | None = None, device: str = "auto",
-                   progress: bool = True) -> Path:
-    """Classify every object of every image/mask pair; return the path of the CSV table."""
+                   network_alone: bool = False, progress: bool = True) -> Path:
+    """Classify every object of every image/mask pair; return the path of the CSV table.
+
+    ``network_alone``: predict with the model's network only, without its second opinion.
+    """
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -45,6 +51,8 @@ def predict_folder(model: Path, images_dir: Path, masks_dir: Path, out_dir: Path
     from .objects import Objects
 
     clf = Classifier.load(model, device=device)
+    if network_alone:
+        clf.forest_weight = 0.0
     pairs = find_pairs(images_dir, masks_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = []
@@ -65,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         path = predict_folder(args.model, args.images_dir, args.masks_dir, args.out_dir,
                               channel_axis=args.channel_axis, batch_size=args.batch_size, device=args.device,
-                              progress=not args.no_progress)
+                              network_alone=args.network_alone, progress=not args.no_progress)
     except (ValueError, FileNotFoundError, TypeError, KeyError) as error:
         print(f"svetlana-nb: error: {error}", file=sys.stderr)
         return 2

@@ -183,3 +183,13 @@ def test_cli_predicts_with_a_model_trained_on_one_channel(tmp_path, scene_2d_mul
     assert status == 0
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "cells_classes.tif"),
                                   clf.predict(objects).class_image())
+    # --network-alone: the network's probabilities, without the forest where it is unsure (3 epochs: many)
+    network = clf.network_proba(objects).max(1)
+    assert (network < clf.second_opinion_below).sum() > 0
+    status = cli.main(["predict", str(tmp_path / "model.svnb"), str(tmp_path / "images"), str(tmp_path / "masks"),
+                       str(tmp_path / "alone"), "--channel-axis", "-1", "--no-progress", "--network-alone"])
+    assert status == 0
+    default = pd.read_csv(tmp_path / "out" / "objects.csv")["confidence"].to_numpy()
+    alone = pd.read_csv(tmp_path / "alone" / "objects.csv")["confidence"].to_numpy()
+    np.testing.assert_allclose(alone, network, atol=1e-5)
+    assert not np.allclose(default, network, atol=1e-3)
