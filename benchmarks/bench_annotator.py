@@ -4,7 +4,7 @@ Measured in Python without a browser: the canvases are marked connected and ever
 through the real encode-and-send path (``Painter.draw`` -> ipycanvas draw command); the time is
 taken when the crop frame has been handed to the comm. Run::
 
-    .venv/bin/python benchmarks/bench_annotator.py [--labels 1000] [--quick]
+    .venv/bin/python -m benchmarks.bench_annotator [--labels 1000] [--quick]
 
 ``--quick`` uses smaller images (for a smoke run); the figures in the issue need the defaults:
 ``sv.data.large_2d()`` (8000 x 8000, 16,000 objects) and ``sv.data.large_3d()``

@@ -11,7 +11,7 @@ Prints, side by side on this machine:
   chosen annotated objects (redrawn when a draw holds one class only), over several seeds, on
   each demo set (cells_2d, infected_cells_2d, cells_3d), for the default ``sv.Classifier``, the
   random forest on object features, and the plugin's method; also the default's network alone
-  (``forest_weight=0``), shown but not one of the references.
+  (``second_opinion=None``), shown but not one of the references.
 
 Peak memory is the peak resident set size (RSS) of the process *above* its RSS just before the
 measured call (data, model and torch already loaded), sampled every 2 ms by a thread with
@@ -20,10 +20,10 @@ fresh Python process (``--worker``), so one case's memory does not leak into the
 
 Usage::
 
-    python benchmarks/bench_engine.py                 # everything (about 60-80 min on 2 cores)
-    python benchmarks/bench_engine.py --only speed
-    python benchmarks/bench_engine.py --only accuracy --seeds 3
-    python benchmarks/bench_engine.py --quick         # tiny sizes, a smoke run (< 1 min)
+    python -m benchmarks.bench_engine                 # everything (about 60-80 min on 2 cores)
+    python -m benchmarks.bench_engine --only speed
+    python -m benchmarks.bench_engine --only accuracy --seeds 3
+    python -m benchmarks.bench_engine --quick         # tiny sizes, a smoke run (< 1 min)
 
 Timings on a shared machine vary with its load: the load average is printed with the tables.
 """
@@ -44,8 +44,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+ROOT = HERE.parent
 
 RESULT_PREFIX = "BENCH-RESULT:"
 
@@ -102,7 +101,7 @@ class PeakRSS:
         self.delta_mb = (self.peak - self.baseline) / 2**20
 
 
-def _draw(labels: np.ndarray, classes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def draw(labels: np.ndarray, classes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of ``k`` random objects; redrawn while the draw holds a single class."""
     for _ in range(1000):
         chosen = rng.choice(len(labels), size=k, replace=False)
@@ -111,23 +110,23 @@ def _draw(labels: np.ndarray, classes: np.ndarray, k: int, rng: np.random.Genera
     raise RuntimeError("could not draw two classes")
 
 
-def _demo(name: str, sizes: dict):
+def demo_set(name: str, sizes: dict):
     import svetlana_nb as sv
 
     return getattr(sv.data, name)(**sizes[name])
 
 
-def _truth_index(demo, labels) -> np.ndarray:
+def truth_index(demo, labels) -> np.ndarray:
     return np.array([demo.class_names.index(demo.truth[int(lab)]) for lab in labels])
 
 
-def _speed_draw(demo, objects) -> tuple[np.ndarray, np.ndarray]:
+def speed_draw(demo, objects) -> tuple[np.ndarray, np.ndarray]:
     """True class index of every object and the 100 rows annotated in every speed case."""
-    truth = _truth_index(demo, objects.labels)
-    return truth, _draw(objects.labels, truth, min(100, len(objects) - 1), np.random.default_rng(0))
+    truth = truth_index(demo, objects.labels)
+    return truth, draw(objects.labels, truth, min(100, len(objects) - 1), np.random.default_rng(0))
 
 
-def _annotations(objects, demo, rows):
+def annotations_of(objects, demo, rows):
     import svetlana_nb as sv
 
     ann = sv.Annotations(objects, demo.class_names)
@@ -137,7 +136,7 @@ def _annotations(objects, demo, rows):
     return ann
 
 
-def _balanced_accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
+def balanced_accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
     import warnings
 
     from sklearn.metrics import balanced_accuracy_score
@@ -154,7 +153,7 @@ def worker_ours(case: str, sizes: dict, opts: dict) -> dict:
 
     import svetlana_nb as sv
 
-    demo = _demo(case, sizes)
+    demo = demo_set(case, sizes)
     out = {
         "image_mb": demo.image.nbytes / 2**20,
         "mask_mb": demo.mask.nbytes / 2**20,
@@ -164,8 +163,8 @@ def worker_ours(case: str, sizes: dict, opts: dict) -> dict:
     with PeakRSS() as m:
         objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
     out.update(objects_s=m.seconds, objects_mb=m.delta_mb, patch=list(objects.patch_shape))
-    truth, rows = _speed_draw(demo, objects)
-    ann = _annotations(objects, demo, rows)
+    truth, rows = speed_draw(demo, objects)
+    ann = annotations_of(objects, demo, rows)
     clf = sv.Classifier(objects, **opts.get("ours_options", {}))
     with PeakRSS() as m:
         history = clf.fit(ann, **opts.get("fit_options", {}))
@@ -188,10 +187,10 @@ def worker_ours(case: str, sizes: dict, opts: dict) -> dict:
     result.class_image()
     out["paint_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    result.table  # noqa: B018 - the per-object table: measures every object (features.py)
+    result.table  # noqa: B018 - the per-object table: measures every object
     out["table_s"] = time.perf_counter() - t
     rest = np.setdiff1d(np.arange(len(objects)), rows)
-    out["balanced_accuracy"] = _balanced_accuracy(truth[rest], result.class_index[rest])
+    out["balanced_accuracy"] = balanced_accuracy(truth[rest], result.class_index[rest])
     if opts.get("breakdown"):
         # where the prediction time goes: patch extraction alone, the network alone
         rows_all = np.arange(len(objects))
@@ -200,9 +199,9 @@ def worker_ours(case: str, sizes: dict, opts: dict) -> dict:
             clf.patches(objects, rows_all[b : b + 4096])
         out["patches_s"] = time.perf_counter() - t
         x = torch.from_numpy(clf.patches(objects, rows_all[:4096]))
-        clf.forward_patches(x[:64])  # warm-up
+        clf.backend.forward_patches(x[:64])  # warm-up
         t = time.perf_counter()
-        clf.forward_patches(x)
+        clf.backend.forward_patches(x)
         out["forward_s"] = (time.perf_counter() - t) * len(objects) / len(x)
     return out
 
@@ -210,13 +209,13 @@ def worker_ours(case: str, sizes: dict, opts: dict) -> dict:
 def worker_plugin(case: str, sizes: dict, opts: dict) -> dict:
     """The plugin's method: training on the same 100 annotations, prediction of all objects."""
     import torch
-    from plugin_method import PluginMethod
+    from benchmarks.plugin_method import PluginMethod
 
     import svetlana_nb as sv
 
-    demo = _demo(case, sizes)
+    demo = demo_set(case, sizes)
     objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)  # for the same draw
-    truth, rows = _speed_draw(demo, objects)
+    truth, rows = speed_draw(demo, objects)
     labels = objects.labels
     del objects
     out = {"threads": torch.get_num_threads()}
@@ -251,7 +250,7 @@ def worker_plugin(case: str, sizes: dict, opts: dict) -> dict:
     rest = np.setdiff1d(np.arange(len(labels)), rows)
     pred_by_row = np.empty(len(labels), dtype=np.int64)
     pred_by_row[order] = pred
-    out["balanced_accuracy"] = _balanced_accuracy(truth[rest], pred_by_row[rest])
+    out["balanced_accuracy"] = balanced_accuracy(truth[rest], pred_by_row[rest])
     return out
 
 
@@ -263,15 +262,15 @@ def worker_interleaved(case: str, sizes: dict, opts: dict) -> dict:
     forest's second opinion depends on how sure the network is. The plugin's network is trained
     for one epoch: its prediction time does not depend on its weights.
     """
-    from plugin_method import PluginMethod
+    from benchmarks.plugin_method import PluginMethod
 
     import svetlana_nb as sv
 
-    demo = _demo(case, sizes)
+    demo = demo_set(case, sizes)
     objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
-    truth, rows = _speed_draw(demo, objects)
+    truth, rows = speed_draw(demo, objects)
     clf = sv.Classifier(objects, seed=0)
-    clf.fit(_annotations(objects, demo, rows), **opts.get("fit_options", {}))
+    clf.fit(annotations_of(objects, demo, rows), **opts.get("fit_options", {}))
     method = PluginMethod(
         demo.image, demo.mask, channel_axis=demo.channel_axis, n_classes=len(demo.class_names), epochs=1
     )
@@ -307,9 +306,10 @@ def run_worker(kind: str, case: str, sizes: dict, opts: dict, inprocess: bool) -
         return WORKERS[kind](case, sizes, opts)
     payload = json.dumps({"kind": kind, "case": case, "sizes": sizes, "opts": opts})
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--worker", payload],
+        [sys.executable, "-m", "benchmarks.bench_engine", "--worker", payload],
         capture_output=True,
         text=True,
+        cwd=ROOT,
     )
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
@@ -358,26 +358,26 @@ def accuracy_runs(
     """
     import dataclasses
 
-    from plugin_method import PluginMethod
+    from benchmarks.plugin_method import PluginMethod
 
     import svetlana_nb as sv
 
     rows_out = []
     for name in sets:
-        demo = _demo(name, sizes)
+        demo = demo_set(name, sizes)
         if image_channels is not None and demo.channel_axis is not None:
             demo = dataclasses.replace(demo, image=demo.image[..., list(image_channels)])
         if magnify > 1:
             demo = magnified(demo, magnify)
         objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
-        truth = _truth_index(demo, objects.labels)
+        truth = truth_index(demo, objects.labels)
         for k in counts:
             if k >= len(objects):
                 continue
             for seed in range(seeds if isinstance(seeds, int) else seeds.get(name, 5)):
-                rows = _draw(objects.labels, truth, k, np.random.default_rng(1000 + seed))
+                rows = draw(objects.labels, truth, k, np.random.default_rng(1000 + seed))
                 rest = np.setdiff1d(np.arange(len(objects)), rows)
-                ann = _annotations(objects, demo, rows)
+                ann = annotations_of(objects, demo, rows)
                 for method in methods:
                     t = time.perf_counter()
                     if method == "plugin":
@@ -399,16 +399,16 @@ def accuracy_runs(
                         if method == "random_forest":
                             options["model"] = "random_forest"
                         if method == "network_alone":  # the default's network without its forest
-                            options["forest_weight"] = 0.0
+                            options["second_opinion"] = None
                         options.update(opts.get("variants", {}).get(method, {}))
+                        if isinstance(options.get("second_opinion"), dict):  # from JSON (--extra)
+                            options["second_opinion"] = sv.SecondOpinion(**options["second_opinion"])
                         options.setdefault("seed", seed)
                         clf = sv.Classifier(objects, **options)
                         history = clf.fit(ann, **opts.get("fit_options", {}))
                         pred_by_row = clf.predict(objects).class_index
-                        info = (
-                            f"{len(history.epoch)} ep" if clf.model_name != "random_forest" else ""
-                        )
-                    score = _balanced_accuracy(truth[rest], pred_by_row[rest])
+                        info = f"{len(history.epoch)} ep" if clf.network is not None else ""
+                    score = balanced_accuracy(truth[rest], pred_by_row[rest])
                     seconds = time.perf_counter() - t
                     rows_out.append(
                         {
@@ -429,7 +429,7 @@ def accuracy_runs(
 
 
 # -- tables ----------------------------------------------------------------------------------------
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def text_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
     fmt = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
@@ -581,7 +581,7 @@ def speed_table(o2: dict, p2: dict, o3: dict, p3: dict, sizes: dict) -> str:
             f"{o2['forward_s']:.2f} s (estimated from 4096 patches)."
         )
     return (
-        _table(["SPEED", "svetlana_nb", "plugin method", "speed-up", "target"], rows)
+        text_table(["SPEED", "svetlana_nb", "plugin method", "speed-up", "target"], rows)
         + "\n"
         + "\n".join(notes)
     )
@@ -649,7 +649,7 @@ def accuracy_table(results: list[dict], methods=("default", "network_alone", "ra
             if gap is not None:
                 gap_text = f"{gap[0]:+.3f} ± {gap[1]:.3f} ({best})"
         rows.append([f"{name}, {k} annotated", *cells, ok, gap_text])
-    return _table(header, rows)
+    return text_table(header, rows)
 
 
 def environment() -> str:
@@ -657,11 +657,10 @@ def environment() -> str:
 
     import torch
 
-    import svetlana_nb._synth as synth
     import svetlana_nb.data as data
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    sources = Path(data.__file__).read_bytes() + Path(synth.__file__).read_bytes()
+    sources = b"".join(p.read_bytes() for p in sorted(Path(data.__file__).parent.glob("*.py")))
     data_hash = hashlib.md5(sources).hexdigest()[:8]
     return (
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s), torch "

@@ -9,8 +9,8 @@ prediction time of every object (best of 3), balanced accuracy on the objects no
 
 Usage::
 
-    python benchmarks/bench_large_objects.py            # about 2 minutes on 2 cores
-    python benchmarks/bench_large_objects.py --quick    # smaller image, 1 draw
+    python -m benchmarks.bench_large_objects            # about 2 minutes on 2 cores
+    python -m benchmarks.bench_large_objects --quick    # smaller image, 1 draw
 """
 
 from __future__ import annotations
@@ -19,15 +19,10 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import bench_engine as be  # noqa: E402
+from benchmarks import bench_engine as be
 
 
 def main(argv=None) -> int:
@@ -44,9 +39,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     sizes = be.QUICK if args.quick else be.FULL
     seeds = 1 if args.quick else args.seeds
-    demo = be.magnified(be._demo("cells_2d", sizes), args.magnify)
+    demo = be.magnified(be.demo_set("cells_2d", sizes), args.magnify)
     objects = sv.Objects(demo.image, demo.mask)
-    truth = be._truth_index(demo, objects.labels)
+    truth = be.truth_index(demo, objects.labels)
     print(f"cells_2d magnified {args.magnify}x: image {demo.image.shape}, {len(objects)} objects, "
           f"patch {objects.patch_shape}")
     rows_out = []
@@ -54,9 +49,9 @@ def main(argv=None) -> int:
         for k in (20, 100) if len(objects) > 100 else (20,):
             fit_s, predict_s, accuracy = [], [], []
             for seed in range(seeds):
-                rows = be._draw(objects.labels, truth, k, np.random.default_rng(1000 + seed))
+                rows = be.draw(objects.labels, truth, k, np.random.default_rng(1000 + seed))
                 rest = np.setdiff1d(np.arange(len(objects)), rows)
-                annotations = be._annotations(objects, demo, rows)
+                annotations = be.annotations_of(objects, demo, rows)
                 clf = sv.Classifier(objects, downscale=downscale, seed=seed)
                 start = time.perf_counter()
                 clf.fit(annotations)
@@ -67,7 +62,7 @@ def main(argv=None) -> int:
                     probabilities = clf.predict_proba(objects)
                     times.append(time.perf_counter() - start)
                 predict_s.append(min(times))
-                accuracy.append(be._balanced_accuracy(truth[rest], probabilities.argmax(1)[rest]))
+                accuracy.append(be.balanced_accuracy(truth[rest], probabilities.argmax(1)[rest]))
             fit, predict, acc = np.mean(fit_s), np.mean(predict_s), np.mean(accuracy)
             rows_out.append((clf.patch_description, k, fit, predict, acc))
             print(f"  {clf.patch_description:<32} {k:>3} annotated: fit {fit:5.1f} s, "

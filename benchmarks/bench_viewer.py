@@ -16,22 +16,20 @@ Prints:
 
 Usage::
 
-    python benchmarks/bench_viewer.py            # about 1 min on 2 cores
-    python benchmarks/bench_viewer.py --quick    # a smaller image (smoke run)
+    python -m benchmarks.bench_viewer            # about 1 min on 2 cores
+    python -m benchmarks.bench_viewer --quick    # a smaller image (smoke run)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
 LIVE_PLOT_CODE = """
 import time, numpy as np, svetlana_nb as sv

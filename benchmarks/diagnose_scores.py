@@ -1,7 +1,7 @@
 """Why one method beats another on a two-class demo set: ranking against decision (not run by run_all.py).
 
 For random draws of annotated objects (the same draws as ``bench_engine.py``), the default CNN
-(alone: ``forest_weight=0``, without the forest's second opinion) and the random forest are
+(alone: ``second_opinion=None``, without the forest's second opinion) and the random forest are
 trained; on the objects not annotated it prints, for each:
 
 - ``auc``: area under the ROC curve of its score (how well it ranks the objects overall);
@@ -21,22 +21,17 @@ for it; this shows how much.
 
 Usage::
 
-    python benchmarks/diagnose_scores.py --set infected_cells_2d --count 20 --seeds 8
+    python -m benchmarks.diagnose_scores --set infected_cells_2d --count 20 --seeds 8
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import bench_engine as be  # noqa: E402
+from benchmarks import bench_engine as be
 
 
 def best_threshold_accuracy(truth: np.ndarray, score: np.ndarray) -> float:
@@ -89,7 +84,7 @@ def measurement_models(values: np.ndarray, names: list[str], truth: np.ndarray, 
     Parameters
     ----------
     values : numpy.ndarray, shape (n_objects, n_measurements)
-        Object measurements (``svetlana_nb.features.feature_matrix``).
+        Object measurements (``svetlana_nb.models.forest_backend.feature_matrix``).
     names : list of str
         Their names; the brightest-pixel ones start with ``max_intensity``.
     truth : numpy.ndarray of int, shape (n_objects,)
@@ -110,7 +105,7 @@ def measurement_models(values: np.ndarray, names: list[str], truth: np.ndarray, 
     """
     from sklearn.linear_model import LogisticRegression
 
-    from svetlana_nb.forest import ForestModel
+    from svetlana_nb.models.forest import ForestModel
 
     brightest = [i for i, name in enumerate(names) if name.startswith("max_intensity")]
     subsets = dict(zip(MEASUREMENT_SUBSETS, ([names.index(measurement)], brightest, list(range(len(names))))))
@@ -121,9 +116,9 @@ def measurement_models(values: np.ndarray, names: list[str], truth: np.ndarray, 
         standard = standardised(x, rows)
         logistic = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000)
         predicted = logistic.fit(standard[rows], truth[rows]).predict(standard[rest])
-        out[f"logistic, {subset}"] = be._balanced_accuracy(truth[rest], predicted)
+        out[f"logistic, {subset}"] = be.balanced_accuracy(truth[rest], predicted)
         forest = ForestModel.fit(x[rows], truth[rows], n_classes, [names[c] for c in columns], seed=seed)
-        out[f"forest, {subset}"] = be._balanced_accuracy(truth[rest], forest.predict_proba(x[rest]).argmax(1))
+        out[f"forest, {subset}"] = be.balanced_accuracy(truth[rest], forest.predict_proba(x[rest]).argmax(1))
     return out
 
 
@@ -141,14 +136,14 @@ def main(argv=None) -> int:
     from sklearn.metrics import roc_auc_score
 
     import svetlana_nb as sv
-    from svetlana_nb.features import feature_matrix
+    from svetlana_nb.models.forest_backend import feature_matrix
 
     torch.set_num_threads(args.threads)
-    demo = be._demo(args.set, be.FULL)
+    demo = be.demo_set(args.set, be.FULL)
     if len(demo.class_names) != 2:
         parser.error(f"--set: expected a two-class set, {args.set} has {len(demo.class_names)} classes")
     objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
-    truth = be._truth_index(demo, objects.labels)
+    truth = be.truth_index(demo, objects.labels)
     values, names = feature_matrix(objects)
     if args.measurement not in names:
         parser.error(f"--measurement: expected one of {names}, got {args.measurement!r}")
@@ -160,18 +155,18 @@ def main(argv=None) -> int:
           f" CNN log-odds ~ measurements: R², largest weights")
     rows_out, simpler = [], []
     for seed in range(args.seeds):
-        rows = be._draw(objects.labels, truth, args.count, np.random.default_rng(1000 + seed))
+        rows = be.draw(objects.labels, truth, args.count, np.random.default_rng(1000 + seed))
         rest = np.setdiff1d(np.arange(len(objects)), rows)
-        annotations = be._annotations(objects, demo, rows)
+        annotations = be.annotations_of(objects, demo, rows)
         figures = []
         for model in ("light_cnn", "random_forest"):
-            alone = {"forest_weight": 0.0} if model == "light_cnn" else {}  # the network's own scores
+            alone = {"second_opinion": None} if model == "light_cnn" else {}  # the network's own scores
             clf = sv.Classifier(objects, model=model, seed=seed, **alone)
             clf.fit(annotations)
             score = log_odds(clf.predict(objects).probabilities)
             decided = (score > 0).astype(int)
             figures += [roc_auc_score(truth[rest], score[rest]),
-                        be._balanced_accuracy(truth[rest], decided[rest]),
+                        be.balanced_accuracy(truth[rest], decided[rest]),
                         best_threshold_accuracy(truth[rest], score[rest])]
             if model == "light_cnn":
                 fit = LinearRegression().fit(standard, score)

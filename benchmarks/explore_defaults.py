@@ -6,11 +6,11 @@ objects (the same draws as ``bench_engine.py``). Used to choose the core's defau
 
 Usage::
 
-    python benchmarks/explore_defaults.py --variants default context3 minmax --seeds 3
-    python benchmarks/explore_defaults.py --sets infected_cells_2d --variants default random_forest \
+    python -m benchmarks.explore_defaults --variants default context3 minmax --seeds 3
+    python -m benchmarks.explore_defaults --sets infected_cells_2d --variants default random_forest \
         --seeds 15 --image-channels 1
-    python benchmarks/explore_defaults.py --sets cells_2d --variants default full_resolution --magnify 3
-    python benchmarks/explore_defaults.py --list
+    python -m benchmarks.explore_defaults --sets cells_2d --variants default full_resolution --magnify 3
+    python -m benchmarks.explore_defaults --list
 """
 
 from __future__ import annotations
@@ -20,11 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import bench_engine as be  # noqa: E402
+from benchmarks import bench_engine as be
 
 
 def variants() -> dict[str, dict]:
@@ -34,9 +30,9 @@ def variants() -> dict[str, dict]:
     return {
         "default": {},
         "random_forest": {"model": "random_forest"},
-        "network_alone": {"forest_weight": 0.0},
-        "forest_weight0.3": {"forest_weight": 0.3},
-        "forest_weight0.7": {"forest_weight": 0.7},
+        "network_alone": {"second_opinion": None},
+        "forest_weight0.3": {"second_opinion": sv.SecondOpinion(weight=0.3)},
+        "forest_weight0.7": {"second_opinion": sv.SecondOpinion(weight=0.7)},
         "context0": {"context": 0},
         "context2": {"context": 2},
         "context4": {"context": 4},
@@ -107,7 +103,7 @@ def main(argv=None) -> int:
             if isinstance(options.get("patch_size"), str):  # relative to the objects' own estimate
                 import svetlana_nb as sv
 
-                demo = be._demo(name, be.FULL)
+                demo = be.demo_set(name, be.FULL)
                 if args.magnify > 1:
                     demo = be.magnified(demo, args.magnify)
                 base = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis).patch_shape

@@ -3,6 +3,11 @@
 Annotate objects, train a small CNN on patches around them, and predict the class of every
 object, with the same engine from widgets, scripts and the command line.
 
+The rooms, in the order data flows through them: :mod:`.objects` (objects, annotations and
+their patches), :mod:`.models` (networks, a random forest, training, inference, the second
+opinion, model files), :mod:`.prediction` (results and their exports), :mod:`.widgets`
+(notebook views over all of it), with :mod:`.io`, :mod:`.data` and :mod:`.display` beside.
+
 >>> import svetlana_nb as sv
 >>> demo = sv.data.cells_2d()
 >>> objects = sv.Objects(demo.image, demo.mask)
@@ -13,26 +18,29 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from . import data
-from .annotations import Annotations
-from .augment import Augmentation
-from .classifier import Classifier
-from .explain import GradCam, SecondOpinion, grad_cam, second_opinion, top_features
-from .models import MODELS
-from .objects import Objects
-from .patch_measurements import measurement_names, patch_measurements
-from .predict import Prediction
-from .training import Callback, FunctionCallback, History, TrainingConfig, TrainingJob
+from . import data, io
+from .models import (
+    MODELS,
+    Augmentation,
+    Callback,
+    Classifier,
+    FunctionCallback,
+    SecondOpinion,
+    TrainingConfig,
+    grad_cam,
+)
+from .objects import Annotations, Objects, PatchSpec
+from .prediction import Prediction
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-#: Widgets load lazily so the core never imports ipywidgets.
+#: Widgets load lazily so that the core never imports ipywidgets.
 _WIDGETS = {"Annotator": "annotator", "Trainer": "training", "PredictionViewer": "prediction", "App": "app"}
 
-__all__ = ["Annotations", "Augmentation", "Callback", "Classifier", "FunctionCallback", "GradCam", "History",
-           "MODELS", "Objects", "Prediction", "TrainingConfig", "TrainingJob", "data", "grad_cam",
-           "SecondOpinion", "measurement_names", "patch_measurements", "second_opinion", "top_features",
-           *_WIDGETS]
+__all__ = [
+    "MODELS", "Annotations", "Augmentation", "Callback", "Classifier", "FunctionCallback", "Objects",
+    "PatchSpec", "Prediction", "SecondOpinion", "TrainingConfig", "data", "grad_cam", "io", *_WIDGETS,
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -40,3 +48,7 @@ def __getattr__(name: str) -> Any:
         module = import_module(f".widgets.{_WIDGETS[name]}", __name__)
         return getattr(module, name)
     raise AttributeError(f"module 'svetlana_nb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WIDGETS))

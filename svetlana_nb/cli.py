@@ -42,17 +42,16 @@ def predict_folder(model: Path, images_dir: Path, masks_dir: Path, out_dir: Path
 
     ``network_alone``: predict with the model's network only, without its second opinion.
     """
-    import pandas as pd
     from tqdm.auto import tqdm
 
-    from ._files import atomic_write_text
-    from .classifier import Classifier
     from .io import find_pairs, read_image, read_mask
+    from .models import Classifier
     from .objects import Objects
+    from .prediction.export import export_images, write_table
 
     clf = Classifier.load(model, device=device)
     if network_alone:
-        clf.forest_weight = 0.0
+        clf.second_opinion = None
     pairs = find_pairs(images_dir, masks_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = []
@@ -60,11 +59,9 @@ def predict_folder(model: Path, images_dir: Path, masks_dir: Path, out_dir: Path
         objects = Objects(read_image(image_path), read_mask(mask_path), channel_axis=channel_axis,
                           name=image_path.name)
         result = clf.predict(objects, batch_size=batch_size)
-        result.save_class_image(out_dir / f"{image_path.stem}_classes.tif")
+        export_images(result, out_dir, what=("classes",))
         tables.append(result.table)
-    table_path = out_dir / "objects.csv"
-    atomic_write_text(table_path, pd.concat(tables, ignore_index=True).to_csv(index=False))
-    return table_path
+    return write_table(tables, out_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

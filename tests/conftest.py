@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from synthetic import grid_scene  # noqa: E402
+from helpers import grid_scene
 
 
 @pytest.fixture(scope="session")

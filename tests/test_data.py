@@ -3,7 +3,8 @@ import pytest
 from scipy import ndimage
 from skimage.measure import regionprops_table
 
-from svetlana_nb import _synth, data
+from svetlana_nb import data
+from svetlana_nb.data import _synth
 
 SMALL = {
     "cells_2d": dict(n_objects=160),

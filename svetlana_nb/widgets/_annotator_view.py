@@ -2,7 +2,7 @@
 
 The subclass owns the state and the actions (``label``, ``skip``, ...); this base builds the
 widgets, wires their events to those actions (errors go to an Output in the widget) and turns
-the state into pixels with :mod:`svetlana_nb.render`.
+the state into pixels with :mod:`svetlana_nb.display`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from ipycanvas import Canvas
 from PIL import Image, ImageDraw
 
-from .. import render
+from .. import display
 from ..objects import Objects
 from ._canvas import ErrorArea, Painter, fixed_size, on_key
 from ._display import DisplayControls
@@ -41,7 +41,7 @@ CSS = """<style>
 
 def chip(text: str, color: str) -> str:
     """HTML of a small coloured label."""
-    style = f"background:{color};color:{render.text_color_for(color)}"
+    style = f"background:{color};color:{display.text_color_for(color)}"
     return f"<span class='svnb-chip' style='{style}'>{html.escape(text)}</span>"
 
 
@@ -163,12 +163,12 @@ class AnnotatorView(widgets.VBox):
         buttons = []
         names = self.class_names
         for k, (name, key) in enumerate(zip(names, shortcut_keys(len(names)))):
-            color = render.class_color(k)
+            color = display.class_color(k)
             button = widgets.Button(description=f"{key} · {name}" if key else name,
                                     tooltip=f"Label as {name}" + (f" (key {key})" if key else ""),
                                     layout=widgets.Layout(width="100%", height="34px"))
             button.style.button_color = color
-            button.style.text_color = render.text_color_for(color)
+            button.style.text_color = display.text_color_for(color)
             button.add_class("svnb-class-button")
             button.add_class(f"svnb-class-{k}")
             button.on_click(self._then_refocus(self.errors.guard(f"labelling as {name!r}")(
@@ -196,7 +196,7 @@ class AnnotatorView(widgets.VBox):
         done = int((self._klass >= 0).sum())
         self.progress.value = done
         self.progress_label.value = f"<b>{done}</b> / {total} annotated"
-        self.counts.value = "".join(chip(f"{name}: {n}", render.class_color(k))
+        self.counts.value = "".join(chip(f"{name}: {n}", display.class_color(k))
                                     for k, (name, n) in enumerate(counts.items()))
         self.back_button.disabled = not self.annotations.can_undo
         self.redo_button.disabled = not self.annotations.can_redo
@@ -221,13 +221,13 @@ class AnnotatorView(widgets.VBox):
                  f"<span class='svnb-muted'>{where} · {extent} px</span>"]
         k = int(self._klass[row])
         if k >= 0:
-            lines.append("annotated " + chip(self.class_names[k], render.class_color(k)))
+            lines.append("annotated " + chip(self.class_names[k], display.class_color(k)))
         if self._proba is not None:
             p = self._proba[row]
             best = int(np.argmax(p))
             guess = self._proba_names[best] if best < len(self._proba_names) else str(best)
             names = self.class_names
-            color = render.class_color(names.index(guess)) if guess in names else "#999999"
+            color = display.class_color(names.index(guess)) if guess in names else "#999999"
             lines.append(f"model's guess {chip(guess, color)} {100 * p[best]:.0f} %")
         self.info.value = "<br>".join(lines)
 
@@ -315,7 +315,7 @@ class AnnotatorView(widgets.VBox):
         side = max(self.objects.patch_shape[-1], 2 * int(ext[-2:].max()) + 8)
         shape = (side, side) if self.objects.spatial_ndim == 2 else (int(ext[0]) + 2, side, side)
         image, mask, origin = self.objects.crop(row, size=shape)
-        labels = render.crop_padded(self.objects.masks[self._row_image(row)], origin, shape)
+        labels = display.crop_padded(self.objects.masks[self._row_image(row)], origin, shape)
         self._crop = (row, image, mask, labels, origin)
         return self._crop
 
@@ -331,7 +331,7 @@ class AnnotatorView(widgets.VBox):
                 zi = int(np.clip(zc - origin[0], 0, image.shape[0] - 1))
                 image, mask, labels = image[zi], mask[zi], labels[zi]
         i = self._row_image(row)
-        frame, _, _ = render.render_crop(
+        frame, _, _ = display.render_crop(
             image, mask, colors=self.display.colors, limits=self.display.limits(i),
             visible=self.display.visible, rgb=self.objects.is_rgb, labels=labels, size=self.size,
             outline_color=SELECTED, background=BACKGROUND)
@@ -357,26 +357,26 @@ class AnnotatorView(widgets.VBox):
                      vx: np.ndarray) -> np.ndarray:
         i = self.shown_image
         image, _ = self._planes(i)
-        rgba = render.composite(render.sample_view(image, ys, xs), colors=self.display.colors,
+        rgba = display.composite(display.sample_view(image, ys, xs), colors=self.display.colors,
                                 limits=self.display.limits(i), visible=self.display.visible,
                                 rgb=self.objects.is_rgb)
-        rgba[~vy] = (*render.hex_to_rgb(BACKGROUND), 255)
-        rgba[:, ~vx] = (*render.hex_to_rgb(BACKGROUND), 255)
+        rgba[~vy] = (*display.hex_to_rgb(BACKGROUND), 255)
+        rgba[:, ~vx] = (*display.hex_to_rgb(BACKGROUND), 255)
         return rgba
 
     def _render_overlay(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray,
                         vx: np.ndarray) -> np.ndarray:
         i = self.shown_image
         _, mask = self._planes(i)
-        labels = render.sample_view(mask, ys, xs) * (vy[:, None] & vx[None, :])
+        labels = display.sample_view(mask, ys, xs) * (vy[:, None] & vx[None, :])
         layer = self._tints(i, labels)
         if self.overview.scale <= 1.0:
-            render.overlay(layer, render.label_outlines(labels), "#ffffff", alpha=0.3)
+            display.overlay(layer, display.label_outlines(labels), "#ffffff", alpha=0.3)
         if self._row is not None and self._row_image(self._row) == i:
             selected = labels == self.objects.labels[self._row]
             if selected.any():
-                ring = render.outline(selected, thickness=2, outer=True)
-                render.overlay(layer, ring, SELECTED)
+                ring = display.outline(selected, thickness=2, outer=True)
+                display.overlay(layer, ring, SELECTED)
         return layer
 
     def _tints(self, i: int, labels: np.ndarray) -> np.ndarray:
@@ -384,8 +384,8 @@ class AnnotatorView(widgets.VBox):
         rows = self.objects.rows_of_image(i)
         lab, klass = self.objects.labels[rows], self._klass[rows]
         done = klass >= 0
-        colors = [render.class_color(k) for k in range(len(self.class_names))]
-        palette = np.array([render.hex_to_rgb(c) for c in colors], dtype=np.uint8)
+        colors = [display.class_color(k) for k in range(len(self.class_names))]
+        palette = np.array([display.hex_to_rgb(c) for c in colors], dtype=np.uint8)
         if int(lab.max()) < MAX_LUT:  # lookup by label id
             if i not in self._luts:
                 lut = np.zeros((int(lab.max()) + 1, 4), dtype=np.uint8)

@@ -10,7 +10,7 @@ import ipywidgets as widgets
 import numpy as np
 from traitlets import Bool, Int, List
 
-from .. import render
+from .. import display
 from ..objects import Objects
 
 
@@ -54,7 +54,7 @@ class DisplayControls(widgets.VBox):
         self._shown: int | None = None
         self._limits = np.array(objects.channel_ranges("percentile"), dtype=np.float64)
         n = objects.n_channels
-        super().__init__(visible=[True] * n, colors=render.default_channel_colors(n), **kwargs)
+        super().__init__(visible=[True] * n, colors=display.default_channel_colors(n), **kwargs)
         self.add_class("svnb-display")
         self.checks, self.pickers, self.sliders = [], [], []
         rows = []

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import numpy as np
 
-from .. import render
+from .. import display
 from ._canvas import encode_image
 
 if TYPE_CHECKING:
-    from ..explain import SecondOpinion
+    from ..models.explain import Opinions
 
 PANEL_SIZE = 160
 HINT = "<i>Click an object to see its class probabilities and explanation.</i>"
@@ -47,15 +47,15 @@ def cam_frame(patch: np.ndarray, heatmap: np.ndarray, *, size: int = PANEL_SIZE,
         patch, heatmap = patch[:, z], heatmap[z]
     channels = np.moveaxis(patch[:-1], 0, -1)
     n = channels.shape[-1]
-    rgba = render.composite(channels, colors=render.default_channel_colors(n),
+    rgba = display.composite(channels, colors=display.default_channel_colors(n),
                             limits=[(0.0, 1.0)] * n)
-    heat = render.colormap(heatmap, "heat")[..., :3].astype(np.float32)
+    heat = display.colormap(heatmap, "heat")[..., :3].astype(np.float32)
     a = (alpha * np.clip(heatmap, 0.0, 1.0))[..., None]
     rgba[..., :3] = np.clip(rgba[..., :3] * (1 - a) + heat * a + 0.5, 0, 255).astype(np.uint8)
     scale = max(1, size // max(heatmap.shape))
-    rgba = render.upscale_nearest(rgba, scale)
-    edge = render.outline(render.upscale_nearest(patch[-1] > 0.5, scale), outer=True)
-    return render.overlay(rgba, edge, "#ffffff", alpha=0.8)
+    rgba = display.upscale_nearest(rgba, scale)
+    edge = display.outline(display.upscale_nearest(patch[-1] > 0.5, scale), outer=True)
+    return display.overlay(rgba, edge, "#ffffff", alpha=0.8)
 
 
 def probability_bars(probabilities: Sequence[float], class_names: Sequence[str],
@@ -86,7 +86,7 @@ def features_html(features: list[tuple[str, float, float]]) -> str:
             f"of the training objects<table style='font-size:12px'>{rows}</table>")
 
 
-def opinion_html(opinion: SecondOpinion | None, class_names: list[str]) -> str:
+def opinion_html(opinion: Opinions | None, class_names: list[str]) -> str:
     """The network's and the forest's probabilities of an object the forest was consulted on."""
     if opinion is None:
         return ""
@@ -143,7 +143,7 @@ class ObjectPanel(widgets.VBox):
             button = widgets.Button(description=name, tooltip=f"Correct: this object is {name}",
                                     layout=widgets.Layout(width="auto", margin="2px"))
             button.style.button_color = color
-            button.style.text_color = render.text_color_for(color)
+            button.style.text_color = display.text_color_for(color)
             button.on_click(lambda _, name=name: self._on_correct(name))
             buttons.append(button)
         clear = widgets.Button(description="Clear", icon="times", tooltip="Remove its annotation",

@@ -17,7 +17,7 @@ import numpy as np
 from ipycanvas import MultiCanvas
 from traitlets import Float, Tuple
 
-from .. import render
+from .. import display
 from ._canvas import ImageFormat, Painter, fixed_size
 
 #: Smallest viewport side relative to the canvas (image pixels are magnified up to 16x).
@@ -44,7 +44,7 @@ class Overview(widgets.VBox):
     ----------
     render_base : callable
         ``render_base(ys, xs, valid_y, valid_x) -> (H, W, 4) uint8`` draws the image for the
-        nearest-neighbour sample rows ``ys`` and columns ``xs`` (see :func:`render.view_indices`);
+        nearest-neighbour sample rows ``ys`` and columns ``xs`` (see :func:`display.view_indices`);
         rows/columns outside the image have ``valid_* == False``.
     render_overlay : callable
         Same signature; returns a transparent RGBA overlay.
@@ -178,7 +178,7 @@ class Overview(widgets.VBox):
         """Sample rows, columns and their validity for the current viewport and canvas."""
         y0, x0, y1, x1 = self.viewport
         fh, fw = self.frame_shape
-        ys, xs = render.view_indices(self.shape, self.viewport, (fh, fw))
+        ys, xs = display.view_indices(self.shape, self.viewport, (fh, fw))
         raw_y = y0 + (np.arange(fh) + 0.5) * (y1 - y0) / fh
         raw_x = x0 + (np.arange(fw) + 0.5) * (x1 - x0) / fw
         valid_y = (raw_y >= 0) & (raw_y < self.shape[0])

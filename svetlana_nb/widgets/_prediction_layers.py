@@ -1,4 +1,4 @@
-"""What the prediction view paints: per-object colour tables, legend, and the export files.
+"""What the prediction view paints: per-object colour tables and the legend.
 
 Headless (no widgets): object row + 1 indexes every table, 0 being the background, so a
 frame is coloured by one gather whatever the label ids are.
@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from .. import render
-from ..annotations import Annotations
+from .. import display
+from ..objects import Annotations
 from ..objects import Objects
-from ..predict import Prediction
+from ..prediction import Prediction
 
 
 @dataclass
 class Layers:
-    """Colour tables of a prediction (with corrections) for :func:`svetlana_nb.render.paint_labels`.
+    """Colour tables of a prediction (with corrections) for :func:`svetlana_nb.display.paint_labels`.
 
     Attributes
     ----------
@@ -45,7 +44,7 @@ class Layers:
     @property
     def colors(self) -> list[str]:
         """Hex colour of each of :attr:`names` (as in the annotator)."""
-        return [render.class_color(k) for k in range(len(self.names))]
+        return [display.class_color(k) for k in range(len(self.names))]
 
 
 def build_layers(objects: Objects, prediction: Prediction | None,
@@ -61,7 +60,7 @@ def build_layers(objects: Objects, prediction: Prediction | None,
     if prediction is not None:
         shown = np.array([names.index(c) for c in prediction.class_names])[prediction.class_index]
         k = len(prediction.class_names)
-        confidence[1:] = render.colormap(prediction.confidence, "confidence", vmin=1.0 / k)
+        confidence[1:] = display.colormap(prediction.confidence, "confidence", vmin=1.0 / k)
     items = list(annotations.items()) if annotations is not None else []
     if items:
         rows = objects.rows([key for key, _ in items])
@@ -69,7 +68,7 @@ def build_layers(objects: Objects, prediction: Prediction | None,
         if prediction is not None:
             corrected[rows[annotated != shown[rows]] + 1] = True
         shown[rows] = annotated
-    palette = np.array([render.hex_to_rgb(render.class_color(k)) for k in range(len(names))]
+    palette = np.array([display.hex_to_rgb(display.class_color(k)) for k in range(len(names))]
                        + [(0, 0, 0)], dtype=np.uint8)
     classes = np.zeros((n + 1, 4), dtype=np.uint8)
     classes[1:, :3] = palette[shown]
@@ -82,7 +81,7 @@ def legend_html(layers: Layers, prediction: Prediction | None, mode: str) -> str
     if prediction is None:
         return "<i>No prediction yet: train a classifier.</i>"
     if mode == "confidence":
-        ramp = ", ".join(render.COLORMAPS["confidence"])
+        ramp = ", ".join(display.COLORMAPS["confidence"])
         doubtful = int((prediction.confidence < 0.6).sum())
         return ("<div><b>Confidence</b> (winning probability)</div><div style='display:flex;"
                 f"gap:6px;align-items:center'><span>{100 / len(prediction.class_names):.0f}%</span>"
@@ -101,35 +100,3 @@ def legend_html(layers: Layers, prediction: Prediction | None, mode: str) -> str
             "inline-block;width:10px;height:10px;border:2px solid #999;border-radius:7px'></span>"
             f" corrected: {int(layers.corrected.sum())}</span>")
     return f"<div style='display:flex;flex-wrap:wrap;align-items:center'>{items}{ring}</div>"
-
-
-def export_files(prediction: Prediction, folder: Path, what: tuple[str, ...]) -> list[Path]:
-    """Write the object table, class images and per-class masks of a prediction.
-
-    Parameters
-    ----------
-    prediction : Prediction
-    folder : pathlib.Path
-        Created if needed.
-    what : tuple of {"table", "classes", "masks"}
-        ``objects.csv``; ``<image>_classes.tif`` (0 background, k + 1 for class k);
-        ``<image>_<class>.tif`` (each object keeps its label id).
-
-    Returns
-    -------
-    list of pathlib.Path
-    """
-    unknown = set(what) - {"table", "classes", "masks"}
-    if unknown:
-        raise ValueError(f"what: unknown export(s) {sorted(unknown)}; "
-                         "expected 'table', 'classes', 'masks'")
-    folder.mkdir(parents=True, exist_ok=True)
-    paths: list[Path] = []
-    if "table" in what:
-        paths.append(prediction.to_csv(folder / "objects.csv"))
-    for i, name in enumerate(prediction.objects.names):
-        if "classes" in what:
-            paths.append(prediction.save_class_image(folder / f"{name}_classes.tif", image=i))
-        if "masks" in what:
-            paths += prediction.save_class_masks(folder, image=i)
-    return paths

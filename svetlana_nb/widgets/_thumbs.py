@@ -11,7 +11,7 @@ import numpy as np
 from ipycanvas import Canvas
 from PIL import Image, ImageDraw, ImageFont
 
-from .. import render
+from .. import display
 from ._canvas import Painter, fixed_size
 
 THUMB = 72      # thumbnail side (pixels)
@@ -85,7 +85,7 @@ class ThumbnailStrip(widgets.VBox):
         label = name
         while len(label) > 1 and draw.textlength(label, font=self._font) > THUMB - 4:
             label = label[:-2] + "…"
-        draw.text((THUMB / 2, THUMB + BAND / 2), label, fill=render.text_color_for(color),
+        draw.text((THUMB / 2, THUMB + BAND / 2), label, fill=display.text_color_for(color),
                   font=self._font, anchor="mm")
         return np.asarray(image)
 

@@ -9,12 +9,10 @@ import ipywidgets as widgets
 import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines
 
-from ..augment import Augmentation
-from ..training import History, TrainingConfig
+from ..models import Augmentation
+from ..models import History, TrainingConfig
 
 #: Short button labels of the registered models.
-MODEL_LABELS = {"light_cnn": "Light CNN", "light_cnn_deep": "Deeper CNN",
-                "resnet": "Small ResNet", "random_forest": "Random forest", "custom": "Custom"}
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
 
 
@@ -105,7 +103,7 @@ def confusion_html(confusion: np.ndarray | None, class_names: list[str]) -> str:
             f"<tr>{corner}{head}</tr>{''.join(rows)}</table>")
 
 
-def summary_html(history: History, model_name: str) -> str:
+def summary_html(history: History, model_label: str) -> str:
     """Summarise a finished run: model, epochs, how it ended, best epoch, accuracy, time."""
     acc = history.best_val_acc
     if acc is not None:
@@ -117,7 +115,7 @@ def summary_html(history: History, model_name: str) -> str:
     else:
         acc_text = "no epoch completed"
     ended = {"completed": "completed", "early_stopping": "early stopping", "user": "stopped"}
-    return (f"<b>{html.escape(MODEL_LABELS.get(model_name, model_name))}</b>: "
+    return (f"<b>{html.escape(model_label)}</b>: "
             f"{len(history.epoch)} epoch(s), {ended.get(history.stopped, history.stopped)}; "
             f"best epoch <b>{history.best_epoch}</b>, {acc_text}, {duration(history.seconds)}")
 

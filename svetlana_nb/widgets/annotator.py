@@ -16,8 +16,8 @@ import numpy as np
 from traitlets import Any as AnyTrait
 from traitlets import Enum, Int, TraitError, observe, validate
 
-from .. import render
-from ..annotations import Annotations
+from .. import display
+from ..objects import Annotations
 from ..objects import Key, Objects
 from ._annotator_view import AnnotatorView
 from ._queue import next_position, shortcut_keys, uncertainty_order
@@ -335,7 +335,7 @@ class Annotator(AnnotatorView):
         self.thumbnails.relabel(key, name, self._color(name) if name else "#000000")
 
     def _color(self, class_name: str) -> str:
-        return render.class_color(self.class_names.index(class_name))
+        return display.class_color(self.class_names.index(class_name))
 
 
 def _annotations(objects: Objects, given: Annotations | Sequence[str],

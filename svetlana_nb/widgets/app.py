@@ -11,10 +11,10 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from ..classifier import Classifier
+from ..models import Classifier
 from ..objects import Objects
-from ..predict import Prediction
-from ..training import History
+from ..prediction import Prediction
+from ..models import History
 from .annotator import Annotator
 from .prediction import PredictionViewer
 from .training import Trainer

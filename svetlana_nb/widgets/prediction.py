@@ -16,17 +16,19 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from .. import render
-from ..annotations import Annotations
-from ..classifier import Classifier
-from ..explain import grad_cam, second_opinion, top_features
+from .. import display
+from ..objects import Annotations
+from ..models import Classifier
+from ..models.explain import grad_cam, opinions, top_features
 from ..objects import Key, Objects
-from ..predict import Prediction
+from ..prediction import Prediction
+from ..prediction.export import check_exports
+from ..prediction.export import export as export_files
 from ._canvas import ErrorArea
 from ._display import DisplayControls
 from ._object_panel import PANEL_SIZE, ObjectPanel, cam_frame, features_html, opinion_html, probability_bars
 from ._overview import Overview
-from ._prediction_layers import build_layers, export_files, legend_html
+from ._prediction_layers import build_layers, legend_html
 
 CORRECTED_COLOR, SELECTED_COLOR, OUTSIDE_RGB = "#ffffff", "#00e5ff", (32, 32, 32)
 
@@ -155,8 +157,8 @@ class PredictionViewer(widgets.VBox):
     def _render_base(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray,
                      vx: np.ndarray) -> np.ndarray:
         d = self.display_controls
-        view = render.sample_view(self._plane(self.objects.images[self.image]), ys, xs)
-        rgba = render.composite(view, colors=d.colors, limits=d.limits(), visible=d.visible,
+        view = display.sample_view(self._plane(self.objects.images[self.image]), ys, xs)
+        rgba = display.composite(view, colors=d.colors, limits=d.limits(), visible=d.visible,
                                 rgb=self.objects.is_rgb)
         rgba[~(vy[:, None] & vx[None, :]), :3] = OUTSIDE_RGB
         return rgba
@@ -164,7 +166,7 @@ class PredictionViewer(widgets.VBox):
     def _overlay(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray,
                  vx: np.ndarray) -> np.ndarray:
         """Transparent RGBA: objects by class or confidence, correction and selection rings."""
-        labels = render.sample_view(self._plane(self.objects.masks[self.image]), ys, xs)
+        labels = display.sample_view(self._plane(self.objects.masks[self.image]), ys, xs)
         ids = self.objects.rows_of_labels(labels, self.image) + 1  # 0: background
         ids[~(vy[:, None] & vx[None, :])] = 0
         rgba = np.zeros(ids.shape + (4,), dtype=np.uint8)
@@ -174,17 +176,17 @@ class PredictionViewer(widgets.VBox):
         zoomed = self.overview.scale <= 1.0
         strong = min(1.0, 2 * self.opacity)
         if not self.outline:
-            render.paint_labels(rgba, ids, lut, alpha=self.opacity)
+            display.paint_labels(rgba, ids, lut, alpha=self.opacity)
         if self.outline or zoomed:  # crisp edges once objects are large enough
-            render.paint_labels(rgba, ids, lut, alpha=strong, outline_only=True)
+            display.paint_labels(rgba, ids, lut, alpha=strong, outline_only=True)
         thickness = 2 if zoomed else 1
         if self.selected is not None:  # drawn first: a correction ring stays visible inside it
             row = self.objects.row(self.selected)
-            ring = render.outline(ids == row + 1, thickness=thickness + 1, outer=True)
-            render.overlay(rgba, ring, SELECTED_COLOR)
+            ring = display.outline(ids == row + 1, thickness=thickness + 1, outer=True)
+            display.overlay(rgba, ring, SELECTED_COLOR)
         if self.layers.corrected.any():
-            ring = render.outline(self.layers.corrected[ids], thickness=thickness, outer=True)
-            render.overlay(rgba, ring, CORRECTED_COLOR)
+            ring = display.outline(self.layers.corrected[ids], thickness=thickness, outer=True)
+            display.overlay(rgba, ring, CORRECTED_COLOR)
         return rgba
 
     # -- events --------------------------------------------------------------------------------
@@ -284,7 +286,7 @@ class PredictionViewer(widgets.VBox):
         if self.objects.spatial_ndim == 3:
             image, mask = image[image.shape[0] // 2], mask[mask.shape[0] // 2]
         d = self.display_controls
-        crop, _, _ = render.render_crop(
+        crop, _, _ = display.render_crop(
             image, mask, colors=d.colors, limits=d.limits(int(self.objects.image_index[row])),
             visible=d.visible, rgb=self.objects.is_rgb, size=PANEL_SIZE)
         title = f"<b>Object {html.escape(name)}</b>"
@@ -293,7 +295,7 @@ class PredictionViewer(widgets.VBox):
         if pred is not None:
             p, k = pred.probabilities[row], int(pred.class_index[row])
             title += f": predicted <b>{html.escape(pred.class_names[k])}</b> ({p[k]:.0%})"
-            colors = [render.class_color(self.class_names.index(c)) for c in pred.class_names]
+            colors = [display.class_color(self.class_names.index(c)) for c in pred.class_names]
             bars = probability_bars(p, pred.class_names, colors, predicted=k)
             cam, explanation = self._explain(key)
             cam_class = pred.class_names[k]
@@ -309,10 +311,10 @@ class PredictionViewer(widgets.VBox):
         if clf is None or not clf.is_fitted:
             return None, ""
         try:
-            if clf.model_name == "random_forest":
+            if clf.network is None:  # the random forest: its most important measurements
                 return None, features_html(top_features(clf, self.objects, key))
             gc = grad_cam(clf, self.objects, key)
-            opinion = second_opinion(clf, self.objects, key)
+            opinion = opinions(clf, self.objects, key)
         except (ValueError, RuntimeError) as error:  # e.g. a custom network without convolutions
             return None, f"<i>No explanation: {html.escape(str(error))}</i>"
         return cam_frame(gc.patch, gc.heatmap), opinion_html(opinion, clf.class_names)
@@ -378,7 +380,7 @@ class PredictionViewer(widgets.VBox):
         prediction = self.prediction
         if corrections and self.annotations is not None:
             prediction = prediction.corrected(self.annotations)
-        paths = export_files(prediction, folder, tuple(what))
+        paths = export_files(prediction, folder, what=check_exports(what))
         self.export_status.value = (f"<small>Wrote {len(paths)} file(s) to "
                                     f"{html.escape(str(folder))}</small>")
         return paths

@@ -1,7 +1,7 @@
-"""``Trainer``: training options, Start/Stop, live loss and accuracy curves, summary.
+"""``Trainer``: model choice, training options, Start/Stop, live curves, summary.
 
-The training loop knows nothing of this widget: :class:`TrainingMonitor` is one
-:class:`~svetlana_nb.training.Callback` among others, updating bqplot marks in place.
+The training loop knows nothing of this widget: :class:`~._monitor.TrainingMonitor` is one
+:class:`~svetlana_nb.Callback` among others, updating bqplot marks in place.
 """
 
 from __future__ import annotations
@@ -14,180 +14,22 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
-import numpy as np
 import traitlets
-from bqplot import Figure
 from ipywidgets import CallbackDispatcher
 
 from .._validation import check_channels
-from ..annotations import Annotations
-from ..classifier import FOREST_WEIGHT, Classifier
-from ..models import DESCRIPTIONS, MODELS
-from ..training import Callback, History, TrainingConfig, TrainingJob
+from ..models import Classifier, History, SecondOpinion, TrainingConfig
+from ..models.callbacks import TrainingJob
+from ..models.registry import MODELS, model_kind
+from ..objects import Annotations
+from ._monitor import TrainingMonitor
 from ._training_view import (
-    MODEL_LABELS,
     TrainingOptions,
     confusion_html,
     curve_figure,
     curves_legend,
-    nice_ticks,
-    set_ticks,
-    status_text,
     summary_html,
 )
-
-
-class TrainingMonitor(Callback):
-    """Training callback drawing live curves and progress, without slowing training down.
-
-    The training thread only records each epoch's metrics (microseconds); a drawing thread
-    sends them: it reassigns the bqplot marks' ``x`` and ``y`` (never rebuilding a figure)
-    and the progress bar, coalescing epochs that end faster than the front end is updated.
-    The final state is drawn before :meth:`on_train_end` returns.
-
-    Parameters
-    ----------
-    loss_figure, acc_figure : bqplot.Figure
-        Figures of :func:`curve_figure`: their Lines mark gets new ``x`` (epochs,) and ``y``
-        (2, epochs); their axes get round ticks when the range grows.
-    progress : ipywidgets.FloatProgress
-        Fraction of the epoch budget done.
-    status : ipywidgets.Label
-        Epoch, elapsed time, ETA.
-
-    Attributes
-    ----------
-    plot_seconds : list of float
-        Time :meth:`on_epoch_end` took in the training thread, per epoch.
-    draw_seconds : list of float
-        Time of each draw in the drawing thread.
-    """
-
-    def __init__(self, loss_figure: Figure, acc_figure: Figure, progress: widgets.FloatProgress,
-                 status: widgets.Label) -> None:
-        self.loss_figure, self.acc_figure = loss_figure, acc_figure
-        self.loss_line, self.acc_line = loss_figure.marks[0], acc_figure.marks[0]
-        self.progress, self.status = progress, status
-        self.plot_seconds: list[float] = []
-        self.draw_seconds: list[float] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._dirty = threading.Event()
-        self._drawer: threading.Thread | None = None
-        self._closing = False
-        self._data = np.zeros((5, 0))
-        self._n = self._drawn = 0
-        self._fraction = 0.0
-        self._metrics: dict = {}
-        self._max_epochs = 1
-
-    def request_stop(self) -> None:
-        """Ask training to stop after the current batch."""
-        self._stop.set()
-
-    def should_stop(self) -> bool:  # noqa: D102
-        return self._stop.is_set()
-
-    @property
-    def n_points(self) -> int:
-        """Epochs recorded so far."""
-        return self._n
-
-    def on_train_begin(self, info: dict) -> None:  # noqa: D102
-        self.close()
-        self._stop.clear()
-        self._max_epochs = int(info["max_epochs"])
-        self._data = np.full((5, self._max_epochs), np.nan)
-        self._n = self._drawn = 0
-        self._fraction, self._metrics = 0.0, {}
-        self.plot_seconds, self.draw_seconds = [], []
-        with self.loss_line.hold_sync(), self.acc_line.hold_sync():
-            for line in (self.loss_line, self.acc_line):
-                line.x, line.y = np.zeros(0), np.zeros((2, 0))
-        self.progress.bar_style, self.progress.value = "info", 0.0
-        patch = f"; patches {info['patch']}" if info.get("patch") else ""
-        self.status.value = (f"Training on {info.get('n_train', '?')} objects, validating on "
-                             f"{info.get('n_val', 0)} "
-                             f"({info.get('device_name', info.get('device', ''))}{patch})")
-        self._closing = False
-        self._drawer = threading.Thread(target=self._draw_loop, name="svetlana-nb-plots",
-                                        daemon=True)
-        self._drawer.start()
-
-    def on_batch_end(self, batch: int, n_batches: int, loss: float) -> None:  # noqa: D102
-        self._fraction = (self._n + batch / max(n_batches, 1)) / self._max_epochs
-
-    def on_epoch_end(self, epoch: int, metrics: dict) -> None:  # noqa: D102
-        begin = time.perf_counter()
-        with self._lock:
-            n = self._n
-            if n >= self._data.shape[1]:
-                grown = np.full((5, 2 * n + 1), np.nan)
-                grown[:, :n] = self._data
-                self._data = grown
-            for i, name in enumerate(("epoch", "train_loss", "val_loss", "train_acc", "val_acc")):
-                value = metrics.get(name)
-                self._data[i, n] = np.nan if value is None else float(value)
-            self._n, self._metrics = n + 1, dict(metrics)
-            self._fraction = epoch / int(metrics.get("max_epochs", self._max_epochs))
-        self._dirty.set()
-        self.plot_seconds.append(time.perf_counter() - begin)
-
-    def on_train_end(self, history: History) -> None:  # noqa: D102
-        self.close()
-        self.progress.value = 1.0
-        self.progress.bar_style = "warning" if history.stopped == "user" else "success"
-
-    def close(self) -> None:
-        """Stop the drawing thread after it has drawn the last epoch recorded."""
-        drawer, self._drawer = self._drawer, None
-        if drawer is not None:
-            self._closing = True
-            self._dirty.set()
-            drawer.join(10)
-        if self._drawn < self._n:
-            self.draw()
-
-    def _draw_loop(self) -> None:
-        while True:
-            self._dirty.wait(0.25)  # also refreshes the progress bar during long epochs
-            self._dirty.clear()
-            if self._closing:
-                return
-            self.draw()
-
-    def draw(self) -> None:
-        """Send the epochs recorded so far to the figures, the progress bar and the status."""
-        begin = time.perf_counter()
-        with self._lock:
-            n, metrics, fraction = self._n, self._metrics, self._fraction
-            data = self._data[:, :n].copy()
-        if n > self._drawn:
-            with self.loss_line.hold_sync(), self.acc_line.hold_sync():
-                self.loss_line.x, self.loss_line.y = data[0], data[1:3]
-                self.acc_line.x, self.acc_line.y = data[0], data[3:5]
-            self._round_ticks(data)
-            self.status.value = status_text(metrics)
-            self._drawn = n
-        if abs(self.progress.value - fraction) > 1e-3:
-            self.progress.value = fraction
-        self.draw_seconds.append(time.perf_counter() - begin)
-
-    def _round_ticks(self, data: np.ndarray) -> None:
-        """Give the epoch and loss axes round ticks; sent only when they change (rarely)."""
-        epochs = data[0, -1]
-        x_ticks = nice_ticks(epochs, integer=True)
-        x_ticks = np.concatenate([[1.0], x_ticks[(x_ticks > 1) & (x_ticks <= epochs)]])
-        for figure in (self.loss_figure, self.acc_figure):
-            set_ticks(figure.axes[0], x_ticks)
-        loss = data[1:3]
-        y_ticks = nice_ticks(np.nanmax(loss) if np.isfinite(loss).any() else 1.0, 5)
-        if set_ticks(self.loss_figure.axes[1], y_ticks):
-            self.loss_line.scales["y"].max = float(y_ticks[-1])
-
-
-def _import_sklearn() -> None:
-    import sklearn.ensemble  # noqa: F401
 
 
 class Trainer(widgets.VBox):
@@ -198,7 +40,7 @@ class Trainer(widgets.VBox):
     (:attr:`channels`; each choice of model and channels keeps its own trained classifier).
     Beside Start, **Second opinion** (:attr:`second_opinion`, on by default) gives a network a
     random forest on the objects' measurements, averaged in where the network is unsure
-    (the classifier's ``forest_weight``; off: the network alone).
+    (the classifier's ``second_opinion``; off: the network alone).
 
     Parameters
     ----------
@@ -239,14 +81,12 @@ class Trainer(widgets.VBox):
         self.job: TrainingJob | None = None
         self.history: History | None = None
         self._trained = CallbackDispatcher()
-        self.prefetch: threading.Thread | None = None
         self._classifiers: dict[tuple[str, tuple[int, ...]], Classifier] = {
             (classifier.model_name, self._normalised(classifier.channels, annotations)): classifier}
-        names = [*MODELS] + (["custom"] if classifier.model_name == "custom" else [])
+        kinds = [model_kind(m) for m in MODELS] + ([classifier.kind] if classifier.model_name not in MODELS else [])
         self.model_buttons = widgets.ToggleButtons(
-            options=[(MODEL_LABELS.get(m, m), m) for m in names], value=classifier.model_name,
-            tooltips=[DESCRIPTIONS.get(m, "your own torch module") for m in names],
-            style={"button_width": "120px"})
+            options=[(kind.label, kind.name) for kind in kinds], value=classifier.model_name,
+            tooltips=[kind.description for kind in kinds], style={"button_width": "120px"})
         self.model_help = widgets.HTML()
         n_channels = annotations.objects.n_channels
         chosen = set(classifier.channels) if classifier.channels else set(range(n_channels))
@@ -271,13 +111,15 @@ class Trainer(widgets.VBox):
         self.warm_toggle = widgets.ToggleButton(
             description="Continue training", icon="forward", layout=widgets.Layout(width="auto"),
             tooltip="On: continue from the current weights; off: restart from new weights")
+        #: The second opinion's settings when the box is ticked (the classifier's, else the default).
+        self._opinion = classifier.second_opinion or SecondOpinion()
         self.second_opinion_toggle = widgets.Checkbox(
-            value=classifier.forest_weight > 0, description="Second opinion", indent=False,
+            value=classifier.second_opinion is not None, description="Second opinion", indent=False,
             layout=widgets.Layout(width="auto", margin="0 0 0 12px"),
             tooltip="Where the network's top probability is below "
-                    f"{classifier.second_opinion_below:g}, average it with a random forest on the "
-                    "object's measurements (trained with the network, 0.2 s). Off: the network alone.")
-        self._forest_weight = classifier.forest_weight or FOREST_WEIGHT  # the share when on
+                    f"{self._opinion.below:g}, average it with a random forest on the "
+                    "object's measurements (trained with the network, in a fraction of a second). "
+                    "Off: the network alone.")
         self.device_label = widgets.HTML(f"<span style='margin-left:12px'>Device: "
                                          f"<b>{html.escape(classifier.device_name)}</b></span>")
         self.start_button.on_click(lambda _: self.start())
@@ -304,14 +146,14 @@ class Trainer(widgets.VBox):
         self.classifier = classifier
         self.model = classifier.model_name
         self.channels = self._normalised(classifier.channels, annotations)
-        self.second_opinion = classifier.forest_weight > 0
+        self.second_opinion = classifier.second_opinion is not None
         widgets.link((self, "model"), (self.model_buttons, "value"))
         widgets.link((self, "warm_start"), (self.warm_toggle, "value"))
         widgets.link((self, "second_opinion"), (self.second_opinion_toggle, "value"))
         self._show_model()
 
     def _sync_enabled(self) -> None:
-        forest = self.model == "random_forest"
+        forest = not model_kind(self.model).is_network  # no epochs, no second opinion
         self.controls.set_disabled(self.running, forest)
         self.warm_toggle.disabled = self.running or forest
         self.second_opinion_toggle.disabled = self.running or forest
@@ -330,18 +172,18 @@ class Trainer(widgets.VBox):
     @traitlets.observe("second_opinion")
     def _on_second_opinion(self, change: dict) -> None:
         clf = self.classifier
-        if clf is None or clf.model_name == "random_forest":
+        if clf is None or not clf.kind.is_network:
             return
-        self._show_model()  # gives the classifier its forest share (a run in progress keeps its own)
+        self._show_model()  # gives the classifier its second opinion (a run in progress keeps its own)
         if self.running:
             self.status.value = "The second opinion changes after this training run."
-        elif change["new"] and clf.is_fitted and clf.patch_forest is None:
+        elif change["new"] and clf.backend is not None and clf.is_fitted and clf.backend.opinion is None:
             self.status.value = "The second opinion joins at the next training (Start)."
 
     def _apply_second_opinion(self, clf: Classifier) -> None:
-        """Give ``clf`` this widget's forest share (0: the network alone); not during a run."""
-        if not self.running and clf.model_name != "random_forest":
-            clf.forest_weight = self._forest_weight if self.second_opinion else 0.0
+        """Give ``clf`` this widget's second opinion (None: the network alone); not during a run."""
+        if not self.running and clf.kind.is_network:
+            clf.second_opinion = self._opinion if self.second_opinion else None
 
     @staticmethod
     def _normalised(channels: Any, annotations: Annotations) -> tuple[int, ...]:
@@ -390,17 +232,12 @@ class Trainer(widgets.VBox):
         """
         key = (model, self.channels)
         if key not in self._classifiers:
-            if model == "random_forest":  # import scikit-learn (1-3 s) while the user reads
-                self.prefetch = threading.Thread(target=_import_sklearn, daemon=True)
-                self.prefetch.start()
             old = self.classifier
-            self._classifiers[key] = Classifier(
-                self.annotations.objects, model=model,
+            self._classifiers[key] = old.clone(
+                objects=self.annotations.objects, model=model,
                 class_names=old.class_names or self.annotations.class_names,
-                patch_size=old.patch_shape, normalization=old.normalization, context=old.context,
-                channels=list(self.channels) or None, downscale=old.downscale, device=old.device.type,
-                forest_weight=self._forest_weight if self.second_opinion else 0.0,
-                second_opinion_below=old.second_opinion_below, **old.config.to_dict())
+                channels=list(self.channels) or None,
+                second_opinion=self._opinion if self.second_opinion else None)
         return self._classifiers[key]
 
     # -- training ------------------------------------------------------------------------------
@@ -465,7 +302,7 @@ class Trainer(widgets.VBox):
                 self._show_error(job.error)
             else:
                 history = self.history = job.history
-                self.summary.value = summary_html(history, clf.model_name)
+                self.summary.value = summary_html(history, clf.kind.label)
                 self.confusion.value = confusion_html(history.confusion, history.class_names)
                 self.status.value = "Done: " + history.summary()
                 self._trained(clf, history)

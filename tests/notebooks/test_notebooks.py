@@ -99,16 +99,42 @@ def widget_views(nb: nbformat.NotebookNode) -> int:
 
 
 def test_notebooks_are_generated_and_clean():
-    """Committed notebooks match ``_build.py`` and hold no outputs."""
-    result = subprocess.run([sys.executable, str(NOTEBOOKS / "_build.py"), "--check"],
+    """Committed notebooks match their sources ``src/<name>.py`` (``build.py``), hold no outputs."""
+    result = subprocess.run([sys.executable, str(NOTEBOOKS / "build.py"), "--check"],
                             capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") and c.get("execution_count") is None
                    for c in nb.cells if c.cell_type == "code"), f"{path.name} has outputs"
         first = next(c for c in nb.cells if c.cell_type == "code")
         assert "google.colab" in first.source and "enable_custom_widget_manager" in first.source
+
+
+def test_every_notebook_has_a_source():
+    """One ``src/<name>.py`` per ``<name>.ipynb``, and the other way round."""
+    notebooks = {p.stem for p in NOTEBOOKS.glob("*.ipynb")}
+    sources = {p.stem for p in (NOTEBOOKS / "src").glob("*.py")}
+    assert notebooks, "no notebook found"
+    assert not notebooks - sources, f"no source in notebooks/src for: {sorted(notebooks - sources)}"
+    assert not sources - notebooks, \
+        f"no notebook for (run notebooks/build.py): {sorted(sources - notebooks)}"
+
+
+def test_colab_cell_is_the_same_everywhere():
+    """The first code cell (Colab setup: REPO_URL, a %pip magic) is the same in every source."""
+    import jupytext  # a test dependency: build.py needs it too
+    cells = {}
+    for path in sorted((NOTEBOOKS / "src").glob("*.py")):
+        nb = jupytext.read(path, fmt="py:percent")
+        code = [c.source.strip("\n") for c in nb.cells if c.cell_type == "code"]
+        cells[path.name] = code[0] if code else ""
+    assert len(cells) >= 2, cells
+    reference = cells["quickstart.py"]
+    assert "google.colab" in reference and 'REPO_URL = "https://' in reference
+    assert '    %pip install -q "svetlana_nb @ git+{REPO_URL}"' in reference.splitlines()
+    differ = [name for name, source in cells.items() if source != reference]
+    assert not differ, f"Colab cell differs from quickstart.py's in: {differ}"
 
 
 def test_quickstart(kernel_dir, tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import svetlana_nb as sv
-from svetlana_nb import render
+from svetlana_nb import display as render
 from svetlana_nb.widgets._canvas import decode_image, send_event
 from svetlana_nb.widgets._queue import shortcut_keys, uncertainty_order
 from svetlana_nb.widgets.annotator import Annotator

@@ -6,6 +6,7 @@ import pytest
 import tifffile
 
 import svetlana_nb as sv
+from svetlana_nb.models import opinions
 from svetlana_nb.widgets._canvas import decode_image, send_event
 from svetlana_nb.widgets.prediction import PredictionViewer
 
@@ -39,7 +40,7 @@ def test_overlay_paints_objects_in_their_class_colour(trained, demo):
     cx, cy = viewer.overview.to_canvas(*(objects.centres[row] + 0.5))
     pixel = overlay[int(cy), int(cx)]
     k = int(pred.class_index[row])
-    assert tuple(pixel[:3]) == sv.render.hex_to_rgb(sv.render.class_color(k)) and pixel[3] > 0
+    assert tuple(pixel[:3]) == sv.display.hex_to_rgb(sv.display.class_color(k)) and pixel[3] > 0
     assert overlay[0, 0, 3] == 0 or objects.masks[0][0, 0] != 0
     assert "healthy" in viewer.legend.value and str(pred.counts()["healthy"]) in viewer.legend.value
 
@@ -108,7 +109,7 @@ def test_correction_lands_in_the_annotations_and_is_drawn(trained, demo):
     after = frame(viewer, 1)
     cx, cy = viewer.overview.to_canvas(*(objects.centres[row] + 0.5))
     k = pred.class_names.index(other)
-    assert tuple(after[int(cy), int(cx), :3]) == sv.render.hex_to_rgb(sv.render.class_color(k))
+    assert tuple(after[int(cy), int(cx), :3]) == sv.display.hex_to_rgb(sv.display.class_color(k))
     white = np.all(after[..., :3] == 255, axis=-1) & (after[..., 3] == 255)
     assert white.sum() > np.sum(np.all(before[..., :3] == 255, axis=-1) & (before[..., 3] == 255))
     viewer.correct(None)
@@ -137,21 +138,21 @@ def test_the_second_opinion_is_shown_where_the_forest_was_consulted(trained):
     objects, _, clf, pred = trained
     network = clf.network_proba(objects)
     unsure, sure = np.argmin(network.max(1)), np.argmax(network.max(1))
-    clf.second_opinion_below = float(network.max(1)[unsure]) + 1e-4  # exactly one object is unsure
+    clf.second_opinion = sv.SecondOpinion(below=float(network.max(1)[unsure]) + 1e-4)  # exactly one is unsure
     try:
         viewer = PredictionViewer(objects, clf.predict(objects), classifier=clf)
         viewer.select(objects.keys[unsure])
         text = viewer.panel.explanation.value
-        opinion = sv.second_opinion(clf, objects, objects.keys[unsure])
+        opinion = opinions(clf, objects, objects.keys[unsure])
         assert "Second opinion" in text and f"{opinion.forest[0]:.0%}" in text
         np.testing.assert_allclose(opinion.network, network[unsure], atol=1e-6)
         np.testing.assert_allclose(viewer.prediction.probabilities[unsure],
                                    0.5 * opinion.network + 0.5 * opinion.forest, atol=1e-5)
         viewer.select(objects.keys[sure])
         assert "Second opinion" not in viewer.panel.explanation.value
-        assert sv.second_opinion(clf, objects, objects.keys[sure]) is None
+        assert opinions(clf, objects, objects.keys[sure]) is None
     finally:
-        clf.second_opinion_below = sv.classifier.SECOND_OPINION_BELOW
+        clf.second_opinion = sv.SecondOpinion()
 
 
 def test_exports_round_trip(trained, tmp_path):

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 import svetlana_nb as sv
-from svetlana_nb.training import class_weights, evaluate
-from svetlana_nb.widgets.training import Trainer, TrainingMonitor
+from svetlana_nb.models import History
+from svetlana_nb.models.training import class_weights, evaluate
+from svetlana_nb.widgets._monitor import TrainingMonitor
+from svetlana_nb.widgets.training import Trainer
 
 
 def held_out_accuracy(clf, objects, demo, held_out):
@@ -90,7 +92,6 @@ def test_random_forest_trains_fast_with_the_same_summary(demo, annotated):
     assert trainer.model == "random_forest" and trainer.classifier is not cnn
     assert trainer.classifier.model_name == "random_forest"
     assert trainer.controls.lr.disabled
-    trainer.prefetch.join(60)  # scikit-learn's first import (1-3 s here) runs when RF is chosen
     trainer.start()
     history = trainer.wait(60)
     assert history.best_epoch == 1 and "Random forest" in trainer.summary.value
@@ -185,7 +186,7 @@ def test_monitor_draws_each_epoch_in_place(annotated):
         monitor.draw()
         assert line.x.tolist() == list(range(1, epoch + 1))
         assert np.isnan(line.y[1]).all() and f"Epoch {epoch}/3" in trainer.status.value
-    monitor.on_train_end(sv.History(stopped="user"))
+    monitor.on_train_end(History(stopped="user"))
     assert trainer.progress.value == 1.0 and trainer.progress.bar_style == "warning"
     assert trainer.loss_figure.axes[1].tick_values.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
 
@@ -218,26 +219,26 @@ def test_channel_boxes_choose_the_channels_the_classifier_sees(scene_2d_multicha
     assert [b.value for b in boxes] == [True, False]
 
 
-def test_second_opinion_box_sets_the_forest_share_and_trains_the_forest(annotated):
+def test_second_opinion_box_sets_the_second_opinion_and_trains_its_forest(annotated):
     objects, ann, _ = annotated
-    trainer = Trainer(sv.Classifier(objects, forest_weight=0.3), ann, epochs=3)
+    trainer = Trainer(sv.Classifier(objects, second_opinion=sv.SecondOpinion(weight=0.3)), ann, epochs=3)
     clf = trainer.classifier
     assert trainer.second_opinion and trainer.second_opinion_toggle.value
     trainer.second_opinion_toggle.value = False  # off before training: the network alone
-    assert not trainer.second_opinion and clf.forest_weight == 0
+    assert not trainer.second_opinion and clf.second_opinion is None
     assert "averaged with a random forest" not in trainer.model_help.value
     trainer.start()
     assert trainer.second_opinion_toggle.disabled  # not while training
     trainer.wait(120)
-    assert clf.patch_forest is None and not trainer.second_opinion_toggle.disabled
-    trainer.second_opinion = True  # on again: the share the classifier came with, from the next run
-    assert clf.forest_weight == 0.3 and "next training" in trainer.status.value
+    assert clf.backend.opinion is None and not trainer.second_opinion_toggle.disabled
+    trainer.second_opinion = True  # on again: the settings the classifier came with, from the next run
+    assert clf.second_opinion == sv.SecondOpinion(weight=0.3) and "next training" in trainer.status.value
     assert "share 0.3" in trainer.model_help.value
     trainer.start()
     trainer.wait(120)
-    assert clf.patch_forest is not None
+    assert clf.backend.opinion is not None
     network = clf.network_proba(objects)
-    unsure = np.flatnonzero(network.max(1) < clf.second_opinion_below)
+    unsure = np.flatnonzero(network.max(1) < clf.second_opinion.below)
     trainer.second_opinion = False  # off after training: prediction is the network's at once
     np.testing.assert_allclose(clf.predict_proba(objects), network, atol=1e-6)
     trainer.second_opinion = True
@@ -246,8 +247,11 @@ def test_second_opinion_box_sets_the_forest_share_and_trains_the_forest(annotate
     # a new model or channel choice follows the box; the random forest has no second opinion
     trainer.second_opinion = False
     trainer.model = "light_cnn_deep"
-    assert trainer.classifier.forest_weight == 0 and trainer.classifier.second_opinion_below == clf.second_opinion_below
+    assert trainer.classifier.second_opinion is None
+    trainer.second_opinion = True
+    assert trainer.classifier.second_opinion == sv.SecondOpinion(weight=0.3)
+    trainer.second_opinion = False
     trainer.model = "random_forest"
     assert trainer.second_opinion_toggle.disabled
     trainer.model = "light_cnn"
-    assert trainer.classifier is clf and clf.forest_weight == 0
+    assert trainer.classifier is clf and clf.second_opinion is None

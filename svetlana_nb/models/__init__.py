@@ -1,0 +1,17 @@
+"""The models: networks and a random forest behind one :class:`Classifier`, their training,
+inference, second opinion, explanations, devices and model files.
+
+A :class:`Classifier` keeps classes, objects and files, and delegates to a backend of the
+kind :mod:`.registry` names (:mod:`.network_backend`, :mod:`.forest_backend`).
+"""
+
+from .augment import Augmentation
+from .callbacks import Callback, FunctionCallback, History, TrainingJob
+from .classifier import Classifier
+from .config import TrainingConfig
+from .explain import GradCam, Opinions, grad_cam, opinions, top_features
+from .registry import MODELS
+from .second_opinion import SecondOpinion
+
+__all__ = ["Augmentation", "Callback", "Classifier", "FunctionCallback", "GradCam", "History", "MODELS", "Opinions",
+           "SecondOpinion", "TrainingConfig", "TrainingJob", "grad_cam", "opinions", "top_features"]

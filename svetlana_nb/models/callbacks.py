@@ -1,0 +1,206 @@
+"""Who watches a training run: callbacks, the history they see, and background jobs.
+
+The training loop knows nothing of who watches it: widgets, loggers and tests are
+:class:`Callback` s, reached through one :class:`CallbackList`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Callback:
+    """Receives training events; override what you need. Called from the training thread."""
+
+    def on_train_begin(self, info: dict) -> None:
+        """``info``: n_train, n_val, max_epochs, n_batches, device, model, class_names."""
+
+    def on_batch_end(self, batch: int, n_batches: int, loss: float) -> None:
+        """After each optimisation step of an epoch."""
+
+    def on_epoch_end(self, epoch: int, metrics: dict) -> None:
+        """``metrics``: train_loss, train_acc, val_loss, val_acc (None without validation), lr, seconds."""
+
+    def should_stop(self) -> bool:
+        """Return True to stop after the current batch (the best weights are kept)."""
+        return False
+
+    def on_train_end(self, history: "History") -> None:
+        """Once, after training ended (normally, early-stopped or stopped)."""
+
+
+class FunctionCallback(Callback):
+    """Wrap plain functions as a callback: ``FunctionCallback(on_epoch_end=print)``."""
+
+    def __init__(self, **functions: Callable) -> None:
+        for name, function in functions.items():
+            if not hasattr(Callback, name):
+                raise TypeError(f"{name}: not a callback event")
+            setattr(self, name, function)
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of one training run.
+
+    Attributes
+    ----------
+    epoch, train_loss, train_acc, val_loss, val_acc : list
+        One entry per completed epoch (validation entries are None without validation).
+    best_epoch : int or None
+        Epoch whose weights were kept.
+    stopped : {"completed", "early_stopping", "user"}
+    seconds : float
+    confusion : numpy.ndarray or None, shape (k, k)
+        Validation confusion matrix (rows: annotated class, columns: predicted).
+    val_rows : numpy.ndarray
+        Rows of the objects used for validation.
+    class_names : list of str
+    second_opinion_val_acc : float or None
+        Validation accuracy of the network with its second opinion (the classifier's
+        prediction), the forest scoring each validation object out of bag (by the trees
+        that did not see it); None without validation or without a second opinion.
+    """
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_loss: list[float | None] = field(default_factory=list)
+    val_acc: list[float | None] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped: str = "completed"
+    seconds: float = 0.0
+    confusion: np.ndarray | None = None
+    val_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    class_names: list[str] = field(default_factory=list)
+    second_opinion_val_acc: float | None = None
+
+    def record(self, metrics: dict) -> None:
+        """Append one epoch's ``epoch``, ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``."""
+        for name in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc"):
+            getattr(self, name).append(metrics[name])
+
+    def to_frame(self):
+        """Metrics as a pandas DataFrame, one row per epoch."""
+        import pandas as pd
+
+        return pd.DataFrame({"epoch": self.epoch, "train_loss": self.train_loss, "train_acc": self.train_acc,
+                             "val_loss": self.val_loss, "val_acc": self.val_acc})
+
+    @property
+    def best_val_acc(self) -> float | None:
+        """Validation accuracy at the best epoch (None without validation)."""
+        if self.best_epoch is None or not self.val_acc:
+            return None
+        return self.val_acc[self.epoch.index(self.best_epoch)]
+
+    def summary(self) -> str:
+        """One line: epochs, best epoch, accuracy, time."""
+        acc = self.best_val_acc
+        acc_text = f", validation accuracy {acc:.1%}" if acc is not None else ""
+        if acc is not None and self.second_opinion_val_acc is not None:
+            acc_text += f" ({self.second_opinion_val_acc:.1%} with the second opinion)"
+        return (f"{len(self.epoch)} epochs ({self.stopped}), best epoch {self.best_epoch}{acc_text}, "
+                f"{self.seconds:.1f} s")
+
+
+class CallbackList:
+    """The callbacks of one training run as one, with the classifier's own stop request.
+
+    Every model's training reports through this: the network's epochs and the forest's one
+    step alike.
+
+    Parameters
+    ----------
+    callbacks : sequence of Callback
+    stop_event : threading.Event, optional
+        Set by :meth:`Classifier.stop` (from another thread).
+    """
+
+    def __init__(self, callbacks: Sequence[Callback] = (), stop_event: threading.Event | None = None) -> None:
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks: expected svetlana_nb.Callback objects, got {type(cb).__name__}")
+        self.stop_event = stop_event
+
+    def train_begin(self, info: dict) -> None:
+        """Tell every callback that training begins."""
+        for cb in self.callbacks:
+            cb.on_train_begin(info)
+
+    def batch_end(self, batch: int, n_batches: int, loss: float) -> None:
+        """Tell every callback that an optimisation step ended."""
+        for cb in self.callbacks:
+            cb.on_batch_end(batch, n_batches, loss)
+
+    def epoch_end(self, history: History, metrics: dict) -> None:
+        """Record an epoch in ``history``, then tell every callback."""
+        history.record(metrics)
+        for cb in self.callbacks:
+            cb.on_epoch_end(int(metrics["epoch"]), metrics)
+
+    def stop_requested(self) -> bool:
+        """Whether the classifier or a callback asks training to stop."""
+        return (self.stop_event is not None and self.stop_event.is_set()) or any(
+            cb.should_stop() for cb in self.callbacks
+        )
+
+    def train_end(self, history: History) -> None:
+        """Tell every callback that training ended."""
+        for cb in self.callbacks:
+            cb.on_train_end(history)
+
+
+class TrainingJob:
+    """A fit running in a background thread, so a notebook stays responsive.
+
+    Attributes
+    ----------
+    thread : threading.Thread
+    history : History or None
+        Set when training ended.
+    error : BaseException or None
+        Set when training failed.
+    """
+
+    def __init__(self, target: Callable[[], History], stop: Callable[[], None]) -> None:
+        self.history: History | None = None
+        self.error: BaseException | None = None
+        self._stop = stop
+        self._done = threading.Event()
+
+        def run() -> None:
+            try:
+                self.history = target()
+            except BaseException as error:  # reported through .error and the callbacks' owner
+                self.error = error
+            finally:
+                self._done.set()
+
+        self.thread = threading.Thread(target=run, name="svetlana-nb-training", daemon=True)
+        self.thread.start()
+
+    @property
+    def done(self) -> bool:
+        """Whether training has ended (successfully or not)."""
+        return self._done.is_set()
+
+    def stop(self) -> None:
+        """Ask training to stop after the current batch (best weights are kept)."""
+        self._stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the end, never raising; True when training ended."""
+        return self._done.wait(timeout)
+
+    def join(self, timeout: float | None = None) -> History | None:
+        """Wait for the end; re-raise the training error if there was one."""
+        self._done.wait(timeout)
+        if self.error is not None:
+            raise self.error
+        return self.history

@@ -1,0 +1,105 @@
+"""Safe model files: tensors in safetensors, a JSON header in its metadata, never pickles.
+
+A file holds a classifier's header (model name, classes, dimensions, patch spec, training
+options, second-opinion settings, the backend's own metadata) and its backend's tensors.
+Files of format version 1 (before the patch spec and the model backends) are read too: their
+header and tensor names are translated to version 2 here, in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._files import atomic_path
+
+FORMAT = "svetlana_nb.model"
+VERSION = 2
+#: Header fields every version-2 file has.
+HEADER_FIELDS = ("model", "class_names", "ndim", "image_channels", "patch", "training", "second_opinion", "backend")
+
+
+def write(path: str | os.PathLike, tensors: dict[str, torch.Tensor], header: dict[str, Any]) -> None:
+    """Write ``tensors`` and ``header`` to ``path`` atomically (the old file stays until the new one is whole)."""
+    from safetensors.torch import save_file
+
+    missing = [name for name in HEADER_FIELDS if name not in header]
+    if missing:
+        raise ValueError(f"header: missing field(s) {missing}")
+    metadata = {"format": FORMAT, "version": VERSION, **header}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"svetlana_nb": json.dumps(metadata)})
+
+
+def read(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and the (version 2) header of a model file.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no file at ``path``.
+    ValueError
+        Naming the path, for corrupt, foreign or incomplete files.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no model file at {str(path)!r}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+        header = json.loads(metadata["svetlana_nb"])
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise KeyError("format")
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError, RuntimeError) as error:
+        raise ValueError(f"path: {str(path)!r} is not a svetlana_nb model file ({error})") from None
+    version = header.get("version")
+    if version == 1:
+        tensors, header = _from_version_1(tensors, header)
+    elif version != VERSION:
+        raise ValueError(f"path: {str(path)!r} is a model file of version {version!r}; "
+                         f"this svetlana_nb reads versions 1 and {VERSION}")
+    missing = [name for name in HEADER_FIELDS if name not in header]
+    if missing:
+        raise ValueError(f"path: {str(path)!r} is an incomplete model file (missing {missing})")
+    return tensors, header
+
+
+def _from_version_1(tensors: dict[str, torch.Tensor], old: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict]:
+    """A version-1 file's tensors and header, as version 2 names them.
+
+    Version 1 kept the patch settings loose, a network's weights under their bare names, its
+    second opinion's forest under ``patch_forest.`` and its share as ``forest_weight`` (absent
+    before the second opinion existed: the network alone).
+    """
+    try:
+        weight = float(old.get("forest_weight", 0.0))
+        second_opinion = ({"weight": weight, "below": float(old.get("second_opinion_below", 0.8))}
+                          if weight > 0 else None)
+        header = {
+            "model": old["model"], "class_names": old["class_names"], "ndim": old["ndim"],
+            # files from before channels= looked at every channel
+            "image_channels": old.get("image_channels") or int(old["in_channels"]) - 1,
+            # files from before downscale= hold full-resolution patches
+            "patch": {"shape": old["patch_shape"], "normalization": old["normalization"], "context": old["context"],
+                      "channels": old.get("channels"), "downscale": old.get("downscale", 1)},
+            "training": old.get("training", {}), "second_opinion": second_opinion,
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"a version-1 header lacks or mangles {error}") from None
+    if "feature_names" in old:  # the random forest's measurements: its tensors kept their names
+        header["backend"] = {"feature_names": old["feature_names"]}
+        return tensors, header
+    renamed: dict[str, torch.Tensor] = {}
+    for name, tensor in tensors.items():
+        renamed[f"opinion.{name[len('patch_forest.'):]}" if name.startswith("patch_forest.") else f"network.{name}"] = tensor
+    names = old.get("patch_feature_names")
+    # the forest's measurements were named like the object table's columns then; same order
+    header["backend"] = {"opinion": None if names is None else {"feature_names": [f"patch_{n}" for n in names]}}
+    return renamed, header

@@ -1,0 +1,186 @@
+"""The training loop of a network: splits, epochs, class weights, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .augment import augment
+from .callbacks import CallbackList, History
+from .config import TrainingConfig
+from .devices import fast_layout, fast_module
+
+
+def stratified_split(targets: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into train/validation keeping class proportions (at least one per class).
+
+    Returns
+    -------
+    train, val : numpy.ndarray of int
+    """
+    train, val = [], []
+    for cls in np.unique(targets):
+        idx = rng.permutation(np.flatnonzero(targets == cls))
+        n_val = int(round(len(idx) * fraction))
+        n_val = min(max(n_val, 1), len(idx) - 1)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def confusion_matrix(annotated: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts of (annotated class, predicted class) pairs, shape (n_classes, n_classes), int64."""
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (np.asarray(annotated), np.asarray(predicted)), 1)
+    return confusion
+
+
+def default_epochs(n_train: int, batch_size: int) -> int:
+    """Epoch budget giving ~1500 optimisation steps, between 60 and 300 epochs."""
+    batches = max(1, math.ceil(n_train / batch_size))
+    return int(min(300, max(60, math.ceil(1500 / batches))))
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast(device.type, enabled=False)
+
+
+def class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Loss weight of each class, inversely proportional to its count (balanced: all 1).
+
+    Parameters
+    ----------
+    y : torch.Tensor of int, shape (N,)
+        Training classes.
+    n_classes : int
+
+    Returns
+    -------
+    torch.Tensor, shape (n_classes,)
+        ``N / (n_classes * count)``; a class with no example counts as one.
+    """
+    counts = torch.bincount(y, minlength=n_classes).float()
+    return counts.sum() / (n_classes * counts.clamp(min=1))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None,
+             batch_size: int = 256) -> tuple[float, float, torch.Tensor]:
+    """Mean loss, accuracy and predicted classes of ``model`` on ``(x, y)``."""
+    model.eval()
+    losses, preds = [], []
+    for begin in range(0, len(x), batch_size):
+        logits = model(fast_layout(x[begin:begin + batch_size])).float()
+        losses.append(F.cross_entropy(logits, y[begin:begin + batch_size], weight=weight, reduction="sum"))
+        preds.append(logits.argmax(1))
+    pred = torch.cat(preds)
+    denom = weight[y].sum() if weight is not None else torch.tensor(float(len(y)))
+    return float(torch.stack(losses).sum() / denom), float((pred == y).float().mean()), pred
+
+
+def train_network(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_classes: int,
+                  config: TrainingConfig, device: torch.device, val: tuple[torch.Tensor, torch.Tensor] | None,
+                  callbacks: CallbackList | None = None, info: dict | None = None) -> History:
+    """Fit ``model`` on patches ``x`` (N, C+1, ...) with classes ``y`` (N,), on ``device``.
+
+    Returns
+    -------
+    History
+        The model holds the best weights (lowest validation loss) when training ends.
+    """
+    start = time.perf_counter()
+    history = History()
+    fast_module(model, x.dim() - 2)
+    seed = config.seed
+    generator = None
+    if seed is not None:
+        torch.manual_seed(seed)
+        generator = torch.Generator(device=device).manual_seed(seed)
+    order_rng = np.random.default_rng(seed)
+    weight = class_weights(y, n_classes).to(device) if config.class_weight else None
+    max_epochs = config.epochs or default_epochs(len(x), config.batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler: Any = None
+    if config.lr_schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs, eta_min=config.lr * 0.02)
+    elif config.lr_schedule == "plateau":
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5,
+                                                               patience=max(2, config.patience // 3))
+    batch_size = min(config.batch_size, len(x))
+    n_batches = math.ceil(len(x) / batch_size)
+    begin_info = {"n_train": len(x), "n_val": 0 if val is None else len(val[0]), "max_epochs": max_epochs,
+                  "n_batches": n_batches, "device": str(device), **(info or {})}
+    callbacks = callbacks or CallbackList()
+    callbacks.train_begin(begin_info)
+
+    best_score, best_state, since_best = math.inf, None, 0
+    for epoch in range(1, max_epochs + 1):
+        model.train()
+        perm = torch.from_numpy(order_rng.permutation(len(x))).to(device)
+        loss_sum, correct, seen, interrupted = 0.0, 0, 0, False
+        for b in range(n_batches):
+            idx = perm[b * batch_size:(b + 1) * batch_size]
+            xb, yb = fast_layout(augment(x[idx], config.augmentation, generator)), y[idx]
+            with _autocast(device, config.mixed_precision):
+                logits = model(xb)
+            loss = F.cross_entropy(logits.float(), yb, weight=weight, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_value = float(loss.detach())
+            loss_sum += loss_value * len(idx)
+            correct += int((logits.detach().argmax(1) == yb).sum())
+            seen += len(idx)
+            callbacks.batch_end(b + 1, n_batches, loss_value)
+            if callbacks.stop_requested():
+                interrupted = True
+                break
+        if interrupted and seen < len(x):
+            history.stopped = "user"
+            break
+        train_loss, train_acc = loss_sum / seen, correct / seen
+        val_loss = val_acc = None
+        if val is not None:
+            val_loss, val_acc, _ = evaluate(model, val[0], val[1], weight)
+        score = val_loss if val_loss is not None else train_loss
+        if score < best_score - 1e-6:
+            best_score, since_best = score, 0
+            best_state = copy.deepcopy(model.state_dict())
+            history.best_epoch = epoch
+        else:
+            since_best += 1
+        if val is None:  # keep the latest weights: with no held-out data the last epoch is the best guess
+            best_state, history.best_epoch = None, epoch
+        lr = optimizer.param_groups[0]["lr"]
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(score)
+        elif scheduler is not None:
+            scheduler.step()
+        metrics = {"epoch": epoch, "max_epochs": max_epochs, "train_loss": train_loss, "train_acc": train_acc,
+                   "val_loss": val_loss, "val_acc": val_acc, "lr": lr, "best_epoch": history.best_epoch,
+                   "seconds": time.perf_counter() - start}
+        callbacks.epoch_end(history, metrics)
+        if interrupted:
+            history.stopped = "user"
+            break
+        if val is not None and config.early_stopping and since_best >= config.patience:
+            history.stopped = "early_stopping"
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    if val is not None and len(val[0]):
+        _, _, pred = evaluate(model, val[0], val[1], weight)
+        history.confusion = confusion_matrix(val[1].cpu().numpy(), pred.cpu().numpy(), n_classes)
+    history.seconds = time.perf_counter() - start
+    return history

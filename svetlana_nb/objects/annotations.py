@@ -1,0 +1,258 @@
+"""``Annotations``: which class the user gave to which object, with undo/redo and safe files."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .._files import atomic_write_text
+from .objects import Key, Objects
+
+FORMAT = "svetlana_nb.annotations"
+VERSION = 1
+
+
+class Annotations:
+    """An editable mapping from objects to class names.
+
+    Parameters
+    ----------
+    objects : Objects
+        The objects being annotated.
+    class_names : sequence of str
+        Two or more distinct class names (any number).
+    autosave : str or PathLike, optional
+        When given, the annotations are written there (atomically) after every change.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask = np.zeros((32, 32), np.int32); mask[2:6, 2:6] = 1; mask[20:26, 20:26] = 5
+    >>> ann = Annotations(Objects(np.ones((32, 32)), mask), ["a", "b"])
+    >>> ann.add(5, "b"); ann[5], len(ann)
+    ('b', 1)
+    >>> ann.undo(); len(ann)
+    0
+    """
+
+    def __init__(self, objects: Objects, class_names: Sequence[str], *,
+                 autosave: str | os.PathLike | None = None) -> None:
+        names = [str(c) for c in class_names]
+        if len(names) < 2:
+            raise ValueError(f"class_names: expected at least 2 classes, got {names}")
+        if len(set(names)) != len(names) or any(not n.strip() for n in names):
+            raise ValueError(f"class_names: expected distinct non-empty names, got {names}")
+        self.objects = objects
+        self.class_names: list[str] = names
+        self._labels: dict[tuple[str, int], str] = {}
+        self._undo: list[tuple[tuple[str, int], str | None, str | None]] = []
+        self._redo: list[tuple[tuple[str, int], str | None, str | None]] = []
+        self._callbacks: list[Callable[[Annotations], None]] = []
+        self.autosave = None if autosave is None else Path(autosave)
+
+    # -- mapping -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __getitem__(self, key: Key) -> str:
+        return self._labels[self.objects.normalize_key(key)]
+
+    def __contains__(self, key: Key) -> bool:
+        try:
+            return self.objects.normalize_key(key) in self._labels
+        except KeyError:
+            return False
+
+    def get(self, key: Key, default: str | None = None) -> str | None:
+        """Class of ``key``, or ``default`` when it is not annotated."""
+        return self._labels.get(self.objects.normalize_key(key), default)
+
+    def items(self) -> Iterator[tuple[tuple[str, int], str]]:
+        """``((image name, label id), class name)`` pairs in the order they were annotated."""
+        return iter(list(self._labels.items()))
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}: {v}" for k, v in self.counts().items())
+        return f"Annotations({len(self)} of {len(self.objects)} objects; {counts})"
+
+    def counts(self) -> dict[str, int]:
+        """Number of annotated objects per class (every class listed, zeros included)."""
+        counts = dict.fromkeys(self.class_names, 0)
+        for name in self._labels.values():
+            counts[name] += 1
+        return counts
+
+    def class_index(self, class_name: str) -> int:
+        """Position of a class name; ``ValueError`` naming the classes when unknown."""
+        try:
+            return self.class_names.index(class_name)
+        except ValueError:
+            raise ValueError(
+                f"class_name: unknown class {class_name!r}; classes are {self.class_names}"
+            ) from None
+
+    def rows_and_targets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (in ``objects``) and class indices of the annotated objects, shape (n,) each."""
+        keys = list(self._labels)
+        rows = self.objects.rows(keys) if keys else np.zeros(0, dtype=np.int64)
+        targets = np.array([self.class_names.index(self._labels[k]) for k in keys], dtype=np.int64)
+        return rows, targets
+
+    # -- editing -------------------------------------------------------------------------------
+    def add(self, key: Key, class_name: str) -> None:
+        """Give ``class_name`` to the object ``key`` (replacing any previous class)."""
+        self.class_index(class_name)
+        norm = self.objects.normalize_key(key)
+        self._apply(norm, self._labels.get(norm), class_name)
+
+    def remove(self, key: Key) -> None:
+        """Forget the class of ``key``; ``KeyError`` if it was not annotated."""
+        norm = self.objects.normalize_key(key)
+        if norm not in self._labels:
+            raise KeyError(f"key: object {norm} is not annotated")
+        self._apply(norm, self._labels[norm], None)
+
+    def clear(self) -> None:
+        """Remove every annotation (each removal can be undone)."""
+        for key in list(self._labels):
+            self.remove(key)
+
+    def add_class(self, name: str) -> None:
+        """Append a new class name."""
+        name = str(name)
+        if not name.strip() or name in self.class_names:
+            raise ValueError(f"name: expected a new non-empty class name, got {name!r}")
+        self.class_names = [*self.class_names, name]
+        self._changed()
+
+    def _apply(self, key: tuple[str, int], before: str | None, after: str | None) -> None:
+        if before == after:
+            return
+        self._set(key, after)
+        self._undo.append((key, before, after))
+        self._redo.clear()
+        self._changed()
+
+    def _set(self, key: tuple[str, int], value: str | None) -> None:
+        if value is None:
+            self._labels.pop(key, None)
+        else:
+            self._labels.pop(key, None)
+            self._labels[key] = value
+
+    @property
+    def can_undo(self) -> bool:
+        """Whether :meth:`undo` has something to undo."""
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        """Whether :meth:`redo` has something to redo."""
+        return bool(self._redo)
+
+    @property
+    def last_key(self) -> tuple[str, int] | None:
+        """Key of the most recent change that can be undone."""
+        return self._undo[-1][0] if self._undo else None
+
+    def undo(self) -> tuple[str, int] | None:
+        """Undo the last change; return the key it touched (None when nothing to undo)."""
+        if not self._undo:
+            return None
+        key, before, after = self._undo.pop()
+        self._set(key, before)
+        self._redo.append((key, before, after))
+        self._changed()
+        return key
+
+    def redo(self) -> tuple[str, int] | None:
+        """Redo the last undone change; return the key it touched."""
+        if not self._redo:
+            return None
+        key, before, after = self._redo.pop()
+        self._set(key, after)
+        self._undo.append((key, before, after))
+        self._changed()
+        return key
+
+    # -- events --------------------------------------------------------------------------------
+    def on_change(self, callback: Callable[["Annotations"], None], remove: bool = False) -> None:
+        """Register (or remove) ``callback(annotations)``, called after every change."""
+        if remove:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+        elif callback not in self._callbacks:
+            self._callbacks.append(callback)
+
+    def _changed(self) -> None:
+        if self.autosave is not None:
+            self.save(self.autosave)
+        for callback in list(self._callbacks):
+            callback(self)
+
+    # -- files ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """JSON-ready content: class names and (image name, label, class) records."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "class_names": list(self.class_names),
+            "images": list(self.objects.names),
+            "annotations": [
+                {"image": img, "label": label, "class": cls} for (img, label), cls in self._labels.items()
+            ],
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the annotations as JSON, atomically (image names only, never absolute paths)."""
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, objects: Objects, *,
+             autosave: str | os.PathLike | None = None) -> "Annotations":
+        """Read annotations written by :meth:`save` for these ``objects``.
+
+        Raises
+        ------
+        ValueError
+            When the file is not a svetlana_nb annotation file, is corrupt, or names objects,
+            images or classes that do not exist (nothing is half-loaded).
+        """
+        path = Path(path)
+        try:
+            content = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"path: {str(path)!r} is not a readable annotation file ({error})") from None
+        if not isinstance(content, dict) or content.get("format") != FORMAT:
+            raise ValueError(f"path: {str(path)!r} is not a svetlana_nb annotation file")
+        try:
+            ann = cls(objects, content["class_names"])
+            records = [(str(r["image"]), int(r["label"]), str(r["class"])) for r in content["annotations"]]
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"path: {str(path)!r} is a corrupt annotation file ({error!r})") from None
+        for image, label, class_name in records:
+            try:
+                key = objects.normalize_key((image, label))
+                ann.class_index(class_name)
+            except (KeyError, ValueError) as error:
+                raise ValueError(f"path: {str(path)!r} does not match these objects: {error}") from None
+            ann._labels[key] = class_name
+        ann.autosave = None if autosave is None else Path(autosave)
+        return ann
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, objects: Objects, class_names: Sequence[str]) -> "Annotations":
+        """Resume from ``path`` if it exists (else start empty) and autosave there after each change."""
+        if Path(path).exists():
+            ann = cls.load(path, objects, autosave=path)
+            for name in class_names:
+                if name not in ann.class_names:
+                    ann.class_names.append(str(name))
+            return ann
+        return cls(objects, class_names, autosave=path)

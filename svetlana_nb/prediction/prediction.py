@@ -1,0 +1,227 @@
+"""``Prediction``: the class of every object, with probabilities, images, masks, table, exports."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .._files import atomic_path, atomic_write_text
+
+if TYPE_CHECKING:
+    from ..objects.annotations import Annotations
+    from ..objects.objects import Objects
+
+
+class Prediction:
+    """Classes and probabilities of every object of an :class:`~svetlana_nb.Objects`.
+
+    Parameters
+    ----------
+    objects : Objects
+    probabilities : numpy.ndarray, shape (n_objects, n_classes)
+        Rows aligned with ``objects`` rows.
+    class_names : list of str
+
+    Attributes
+    ----------
+    labels : numpy.ndarray, shape (n,)
+        Label ids (rows of ``probabilities``).
+    image_index : numpy.ndarray, shape (n,)
+    class_index : numpy.ndarray, shape (n,)
+        Winning class of each object.
+    confidence : numpy.ndarray, shape (n,)
+        Winning probability.
+    margin : numpy.ndarray, shape (n,)
+        Difference between the two highest probabilities (small = uncertain).
+    annotated : numpy.ndarray of bool, shape (n,)
+        Objects whose class is the user's annotation, not the model's (see :meth:`corrected`).
+    predicted_index : numpy.ndarray, shape (n,)
+        The model's own class of each object (equal to ``class_index`` where not annotated).
+    """
+
+    def __init__(self, objects: "Objects", probabilities: np.ndarray, class_names: list[str]) -> None:
+        probabilities = np.asarray(probabilities, dtype=np.float32)
+        if probabilities.shape != (len(objects), len(class_names)):
+            raise ValueError(
+                f"probabilities: expected shape {(len(objects), len(class_names))}, got {probabilities.shape}"
+            )
+        self.objects = objects
+        self.probabilities = probabilities
+        self.class_names = list(class_names)
+        self.labels = objects.labels
+        self.image_index = objects.image_index
+        self.class_index = probabilities.argmax(axis=1)
+        self.confidence = probabilities.max(axis=1)
+        top2 = np.sort(probabilities, axis=1)[:, -2:] if probabilities.shape[1] > 1 else probabilities
+        self.margin = top2[:, -1] - top2[:, 0]
+        self.annotated = np.zeros(len(self.labels), dtype=bool)
+        self.predicted_index = self.class_index
+
+    def corrected(self, annotations: "Annotations") -> "Prediction":
+        """The same prediction with every annotated object given its annotated class.
+
+        What a user exports after correcting the model in the viewer: the classes they set win
+        over the model's. Annotated rows get probability 1 for their class; classes only the
+        annotations have (added after training) are appended to :attr:`class_names`.
+
+        Parameters
+        ----------
+        annotations : Annotations
+            Made on this prediction's objects (``ValueError`` otherwise).
+
+        Returns
+        -------
+        Prediction
+            A new prediction; ``annotated`` marks the rows set by the user and
+            ``predicted_index`` keeps the model's class of every object.
+        """
+        if annotations.objects is not self.objects:
+            raise ValueError("annotations: they belong to other objects than this prediction's "
+                             "(a key is an image name and a label id: they would mean other objects)")
+        names = self.class_names + [c for c in annotations.class_names if c not in self.class_names]
+        probabilities = np.zeros((len(self), len(names)), dtype=np.float32)
+        probabilities[:, :len(self.class_names)] = self.probabilities
+        items = list(annotations.items())
+        rows = self.objects.rows([key for key, _ in items]) if items else np.zeros(0, dtype=np.int64)
+        targets = np.array([names.index(name) for _, name in items], dtype=np.int64)
+        probabilities[rows] = 0.0
+        probabilities[rows, targets] = 1.0
+        result = Prediction(self.objects, probabilities, names)
+        result.annotated = np.zeros(len(self), dtype=bool)
+        result.annotated[rows] = True
+        result.predicted_index = self.predicted_index.copy()
+        return result
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        counts = np.bincount(self.class_index, minlength=len(self.class_names))
+        text = ", ".join(f"{n}: {c}" for n, c in zip(self.class_names, counts))
+        return f"Prediction({len(self)} objects; {text})"
+
+    @property
+    def keys(self) -> list[tuple[str, int]]:
+        """``(image name, label id)`` per row."""
+        return self.objects.keys
+
+    @property
+    def classes(self) -> dict:
+        """``{label id: class name}`` (keys are ``(image, label)`` when there are several images)."""
+        names = np.asarray(self.class_names, dtype=object)[self.class_index]
+        if self.objects.n_images == 1:
+            return dict(zip(self.labels.tolist(), names.tolist()))
+        return dict(zip(self.keys, names.tolist()))
+
+    def counts(self, image: int | str | None = None) -> dict[str, int]:
+        """Objects per predicted class (of one image, or all)."""
+        index = self.class_index if image is None else self.class_index[self.objects.rows_of_image(image)]
+        return dict(zip(self.class_names, np.bincount(index, minlength=len(self.class_names)).tolist()))
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """Per-object table, one row per object.
+
+        Columns: image, label, class, confidence, one probability column per class, then the
+        morphology and intensity measurements of :meth:`Objects.features`. A
+        :meth:`corrected` prediction also has ``annotated`` (the class is the user's) and
+        ``predicted_class`` (the model's) after ``class``.
+        """
+        features = self.objects.features()
+        table = features[["image", "label"]].copy()
+        table["class"] = pd.Categorical.from_codes(self.class_index, categories=self.class_names)
+        if self.annotated.any():
+            table["annotated"] = self.annotated
+            table["predicted_class"] = pd.Categorical.from_codes(self.predicted_index,
+                                                                 categories=self.class_names)
+        table["confidence"] = self.confidence
+        for k, name in enumerate(self.class_names):
+            table[f"p_{name}"] = self.probabilities[:, k]
+        rest = features.drop(columns=["image", "label"])
+        return pd.concat([table, rest], axis=1)
+
+    def _per_pixel(self, values: np.ndarray, image: int | str, dtype) -> np.ndarray:
+        i = self.objects.image_number(image)
+        mask = self.objects.masks[i]
+        rows = self.objects.rows_of_image(i)
+        lut = np.zeros(int(self.objects.labels[rows].max()) + 1, dtype=dtype)
+        lut[self.objects.labels[rows]] = values[rows]
+        return lut[mask]
+
+    def class_image(self, image: int | str = 0) -> np.ndarray:
+        """Image of class numbers, same shape as the mask: 0 background, ``k + 1`` for class k."""
+        dtype = np.uint8 if len(self.class_names) < 255 else np.uint16
+        return self._per_pixel((self.class_index + 1).astype(dtype), image, dtype)
+
+    def class_masks(self, image: int | str = 0) -> dict[str, np.ndarray]:
+        """One boolean mask per class name, each the shape of the label image."""
+        classes = self.class_image(image)
+        return {name: classes == k + 1 for k, name in enumerate(self.class_names)}
+
+    def confidence_image(self, image: int | str = 0) -> np.ndarray:
+        """Winning probability painted on each object (0 on background), float32."""
+        return self._per_pixel(self.confidence, image, np.float32)
+
+    # -- exports -------------------------------------------------------------------------------
+    def to_csv(self, path: str | os.PathLike) -> Path:
+        """Write :attr:`table` as CSV (atomically); return the path."""
+        atomic_write_text(path, self.table.to_csv(index=False))
+        return Path(path)
+
+    def save_class_image(self, path: str | os.PathLike, image: int | str = 0) -> Path:
+        """Write :meth:`class_image` as a TIFF (atomically)."""
+        import tifffile
+
+        with atomic_path(path) as tmp:
+            tifffile.imwrite(tmp, self.class_image(image), compression="zlib")
+        return Path(path)
+
+    def save_class_masks(self, folder: str | os.PathLike, image: int | str = 0, *,
+                         prefix: str | None = None) -> list[Path]:
+        """Write one label TIFF per class (each object keeps its label id); return the paths.
+
+        The files are ``<prefix>_<class>.tif``; ``prefix`` defaults to the image's name without
+        its file extension (:func:`image_stem`).
+        """
+        import tifffile
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        i = self.objects.image_number(image)
+        prefix = image_stem(self.objects.names[i]) if prefix is None else prefix
+        classes = self.class_image(i)
+        paths = []
+        for k, name in enumerate(self.class_names):
+            path = folder / f"{prefix}_{_safe(name)}.tif"
+            with atomic_path(path) as tmp:
+                tifffile.imwrite(tmp, np.where(classes == k + 1, self.objects.masks[i], 0), compression="zlib")
+            paths.append(path)
+        return paths
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+
+#: File extensions :func:`image_stem` removes from image names (longest first).
+_IMAGE_EXTENSIONS = (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".png", ".zarr", ".npy", ".jpg", ".jpeg")
+
+
+def image_stem(name: str) -> str:
+    """An image's name without its file extension: the prefix of the files written for it.
+
+    Examples
+    --------
+    >>> image_stem("well_A1.ome.tif"), image_stem("image"), image_stem("cells.png")
+    ('well_A1', 'image', 'cells')
+    """
+    lower = name.lower()
+    for extension in _IMAGE_EXTENSIONS:
+        if lower.endswith(extension) and len(name) > len(extension):
+            return name[: -len(extension)]
+    return name
