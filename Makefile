@@ -1,8 +1,12 @@
 # svetlana_nb: everything runs from a local virtualenv in .venv; only `python3` is needed.
 #
-#   make lab     install (once) and open notebooks/quickstart.ipynb in JupyterLab
-#   make test    install (once), get Chromium if possible, run the whole test suite
-#   make bench   run the benchmarks
+#   make lab        install (once) and open notebooks/quickstart.ipynb in JupyterLab
+#   make test       install (once), get Chromium if possible, run the checks and the whole test suite (CI)
+#   make test-fast  engine and widget tests only: no browser, notebooks or benchmarks (under a minute)
+#   make lint       ruff (lint and format), mypy, import contracts
+#   make format     apply ruff's formatting and fixes
+#   make notebooks  rebuild notebooks/*.ipynb from their sources in notebooks/src/
+#   make bench      run the benchmarks; make bench-docs also rewrites docs/benchmarks.md
 #
 # torch is installed first and pinned, so that pip does not pull a multi-GB CUDA build to satisfy
 # `torch>=2.1`. On a machine whose pip finds only CUDA builds, point pip at a CPU wheel index
@@ -19,18 +23,41 @@ TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: lab test bench chromium install-test install-lab
+#: What the linters look at.
+SOURCES := svetlana_nb tests benchmarks notebooks
+
+.PHONY: lab test test-fast lint format notebooks bench bench-docs chromium install-test install-lab
 
 lab: $(VENV)/.installed-lab
 	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb
 
-test: $(VENV)/.installed-test chromium
-	@# pytest exits 5 when it collected no test: say so instead of failing obscurely.
+test: $(VENV)/.installed-test chromium lint
+	@# pytest exits 5 when it collected no test: say so plainly (it is a failure).
 	@$(PY) -m pytest -q -ra $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)" >&2; exit 0; fi; exit $$rc
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)" >&2; fi; exit $$rc
+
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -q -ra -m "not browser and not notebook and not slow" \
+		--ignore=tests/browser --ignore=tests/notebooks --ignore=tests/benchmarks $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/ruff format --check $(SOURCES)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+format: $(VENV)/.installed-test
+	$(VENV)/bin/ruff format $(SOURCES)
+	$(VENV)/bin/ruff check --fix $(SOURCES)
+
+notebooks: $(VENV)/.installed-test
+	$(PY) notebooks/build.py
 
 bench: $(VENV)/.installed-test
-	$(PY) benchmarks/run_all.py
+	$(PY) -m benchmarks.run_all
+
+bench-docs: $(VENV)/.installed-test
+	$(PY) -m benchmarks.run_all --write docs/benchmarks.md
 
 install-test: $(VENV)/.installed-test
 install-lab: $(VENV)/.installed-lab

@@ -209,9 +209,9 @@ def worker_ours(case: str, sizes: dict, opts: dict) -> dict:
 def worker_plugin(case: str, sizes: dict, opts: dict) -> dict:
     """The plugin's method: training on the same 100 annotations, prediction of all objects."""
     import torch
-    from benchmarks.plugin_method import PluginMethod
 
     import svetlana_nb as sv
+    from benchmarks.plugin_method import PluginMethod
 
     demo = demo_set(case, sizes)
     objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)  # for the same draw
@@ -262,9 +262,8 @@ def worker_interleaved(case: str, sizes: dict, opts: dict) -> dict:
     forest's second opinion depends on how sure the network is. The plugin's network is trained
     for one epoch: its prediction time does not depend on its weights.
     """
-    from benchmarks.plugin_method import PluginMethod
-
     import svetlana_nb as sv
+    from benchmarks.plugin_method import PluginMethod
 
     demo = demo_set(case, sizes)
     objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
@@ -314,9 +313,7 @@ def run_worker(kind: str, case: str, sizes: dict, opts: dict, inprocess: bool) -
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX) :])
-    raise RuntimeError(
-        f"worker {kind}/{case} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
-    )
+    raise RuntimeError(f"worker {kind}/{case} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
 
 
 # -- accuracy --------------------------------------------------------------------------------------
@@ -358,9 +355,8 @@ def accuracy_runs(
     """
     import dataclasses
 
-    from benchmarks.plugin_method import PluginMethod
-
     import svetlana_nb as sv
+    from benchmarks.plugin_method import PluginMethod
 
     rows_out = []
     for name in sets:
@@ -580,17 +576,15 @@ def speed_table(o2: dict, p2: dict, o3: dict, p3: dict, sizes: dict) -> str:
             "network forward alone "
             f"{o2['forward_s']:.2f} s (estimated from 4096 patches)."
         )
-    return (
-        text_table(["SPEED", "svetlana_nb", "plugin method", "speed-up", "target"], rows)
-        + "\n"
-        + "\n".join(notes)
-    )
+    return text_table(["SPEED", "svetlana_nb", "plugin method", "speed-up", "target"], rows) + "\n" + "\n".join(notes)
 
 
 def paired_gap(results: list[dict], name: str, k: int, method: str, other: str) -> tuple[float, float] | None:
     """Mean and standard error of ``method - other`` over the draws both were scored on."""
-    by_seed = {m: {r["seed"]: r["bacc"] for r in results
-                   if r["set"] == name and r["n"] == k and r["method"] == m} for m in (method, other)}
+    by_seed = {
+        m: {r["seed"]: r["bacc"] for r in results if r["set"] == name and r["n"] == k and r["method"] == m}
+        for m in (method, other)
+    }
     seeds = sorted(set(by_seed[method]) & set(by_seed[other]))
     if not seeds:
         return None
@@ -628,13 +622,7 @@ def accuracy_table(results: list[dict], methods=("default", "network_alone", "ra
     for name, k in keys:
         cells, means = [], {}
         for m in methods:
-            vals = np.array(
-                [
-                    r["bacc"]
-                    for r in results
-                    if r["set"] == name and r["n"] == k and r["method"] == m
-                ]
-            )
+            vals = np.array([r["bacc"] for r in results if r["set"] == name and r["n"] == k and r["method"] == m])
             if len(vals) == 0:
                 cells.append("-")
                 continue
@@ -674,8 +662,10 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few epochs: a smoke run")
     parser.add_argument("--only", choices=("speed", "accuracy"), help="run one part only")
     parser.add_argument(
-        "--seeds", type=int, default=None,
-        help="annotation draws per case (default: ACCURACY_DRAWS, 20 per 2D set, 5 in 3D; quick 1)"
+        "--seeds",
+        type=int,
+        default=None,
+        help="annotation draws per case (default: ACCURACY_DRAWS, 20 per 2D set, 5 in 3D; quick 1)",
     )
     parser.add_argument(
         "--plugin-epochs",
@@ -704,9 +694,7 @@ def main(argv=None) -> int:
         default=None,
         help="prediction runs per speed case, the fastest is kept (default 3; quick 1)",
     )
-    parser.add_argument(
-        "--threads", type=int, help="torch threads (default: torch's, one per core)"
-    )
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -718,10 +706,7 @@ def main(argv=None) -> int:
 
     if args.worker:
         job = json.loads(args.worker)
-        sizes = {
-            k: {"shape": tuple(v["shape"]), "n_objects": v["n_objects"]}
-            for k, v in job["sizes"].items()
-        }
+        sizes = {k: {"shape": tuple(v["shape"]), "n_objects": v["n_objects"]} for k, v in job["sizes"].items()}
         result = WORKERS[job["kind"]](job["case"], sizes, job["opts"])
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return 0
@@ -767,10 +752,8 @@ def main(argv=None) -> int:
             args.quick,
         )
         print(f"  plugin 3D done ({p3['predict_s']:.1f} s predict)", flush=True)
-        pair = run_worker("interleaved", "large_2d", sizes, dict(opts, rounds=1 if args.quick else 4),
-                          args.quick)
-        report["speed"] = {"ours_2d": o2, "plugin_2d": p2, "ours_3d": o3, "plugin_3d": p3,
-                           "interleaved_2d": pair}
+        pair = run_worker("interleaved", "large_2d", sizes, dict(opts, rounds=1 if args.quick else 4), args.quick)
+        report["speed"] = {"ours_2d": o2, "plugin_2d": p2, "ours_3d": o3, "plugin_3d": p3, "interleaved_2d": pair}
         print()
         print(speed_table(o2, p2, o3, p3, sizes), flush=True)
         print(interleaved_line(pair), flush=True)

@@ -42,8 +42,10 @@ def main(argv=None) -> int:
     demo = be.magnified(be.demo_set("cells_2d", sizes), args.magnify)
     objects = sv.Objects(demo.image, demo.mask)
     truth = be.truth_index(demo, objects.labels)
-    print(f"cells_2d magnified {args.magnify}x: image {demo.image.shape}, {len(objects)} objects, "
-          f"patch {objects.patch_shape}")
+    print(
+        f"cells_2d magnified {args.magnify}x: image {demo.image.shape}, {len(objects)} objects, "
+        f"patch {objects.patch_shape}"
+    )
     rows_out = []
     for downscale in (None, 1):
         for k in (20, 100) if len(objects) > 100 else (20,):
@@ -65,15 +67,20 @@ def main(argv=None) -> int:
                 accuracy.append(be.balanced_accuracy(truth[rest], probabilities.argmax(1)[rest]))
             fit, predict, acc = np.mean(fit_s), np.mean(predict_s), np.mean(accuracy)
             rows_out.append((clf.patch_description, k, fit, predict, acc))
-            print(f"  {clf.patch_description:<32} {k:>3} annotated: fit {fit:5.1f} s, "
-                  f"predict {predict:5.2f} s, balanced accuracy {acc:.3f}", flush=True)
+            print(
+                f"  {clf.patch_description:<32} {k:>3} annotated: fit {fit:5.1f} s, "
+                f"predict {predict:5.2f} s, balanced accuracy {acc:.3f}",
+                flush=True,
+            )
     print()
     print(f"| patch | annotated | training | prediction of {len(objects)} objects | balanced accuracy |")
     print("|---|---|---|---|---|")
     for patch, k, fit, predict, acc in rows_out:
         print(f"| {patch} | {k} | {fit:.1f} s | {predict:.2f} s | {acc:.3f} (n={seeds}) |")
-    print(f"\nmachine: {os.cpu_count()} CPU(s), torch {torch.__version__} ({args.threads} threads); "
-          f"load average {tuple(round(v, 2) for v in os.getloadavg())}")
+    print(
+        f"\nmachine: {os.cpu_count()} CPU(s), torch {torch.__version__} ({args.threads} threads); "
+        f"load average {tuple(round(v, 2) for v in os.getloadavg())}"
+    )
     return 0
 
 

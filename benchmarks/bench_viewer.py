@@ -57,9 +57,7 @@ def live_plot_in_kernel(epochs: int) -> tuple[float, ...]:
     import nbformat
     from nbclient import NotebookClient
 
-    nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(LIVE_PLOT_CODE.format(epochs=epochs))]
-    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LIVE_PLOT_CODE.format(epochs=epochs))])
     env_path = os.pathsep.join(p for p in (str(HERE.parent), os.environ.get("PYTHONPATH")) if p)
     os.environ["PYTHONPATH"] = env_path
     NotebookClient(nb, timeout=900, kernel_name="python3").execute()
@@ -87,8 +85,14 @@ def live_plot_headless(epochs: int) -> tuple[float, ...]:
     trainer.start()
     trainer.wait(600)
     s = np.array(trainer.monitor.plot_seconds)
-    return (len(s), float(np.median(s)), float(np.percentile(s, 95)), float(s.max()),
-            trainer.history.seconds, float(np.median(trainer.monitor.draw_seconds)))
+    return (
+        len(s),
+        float(np.median(s)),
+        float(np.percentile(s, 95)),
+        float(s.max()),
+        trainer.history.seconds,
+        float(np.median(trainer.monitor.draw_seconds)),
+    )
 
 
 def prediction_view(quick: bool) -> None:
@@ -105,8 +109,10 @@ def prediction_view(quick: bool) -> None:
     clf = sv.Classifier(objects)
     clf.fit(ann, epochs=5)
     prediction = clf.predict(objects)
-    print(f"set-up (not timed): data, objects, a 5-epoch classifier, prediction of "
-          f"{len(objects)} objects: {time.perf_counter() - begin:.1f} s")
+    print(
+        f"set-up (not timed): data, objects, a 5-epoch classifier, prediction of "
+        f"{len(objects)} objects: {time.perf_counter() - begin:.1f} s"
+    )
 
     begin = time.perf_counter()
     viewer = PredictionViewer(objects, prediction, annotations=ann, classifier=clf)
@@ -119,17 +125,18 @@ def prediction_view(quick: bool) -> None:
     height, width = viewer.overview.frame_shape
     print(f"\nPrediction view of {h} x {w}, {len(objects)} objects")
     print(f"  first overlay (viewer built, image + overlay sent): {first:.2f} s  (target < 2 s)")
-    print(f"  canvas {width} x {height} px; sent {painter.bytes_sent / 1e3:.0f} kB in "
-          f"{painter.frames_sent} frames (image {sizes[0] / 1e3:.0f} kB JPEG, overlay "
-          f"{sizes[1] / 1e3:.0f} kB PNG) = {painter.bytes_sent / full:.3%} of the "
-          f"{full / 1e6:.0f} MB full-resolution RGBA")
+    print(
+        f"  canvas {width} x {height} px; sent {painter.bytes_sent / 1e3:.0f} kB in "
+        f"{painter.frames_sent} frames (image {sizes[0] / 1e3:.0f} kB JPEG, overlay "
+        f"{sizes[1] / 1e3:.0f} kB PNG) = {painter.bytes_sent / full:.3%} of the "
+        f"{full / 1e6:.0f} MB full-resolution RGBA"
+    )
 
     def timed(label: str, action) -> None:
         sent = painter.bytes_sent
         t0 = time.perf_counter()
         action()
-        print(f"  {label}: {1e3 * (time.perf_counter() - t0):.0f} ms, "
-              f"{(painter.bytes_sent - sent) / 1e3:.0f} kB sent")
+        print(f"  {label}: {1e3 * (time.perf_counter() - t0):.0f} ms, {(painter.bytes_sent - sent) / 1e3:.0f} kB sent")
 
     row = int(np.argmax(objects.area))
     y, x = objects.centres[row] + 0.5
@@ -146,24 +153,27 @@ def main() -> None:
     """Run the benchmarks and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a 2000 x 2000 image, 10 epochs")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs of the live-plot run (default 40)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs of the live-plot run (default 40)")
     args = parser.parse_args()
     epochs = args.epochs or (10 if args.quick else 40)
     print(f"bench_viewer on {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}")
     prediction_view(args.quick)
 
     print(f"\nLive plot: the Trainer's callback per epoch in the training thread ({epochs} epochs)")
-    for label, run in (("in an IPython kernel (nbclient, comms open)", live_plot_in_kernel),
-                       ("headless (no kernel)", live_plot_headless)):
+    for label, run in (
+        ("in an IPython kernel (nbclient, comms open)", live_plot_in_kernel),
+        ("headless (no kernel)", live_plot_headless),
+    ):
         try:
             n, med, p95, top, total, draw = run(epochs)
         except Exception as error:  # noqa: BLE001 - report and go on
             print(f"  {label}: failed ({type(error).__name__}: {error})")
             continue
-        print(f"  {label}: median {1e3 * med:.3f} ms, 95th percentile {1e3 * p95:.3f} ms, "
-              f"max {1e3 * top:.3f} ms over {n:.0f} epochs (target < 5 ms); training "
-              f"{total:.1f} s; one draw in the drawing thread: median {1e3 * draw:.2f} ms")
+        print(
+            f"  {label}: median {1e3 * med:.3f} ms, 95th percentile {1e3 * p95:.3f} ms, "
+            f"max {1e3 * top:.3f} ms over {n:.0f} epochs (target < 5 ms); training "
+            f"{total:.1f} s; one draw in the drawing thread: median {1e3 * draw:.2f} ms"
+        )
 
 
 if __name__ == "__main__":

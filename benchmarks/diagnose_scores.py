@@ -77,8 +77,16 @@ def standardised(values: np.ndarray, reference: np.ndarray | None = None) -> np.
 MEASUREMENT_SUBSETS = ("the measurement", "brightest pixel per channel", "all")
 
 
-def measurement_models(values: np.ndarray, names: list[str], truth: np.ndarray, rows: np.ndarray,
-                       rest: np.ndarray, *, measurement: str, seed: int = 0) -> dict[str, float]:
+def measurement_models(
+    values: np.ndarray,
+    names: list[str],
+    truth: np.ndarray,
+    rows: np.ndarray,
+    rest: np.ndarray,
+    *,
+    measurement: str,
+    seed: int = 0,
+) -> dict[str, float]:
     """Balanced accuracy of a logistic regression and of the forest on subsets of measurements.
 
     Parameters
@@ -127,8 +135,11 @@ def main(argv=None) -> int:
     parser.add_argument("--set", default="infected_cells_2d", choices=list(be.ACCURACY_SETS))
     parser.add_argument("--count", type=int, default=20, help="annotated objects per draw")
     parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--measurement", default="max_intensity_1",
-                        help="an object measurement of the forest (default: the spots' brightest pixel)")
+    parser.add_argument(
+        "--measurement",
+        default="max_intensity_1",
+        help="an object measurement of the forest (default: the spots' brightest pixel)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     import torch
@@ -151,8 +162,10 @@ def main(argv=None) -> int:
     standard = standardised(values)
 
     print(f"{args.set}, {args.count} annotated, {args.seeds} draws; scores on the objects not annotated")
-    print(f"{'draw':>4} | {'CNN auc':>7} {'ba':>6} {'best':>6} | {'forest auc':>10} {'ba':>6} {'best':>6} |"
-          f" CNN log-odds ~ measurements: R², largest weights")
+    print(
+        f"{'draw':>4} | {'CNN auc':>7} {'ba':>6} {'best':>6} | {'forest auc':>10} {'ba':>6} {'best':>6} |"
+        f" CNN log-odds ~ measurements: R², largest weights"
+    )
     rows_out, simpler = [], []
     for seed in range(args.seeds):
         rows = be.draw(objects.labels, truth, args.count, np.random.default_rng(1000 + seed))
@@ -165,22 +178,28 @@ def main(argv=None) -> int:
             clf.fit(annotations)
             score = log_odds(clf.predict(objects).probabilities)
             decided = (score > 0).astype(int)
-            figures += [roc_auc_score(truth[rest], score[rest]),
-                        be.balanced_accuracy(truth[rest], decided[rest]),
-                        best_threshold_accuracy(truth[rest], score[rest])]
+            figures += [
+                roc_auc_score(truth[rest], score[rest]),
+                be.balanced_accuracy(truth[rest], decided[rest]),
+                best_threshold_accuracy(truth[rest], score[rest]),
+            ]
             if model == "light_cnn":
                 fit = LinearRegression().fit(standard, score)
                 weights = sorted(zip(fit.coef_, names), key=lambda w: -abs(w[0]))[:3]
                 explained = f"{fit.score(standard, score):.2f}, " + ", ".join(f"{n} {w:+.2f}" for w, n in weights)
         rows_out.append(figures)
-        simpler.append(measurement_models(values, names, truth, rows, rest, measurement=args.measurement,
-                                          seed=seed))
-        print(f"{seed:>4} | {figures[0]:7.3f} {figures[1]:6.3f} {figures[2]:6.3f} |"
-              f" {figures[3]:10.3f} {figures[4]:6.3f} {figures[5]:6.3f} | {explained}", flush=True)
+        simpler.append(measurement_models(values, names, truth, rows, rest, measurement=args.measurement, seed=seed))
+        print(
+            f"{seed:>4} | {figures[0]:7.3f} {figures[1]:6.3f} {figures[2]:6.3f} |"
+            f" {figures[3]:10.3f} {figures[4]:6.3f} {figures[5]:6.3f} | {explained}",
+            flush=True,
+        )
     mean = np.mean(rows_out, axis=0)
     print(f"mean | {mean[0]:7.3f} {mean[1]:6.3f} {mean[2]:6.3f} | {mean[3]:10.3f} {mean[4]:6.3f} {mean[5]:6.3f} |")
-    print(f"{args.measurement} alone, every object: auc {roc_auc_score(truth, measured):.3f}, "
-          f"best threshold {best_threshold_accuracy(truth, measured):.3f}")
+    print(
+        f"{args.measurement} alone, every object: auc {roc_auc_score(truth, measured):.3f}, "
+        f"best threshold {best_threshold_accuracy(truth, measured):.3f}"
+    )
     print(f"\nbalanced accuracy of simpler models on the same draws ({args.measurement} as 'the measurement')")
     for key in simpler[0]:
         print(f"  {key:40s} {np.mean([s[key] for s in simpler]):.3f}")

@@ -76,10 +76,15 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--list", action="store_true")
-    parser.add_argument("--image-channels", nargs="+", type=int,
-                        help="keep only these channels of the multichannel sets (e.g. 1: the spots)")
-    parser.add_argument("--magnify", type=int, default=1,
-                        help="repeat every pixel this many times along Y and X (large objects)")
+    parser.add_argument(
+        "--image-channels",
+        nargs="+",
+        type=int,
+        help="keep only these channels of the multichannel sets (e.g. 1: the spots)",
+    )
+    parser.add_argument(
+        "--magnify", type=int, default=1, help="repeat every pixel this many times along Y and X (large objects)"
+    )
     parser.add_argument(
         "--extra",
         type=json.loads,
@@ -113,8 +118,14 @@ def main(argv=None) -> int:
             opts = {"variants": {variant: {**options, **per_set}}}
             methods = (variant,)
             results += be.accuracy_runs(
-                be.FULL, args.seeds, tuple(args.counts), opts, sets=(name,), methods=methods,
-                image_channels=args.image_channels, magnify=args.magnify,
+                be.FULL,
+                args.seeds,
+                tuple(args.counts),
+                opts,
+                sets=(name,),
+                methods=methods,
+                image_channels=args.image_channels,
+                magnify=args.magnify,
             )
     print()
     print(be.accuracy_table(results, methods=tuple(args.variants)))

@@ -172,9 +172,7 @@ def prepare_image(
     return pad_image, pad_labels
 
 
-def crop_patch(
-    pad_image: np.ndarray, pad_labels: np.ndarray, centroid, label: int, half_patch_size: int
-) -> np.ndarray:
+def crop_patch(pad_image: np.ndarray, pad_labels: np.ndarray, centroid, label: int, half_patch_size: int) -> np.ndarray:
     """One object's patch as the plugin built it: float32 (C + 1, *spatial), mask last."""
     sl = []
     for c in centroid:
@@ -186,9 +184,7 @@ def crop_patch(
     maskette = pad_labels[sl].copy()
     maskette[maskette != label] = 0
     maskette[maskette == label] = 1
-    concat_image = np.zeros(
-        imagette.shape[:-1] + (imagette.shape[-1] + 1,)
-    )  # float64, as the plugin
+    concat_image = np.zeros(imagette.shape[:-1] + (imagette.shape[-1] + 1,))  # float64, as the plugin
     low, high = imagette.min(), imagette.max()
     imagette = (imagette - low) / max(high - low, 1e-12)  # min-max over the whole crop
     concat_image[..., :-1] = imagette
@@ -332,9 +328,7 @@ class PluginMethod:
         index = {int(lab): i for i, lab in enumerate(labels)}
         chosen = [index[int(lab)] for lab in annotated_labels]
         pad_image, pad_labels = self.padded(patch_size)
-        targets = nn.functional.one_hot(
-            torch.as_tensor(np.asarray(classes), dtype=torch.long), self.n_classes
-        ).float()
+        targets = nn.functional.one_hot(torch.as_tensor(np.asarray(classes), dtype=torch.long), self.n_classes).float()
         data = _PatchDataset(
             pad_image,
             pad_labels,
@@ -377,9 +371,7 @@ class PluginMethod:
 
     # -- prediction -----------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(
-        self, *, batch_size: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def predict(self, *, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Classify every object of the mask, batch by batch with the per-object crop loop.
 
         Returns

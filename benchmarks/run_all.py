@@ -55,6 +55,7 @@ def run(script: Path, arguments: list[str]) -> tuple[int, str, float]:
 
 def commit() -> str:
     """The current commit, with ``+changes`` when the work tree differs from it."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
@@ -82,8 +83,17 @@ def markdown(sections: list[tuple[str, list[str], int, str, float]]) -> str:
     body = []
     for name, arguments, code, output, seconds in sections:
         status = "" if code == 0 else f" — **failed (exit {code})**"
-        body += [f"## {name}", "", f"`python -m benchmarks.{name} {' '.join(arguments)}`".replace(" `", "`"),
-                 f"({seconds / 60:.1f} min){status}", "", "```text", output.rstrip(), "```", ""]
+        body += [
+            f"## {name}",
+            "",
+            f"`python -m benchmarks.{name} {' '.join(arguments)}`".replace(" `", "`"),
+            f"({seconds / 60:.1f} min){status}",
+            "",
+            "```text",
+            output.rstrip(),
+            "```",
+            "",
+        ]
     return "\n".join(head + body)
 
 
@@ -92,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     extra: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
-        argv, extra = argv[:cut], argv[cut + 1:]
+        argv, extra = argv[:cut], argv[cut + 1 :]
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
     parser.add_argument("--only", nargs="+", help="benchmark file names or stems to run")

@@ -30,13 +30,14 @@ SRC = HERE / "src"
 FORMAT = "py:percent"
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3",
-                 "codemirror_mode": {"name": "ipython", "version": 3}}
+LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3", "codemirror_mode": {"name": "ipython", "version": 3}}
 #: Cell metadata that only records the layout of the text file.
-LAYOUT_METADATA = ("cell_marker", "lines_to_next_cell", "lines_to_end_of_cell_marker",
-                   "skipline", "noskipline")
-NEW_CELL = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell,
-            "raw": nbformat.v4.new_raw_cell}
+LAYOUT_METADATA = ("cell_marker", "lines_to_next_cell", "lines_to_end_of_cell_marker", "skipline", "noskipline")
+NEW_CELL = {
+    "code": nbformat.v4.new_code_cell,
+    "markdown": nbformat.v4.new_markdown_cell,
+    "raw": nbformat.v4.new_raw_cell,
+}
 
 
 def sources() -> dict[str, Path]:
@@ -66,8 +67,9 @@ def render(name: str, source: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Write (or, with ``--check``, compare) every notebook; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if a notebook differs from its source")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if a notebook differs from its source"
+    )
     args = parser.parse_args(argv)
     problems = []
     for name, source in sources().items():
@@ -83,8 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     orphans = sorted(p.name for p in HERE.glob("*.ipynb") if p.stem not in sources())
     problems += [f"{name}: no source in {SRC.relative_to(HERE.parent)}/" for name in orphans]
     if problems:
-        print("notebooks not in sync with their sources (edit notebooks/src/<name>.py, then run "
-              "python notebooks/build.py):", *problems, sep="\n  ", file=sys.stderr)
+        print(
+            "notebooks not in sync with their sources (edit notebooks/src/<name>.py, then run "
+            "python notebooks/build.py):",
+            *problems,
+            sep="\n  ",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

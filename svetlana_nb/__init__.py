@@ -38,8 +38,21 @@ __version__ = "0.2.0"
 _WIDGETS = {"Annotator": "annotator", "Trainer": "training", "PredictionViewer": "prediction", "App": "app"}
 
 __all__ = [
-    "MODELS", "Annotations", "Augmentation", "Callback", "Classifier", "FunctionCallback", "Objects",
-    "PatchSpec", "Prediction", "SecondOpinion", "TrainingConfig", "data", "grad_cam", "io", *_WIDGETS,
+    "MODELS",
+    "Annotations",
+    "Augmentation",
+    "Callback",
+    "Classifier",
+    "FunctionCallback",
+    "Objects",
+    "PatchSpec",
+    "Prediction",
+    "SecondOpinion",
+    "TrainingConfig",
+    "data",
+    "grad_cam",
+    "io",
+    *_WIDGETS,
 ]
 
 

@@ -56,9 +56,7 @@ def as_image(image: object, *, name: str = "image") -> np.ndarray:
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise TypeError(f"{name}: expected a numeric array, got dtype {array.dtype}")
     if array.ndim not in (2, 3, 4):
-        raise ValueError(
-            f"{name}: expected (Y, X), (Y, X, C), (Z, Y, X) or (Z, Y, X, C), got shape {array.shape}"
-        )
+        raise ValueError(f"{name}: expected (Y, X), (Y, X, C), (Z, Y, X) or (Z, Y, X, C), got shape {array.shape}")
     if np.issubdtype(array.dtype, np.floating):
         step = max(1, array.size // 4_000_000)
         if not np.isfinite(array.reshape(-1)[::step]).all() or not np.isfinite(array.max()):
@@ -66,8 +64,14 @@ def as_image(image: object, *, name: str = "image") -> np.ndarray:
     return array
 
 
-def channel_last(image: np.ndarray, mask_shape: tuple[int, ...], *, channel_axis: int | None,
-                 image_name: str = "image", mask_name: str = "mask") -> np.ndarray:
+def channel_last(
+    image: np.ndarray,
+    mask_shape: tuple[int, ...],
+    *,
+    channel_axis: int | None,
+    image_name: str = "image",
+    mask_name: str = "mask",
+) -> np.ndarray:
     """Move the channel axis of ``image`` last so that ``image.shape[:-1] == mask_shape``.
 
     Parameters
@@ -123,8 +127,12 @@ def check_number(value: object, *, name: str, low: float = 0.0, high: float | No
 
     Booleans, strings and NaN are refused with a ``ValueError`` naming ``name`` and the range.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low or \
-            (high is not None and not value <= high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value >= low
+        or (high is not None and not value <= high)
+    ):
         expected = f"from {low:g} to {high:g}" if high is not None else f">= {low:g}"
         raise ValueError(f"{name}: expected a number {expected}, got {value!r}")
     return float(value)
@@ -143,9 +151,12 @@ def check_channels(channels: object, *, n_channels: int | None = None) -> tuple[
         return None
     if isinstance(channels, (int, np.integer)):
         channels = [channels]
-    values = list(channels)
-    if not values or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0 for c in values) \
-            or len(set(values)) != len(values):
+    values = list(channels)  # type: ignore[call-overload]
+    if (
+        not values
+        or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0 for c in values)
+        or len(set(values)) != len(values)
+    ):
         raise ValueError(f"channels: expected distinct channel indices >= 0 (or None for all), got {channels!r}")
     if n_channels is not None and max(values) >= n_channels:
         raise ValueError(f"channels: expected indices below {n_channels} (the objects' channels), got {values}")

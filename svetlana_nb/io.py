@@ -22,8 +22,15 @@ import numpy as np
 
 from ._files import atomic_path
 
-__all__ = ["read_image", "read_mask", "find_pairs", "write_tiff", "IMAGE_SUFFIXES",
-           "MASK_SUFFIXES", "MASK_NAME_SUFFIXES"]
+__all__ = [
+    "read_image",
+    "read_mask",
+    "find_pairs",
+    "write_tiff",
+    "IMAGE_SUFFIXES",
+    "MASK_SUFFIXES",
+    "MASK_NAME_SUFFIXES",
+]
 
 #: File extensions considered by :func:`find_pairs`.
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
@@ -87,18 +94,18 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         else:
             import imageio.v3 as iio
 
-            array = iio.imread(path, plugin="pillow" if suffix in _PILLOW else None)
+            array = iio.imread(path, plugin="pillow") if suffix in _PILLOW else iio.imread(path)
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        raise ValueError(f"could not read image {str(path)!r}: the file is corrupt or not a "
-                         f"supported image ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(
+            f"could not read image {str(path)!r}: the file is corrupt or not a "
+            f"supported image ({type(exc).__name__}: {exc})"
+        ) from exc
     array = np.asarray(array)
     if array.size == 0 or array.ndim < 2:
-        raise ValueError(f"could not read image {str(path)!r}: it holds no 2D image "
-                         f"(shape {array.shape})")
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
-                                     or array.dtype == bool):
+        raise ValueError(f"could not read image {str(path)!r}: it holds no 2D image (shape {array.shape})")
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise ValueError(f"could not read image {str(path)!r}: non-numeric data ({array.dtype})")
     return array
 
@@ -145,22 +152,26 @@ def read_mask(path: str | os.PathLike, *, label_binary: bool = False) -> np.ndar
         if np.all(mask[..., :3] == mask[..., :1]):
             mask = np.ascontiguousarray(mask[..., 0])
         else:
-            raise ValueError(f"mask {where!r} is a colour image (shape {mask.shape}); "
-                             "expected a label image with one integer id per object")
+            raise ValueError(
+                f"mask {where!r} is a colour image (shape {mask.shape}); "
+                "expected a label image with one integer id per object"
+            )
     if np.issubdtype(mask.dtype, np.floating):
         if not np.isfinite(mask).all():
             raise ValueError(f"mask {where!r} contains NaN or infinite values")
         if not np.array_equal(mask, np.round(mask)):
-            raise ValueError(f"mask {where!r} has non-integer values (dtype {mask.dtype}); "
-                             "expected a label image with one integer id per object")
+            raise ValueError(
+                f"mask {where!r} has non-integer values (dtype {mask.dtype}); "
+                "expected a label image with one integer id per object"
+            )
         top = float(np.abs(mask).max()) if mask.size else 0.0
         mask = mask.astype(np.int32 if top < 2**31 else np.int64)
-    elif np.issubdtype(mask.dtype, np.complexfloating) or not np.issubdtype(
-            mask.dtype, np.integer):
+    elif np.issubdtype(mask.dtype, np.complexfloating) or not np.issubdtype(mask.dtype, np.integer):
         raise ValueError(f"mask {where!r} has dtype {mask.dtype}; expected integer labels")
     if np.issubdtype(mask.dtype, np.signedinteger) and mask.size and mask.min() < 0:
-        raise ValueError(f"mask {where!r} has negative values (min {mask.min()}); "
-                         "label ids must be >= 0 with 0 for background")
+        raise ValueError(
+            f"mask {where!r} has negative values (min {mask.min()}); label ids must be >= 0 with 0 for background"
+        )
     if label_binary:
         values = np.unique(mask)
         if values.size <= 2:
@@ -187,8 +198,9 @@ def _listing(folder: Path, exts: tuple[str, ...], what: str) -> list[Path]:
         raise FileNotFoundError(f"{what} folder not found: {str(folder)!r}")
     if not folder.is_dir():
         raise ValueError(f"{what} path is not a folder: {str(folder)!r}")
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts)
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts
+    )
 
 
 def _short(paths: list[Path], limit: int = 10) -> str:
@@ -197,8 +209,9 @@ def _short(paths: list[Path], limit: int = 10) -> str:
     return (", ".join(names) or "none") + more
 
 
-def find_pairs(images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *,
-               strict: bool = False) -> list[tuple[Path, Path]]:
+def find_pairs(
+    images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *, strict: bool = False
+) -> list[tuple[Path, Path]]:
     """Pair image files with their mask files by name.
 
     A mask matches an image when its stem equals the image's stem, or equals it plus one of
@@ -248,10 +261,11 @@ def find_pairs(images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *,
         by_key.setdefault(_key(image, ()).lower(), []).append(image)
     duplicated = [ps for ps in by_key.values() if len(ps) > 1]
     if duplicated:
-        raise ValueError(f"images with the same name in {str(images_dir)!r}: "
-                         f"{_short(duplicated[0])}; keep one file per image name")
-    exact: dict[str, list[Path]] = {}      # masks named exactly like an image
-    suffixed: dict[str, list[Path]] = {}   # masks named like an image plus a suffix
+        raise ValueError(
+            f"images with the same name in {str(images_dir)!r}: {_short(duplicated[0])}; keep one file per image name"
+        )
+    exact: dict[str, list[Path]] = {}  # masks named exactly like an image
+    suffixed: dict[str, list[Path]] = {}  # masks named like an image plus a suffix
     for mask in masks:
         name = _key(mask, ()).lower()
         if name in by_key:
@@ -262,30 +276,27 @@ def find_pairs(images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *,
     for key, (image,) in sorted(by_key.items(), key=lambda kv: kv[1][0].name):
         found = exact.pop(key, None) or suffixed.pop(key, [])
         if len(found) > 1:
-            raise ValueError(f"image {image.name!r} matches several masks: {_short(found)}; "
-                             "keep one mask per image")
+            raise ValueError(f"image {image.name!r} matches several masks: {_short(found)}; keep one mask per image")
         if found:
             pairs.append((image, found[0]))
         else:
             lonely_images.append(image)
     lonely_masks = sorted(p for d in (exact, suffixed) for ps in d.values() for p in ps)
-    detail = (f"images without a mask: {_short(lonely_images)}; "
-              f"masks without an image: {_short(lonely_masks)}")
+    detail = f"images without a mask: {_short(lonely_images)}; masks without an image: {_short(lonely_masks)}"
     if not pairs:
         raise ValueError(
             f"no image/mask pairs found between {str(images_dir)!r} and {str(masks_dir)!r} "
             f"(a mask is named like its image, optionally ending in one of "
-            f"{', '.join(MASK_NAME_SUFFIXES)}; extensions {', '.join(IMAGE_SUFFIXES)}): {detail}")
+            f"{', '.join(MASK_NAME_SUFFIXES)}; extensions {', '.join(IMAGE_SUFFIXES)}): {detail}"
+        )
     if lonely_images or lonely_masks:
         if strict:
             raise ValueError(f"unmatched files: {detail}")
-        warnings.warn(f"find_pairs: {len(pairs)} pairs found; unmatched files: {detail}",
-                      UserWarning, stacklevel=2)
+        warnings.warn(f"find_pairs: {len(pairs)} pairs found; unmatched files: {detail}", UserWarning, stacklevel=2)
     return pairs
 
 
-def write_tiff(path: str | os.PathLike, array: np.ndarray, *, compression: str | None = None
-               ) -> None:
+def write_tiff(path: str | os.PathLike, array: np.ndarray, *, compression: str | None = None) -> None:
     """Write ``array`` to a TIFF file atomically (temporary file in the same folder, then rename).
 
     If writing fails the previous file at ``path``, if any, is left untouched and no temporary
@@ -316,5 +327,4 @@ def write_tiff(path: str | os.PathLike, array: np.ndarray, *, compression: str |
         raise ValueError(f"array: cannot write dtype object to {str(path)!r}")
     rgb = array.ndim == 3 and array.shape[-1] in (3, 4) and array.dtype == np.uint8
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, array, photometric="rgb" if rgb else "minisblack",
-                         compression=compression)
+        tifffile.imwrite(tmp, array, photometric="rgb" if rgb else "minisblack", compression=compression)

@@ -13,8 +13,7 @@ import svetlana_nb as sv
 from svetlana_nb.objects.batches import network_inputs
 
 
-def grid_scene(*, size: int = 240, spacing: int = 30, ndim: int = 2, channels: int = 0, seed: int = 0,
-               depth: int = 12):
+def grid_scene(*, size: int = 240, spacing: int = 30, ndim: int = 2, channels: int = 0, seed: int = 0, depth: int = 12):
     """Objects on a grid; label ids are multiples of 3 (non-consecutive).
 
     Returns
@@ -49,7 +48,7 @@ def grid_scene(*, size: int = 240, spacing: int = 30, ndim: int = 2, channels: i
                 mask[z0:z1][:, disc] = label
                 image[z0:z1][:, disc] += brightness
                 if cls == "b":
-                    cue[z0 + 2:z1 - 2][:, spot] += 0.6
+                    cue[z0 + 2 : z1 - 2][:, spot] += 0.6
             label += 3
     if channels:
         stack = [image] + [cue + rng.normal(0.05, 0.02, spatial).astype(np.float32)] * (channels - 1)
@@ -57,11 +56,19 @@ def grid_scene(*, size: int = 240, spacing: int = 30, ndim: int = 2, channels: i
     return image + cue, mask, truth
 
 
-def annotate(objects: sv.Objects, truth: Mapping[int, str], n: int, *, seed: int | None = 0,
-             class_names: Sequence[str] = ("a", "b")) -> sv.Annotations:
+def annotate(
+    objects: sv.Objects,
+    truth: Mapping[int, str],
+    n: int,
+    *,
+    seed: int | None = 0,
+    class_names: Sequence[str] = ("a", "b"),
+) -> sv.Annotations:
     """Annotations of ``n`` objects with their true class: random ones (``seed``), or the first ``n`` (None)."""
     ann = sv.Annotations(objects, list(class_names))
-    labels = objects.labels[:n] if seed is None else np.random.default_rng(seed).choice(objects.labels, n, replace=False)
+    labels = (
+        objects.labels[:n] if seed is None else np.random.default_rng(seed).choice(objects.labels, n, replace=False)
+    )
     for label in labels:
         ann.add(int(label), truth[int(label)])
     return ann
@@ -77,4 +84,6 @@ def held_out_accuracy(prediction: sv.Prediction, truth: Mapping[int, str], annot
 
 def patches(objects: sv.Objects, rows: Sequence[int] | np.ndarray | None = None, **settings) -> np.ndarray:
     """Network inputs of ``rows`` for a :class:`~svetlana_nb.PatchSpec` of ``settings``, resolved for the objects."""
-    return network_inputs(objects, sv.PatchSpec(**settings).resolve(objects), None if rows is None else np.asarray(rows))
+    return network_inputs(
+        objects, sv.PatchSpec(**settings).resolve(objects), None if rows is None else np.asarray(rows)
+    )

@@ -58,18 +58,18 @@ def test_class_balance(demo):
 
 def test_ids_are_shuffled_and_skip_values(demo):
     ids = np.fromiter(demo.truth, dtype=np.int64)
-    assert ids.max() > demo.n_objects                  # some values skipped
-    assert not np.all(np.diff(ids) > 0)               # not in creation order either
+    assert ids.max() > demo.n_objects  # some values skipped
+    assert not np.all(np.diff(ids) > 0)  # not in creation order either
 
 
 def test_objects_are_separate_single_blobs(demo):
     mask = demo.mask
-    for axis in range(mask.ndim):                      # no two labels share an edge
+    for axis in range(mask.ndim):  # no two labels share an edge
         a = np.moveaxis(mask, axis, 0)
         first, second = a[:-1], a[1:]
         assert not np.any((first > 0) & (second > 0) & (first != second))
     _, n_blobs = ndimage.label(mask > 0)
-    assert n_blobs == demo.n_objects                   # each object is one connected piece
+    assert n_blobs == demo.n_objects  # each object is one connected piece
 
 
 def test_some_objects_touch_the_border(demo):
@@ -134,7 +134,7 @@ def test_texture_separates_classes_but_size_and_mean_do_not(name):
     assert np.median(peakiness[y == 1]) > 1.3 * np.median(peakiness[y == 0])
     assert _best_threshold_accuracy(peakiness, y) > 0.9
     majority = max(np.mean(y), 1 - np.mean(y))
-    for feature in ("area", "intensity_mean"):        # same law for both classes
+    for feature in ("area", "intensity_mean"):  # same law for both classes
         assert _best_threshold_accuracy(table[feature], y) < majority + 0.15
 
 
@@ -176,12 +176,12 @@ def test_large_2d_options():
 
 def test_blocks_do_not_change_the_objects(monkeypatch):
     whole = data.cells_3d_multichannel(seed=2)
-    monkeypatch.setattr(_synth, "_BAND_PIXELS", 5000)   # forces blocks smaller than one row
+    monkeypatch.setattr(_synth, "_BAND_PIXELS", 5000)  # forces blocks smaller than one row
     split = data.cells_3d_multichannel(seed=2)
     np.testing.assert_array_equal(whole.mask, split.mask)
     assert whole.truth == split.truth
     diff = np.abs(whole.image.astype(float) - split.image.astype(float))
-    assert np.median(diff) < 30                       # only the noise draws differ
+    assert np.median(diff) < 30  # only the noise draws differ
 
 
 def test_too_many_objects_is_a_clear_error():
@@ -189,10 +189,15 @@ def test_too_many_objects_is_a_clear_error():
         data.cells_2d(shape=(64, 64), n_objects=100)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(shape=(100,)), "shape"), (dict(shape=(100.5, 100)), "shape"),
-    (dict(n_objects=0), "n_objects"), (dict(n_objects=2.5), "n_objects"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(shape=(100,)), "shape"),
+        (dict(shape=(100.5, 100)), "shape"),
+        (dict(n_objects=0), "n_objects"),
+        (dict(n_objects=2.5), "n_objects"),
+    ],
+)
 def test_bad_arguments_name_the_parameter(kw, match):
     with pytest.raises(ValueError, match=match):
         data.cells_2d(**kw)

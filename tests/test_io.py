@@ -8,10 +8,17 @@ import pytest
 from svetlana_nb import io
 
 
-@pytest.mark.parametrize("shape, dtype", [
-    ((16, 20), np.uint16), ((16, 20, 2), np.uint16), ((16, 20, 3), np.uint8),
-    ((4, 16, 20), np.int32), ((3, 16, 20, 2), np.float32), ((16, 20), np.uint8),
-])
+@pytest.mark.parametrize(
+    "shape, dtype",
+    [
+        ((16, 20), np.uint16),
+        ((16, 20, 2), np.uint16),
+        ((16, 20, 3), np.uint8),
+        ((4, 16, 20), np.int32),
+        ((3, 16, 20, 2), np.float32),
+        ((16, 20), np.uint8),
+    ],
+)
 def test_tiff_round_trip(tmp_path, shape, dtype):
     array = (np.random.default_rng(0).random(shape) * 200).astype(dtype)
     path = tmp_path / "image.tif"
@@ -99,8 +106,7 @@ def _touch(path, value=1):
     io.write_tiff(path, np.full((4, 4), value, np.uint16))
 
 
-@pytest.mark.parametrize("suffix", ["", "_mask", "_masks", "_cp_masks", "_label", "_labels",
-                                    "_seg", "-masks", "_MASK"])
+@pytest.mark.parametrize("suffix", ["", "_mask", "_masks", "_cp_masks", "_label", "_labels", "_seg", "-masks", "_MASK"])
 def test_find_pairs_suffixes(tmp_path, suffix):
     images, masks = tmp_path / "images", tmp_path / "masks"
     images.mkdir()
@@ -110,8 +116,7 @@ def test_find_pairs_suffixes(tmp_path, suffix):
     _touch(masks / f"a{suffix}.tif")
     _touch(masks / f"b{suffix}.tiff")
     pairs = io.find_pairs(images, masks)
-    assert [(i.name, m.name) for i, m in pairs] == [
-        ("a.tif", f"a{suffix}.tif"), ("b.tif", f"b{suffix}.tiff")]
+    assert [(i.name, m.name) for i, m in pairs] == [("a.tif", f"a{suffix}.tif"), ("b.tif", f"b{suffix}.tiff")]
 
 
 def test_find_pairs_same_folder_png_and_ome(tmp_path):
@@ -119,11 +124,10 @@ def test_find_pairs_same_folder_png_and_ome(tmp_path):
     _touch(tmp_path / "x1_cp_masks.png".replace(".png", ".tif"))
     iio.imwrite(tmp_path / "x2.png", np.zeros((4, 4), np.uint8))
     iio.imwrite(tmp_path / "x2_seg.png", np.zeros((4, 4), np.uint8))
-    (tmp_path / ".x3.tif.tmp").write_bytes(b"")       # hidden temporary files are ignored
+    (tmp_path / ".x3.tif.tmp").write_bytes(b"")  # hidden temporary files are ignored
     (tmp_path / "notes.txt").write_text("x")
     pairs = io.find_pairs(tmp_path, tmp_path)
-    assert [(i.name, m.name) for i, m in pairs] == [
-        ("x1.ome.tif", "x1_cp_masks.tif"), ("x2.png", "x2_seg.png")]
+    assert [(i.name, m.name) for i, m in pairs] == [("x1.ome.tif", "x1_cp_masks.tif"), ("x2.png", "x2_seg.png")]
 
 
 def test_find_pairs_nothing_matches_lists_files(tmp_path):

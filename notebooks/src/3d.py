@@ -45,13 +45,14 @@ EPOCHS = 40 if FAST else None
 demo = sv.data.cells_3d(shape=(40, 192, 192), n_objects=80)
 print(demo.description)
 objects = sv.Objects(demo.image, demo.mask)
-print(f"{len(objects)} objects in a {demo.image.shape} stack, 3D patches of "
-      f"{objects.patch_shape} voxels")
+print(f"{len(objects)} objects in a {demo.image.shape} stack, 3D patches of {objects.patch_shape} voxels")
 
 z, y = demo.image.shape[0] // 2, demo.image.shape[1] // 2
-views = [("maximum projection along Z", demo.image.max(axis=0), demo.mask.max(axis=0)),
-         (f"plane z = {z}", demo.image[z], demo.mask[z]),
-         (f"section y = {y} (Z down)", demo.image[:, y], demo.mask[:, y])]
+views = [
+    ("maximum projection along Z", demo.image.max(axis=0), demo.mask.max(axis=0)),
+    (f"plane z = {z}", demo.image[z], demo.mask[z]),
+    (f"section y = {y} (Z down)", demo.image[:, y], demo.mask[:, y]),
+]
 fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
 for ax, (name, plane, labels) in zip(axes, views):
     ax.imshow(plane, cmap="gray", vmax=np.percentile(demo.image, 99.9))
@@ -120,11 +121,13 @@ held_out = np.array([int(label) not in ann for label in labels])
 correct = predicted[held_out] == truth[held_out]
 recall = {c: correct[truth[held_out] == c].mean() for c in demo.class_names}
 print(f"Accuracy on the {held_out.sum()} objects not annotated: {correct.mean():.1%}")
-print("Balanced accuracy: {:.1%} (recall: {})".format(
-    np.mean(list(recall.values())), ", ".join(f"{c} {r:.0%}" for c, r in recall.items())))
+print(
+    "Balanced accuracy: {:.1%} (recall: {})".format(
+        np.mean(list(recall.values())), ", ".join(f"{c} {r:.0%}" for c, r in recall.items())
+    )
+)
 
 # %%
 # The class image has the shape of the stack: 0 background, k + 1 for class k.
 classes = prediction.class_image()
-print(classes.shape, classes.dtype, {n: int(m.sum()) for n, m in prediction.class_masks().items()},
-      "voxels per class")
+print(classes.shape, classes.dtype, {n: int(m.sum()) for n, m in prediction.class_masks().items()}, "voxels per class")

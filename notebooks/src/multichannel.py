@@ -101,8 +101,11 @@ held_out = np.array([int(label) not in ann for label in labels])
 correct = predicted[held_out] == truth[held_out]
 recall = {c: correct[truth[held_out] == c].mean() for c in demo.class_names}
 print(f"Accuracy on the {held_out.sum()} objects not annotated: {correct.mean():.1%}")
-print("Balanced accuracy: {:.1%} (recall: {})".format(
-    np.mean(list(recall.values())), ", ".join(f"{c} {r:.0%}" for c, r in recall.items())))
+print(
+    "Balanced accuracy: {:.1%} (recall: {})".format(
+        np.mean(list(recall.values())), ", ".join(f"{c} {r:.0%}" for c, r in recall.items())
+    )
+)
 
 # %% [markdown]
 # ## Where does the network look?
@@ -116,11 +119,11 @@ healthy = [k for k, c in prediction.classes.items() if c == "healthy"]
 fig, axes = plt.subplots(2, 4, figsize=(10, 5))
 for row, key in zip(axes, infected[:1] + healthy[:1]):
     cam = sv.grad_cam(clf, app.objects, key)
-    for ax, img, name in zip(row, [cam.patch[0], cam.patch[1], cam.patch[-1], cam.heatmap],
-                             ["nuclei", "spots", "object mask", "Grad-CAM"]):
+    for ax, img, name in zip(
+        row, [cam.patch[0], cam.patch[1], cam.patch[-1], cam.heatmap], ["nuclei", "spots", "object mask", "Grad-CAM"]
+    ):
         ax.imshow(img, cmap="magma" if name == "Grad-CAM" else "gray")
-        ax.set_title(f"{name}" + (f"\n{key}: {cam.class_name}" if name == "nuclei" else ""),
-                     fontsize=9)
+        ax.set_title(f"{name}" + (f"\n{key}: {cam.class_name}" if name == "nuclei" else ""), fontsize=9)
         ax.set_axis_off()
 plt.tight_layout()
 
@@ -135,8 +138,10 @@ forest = sv.Classifier(app.objects, model="random_forest", class_names=ann.class
 forest.fit(ann)
 forest_prediction = forest.predict(app.objects)
 forest_predicted = np.array([forest_prediction.classes[int(label)] for label in labels])
-print(f"Random forest, accuracy on the objects not annotated: "
-      f"{np.mean(forest_predicted[held_out] == truth[held_out]):.1%}")
+print(
+    f"Random forest, accuracy on the objects not annotated: "
+    f"{np.mean(forest_predicted[held_out] == truth[held_out]):.1%}"
+)
 
 # %% [markdown]
 # ## Only the channel that shows the class
@@ -152,5 +157,7 @@ spots_only = sv.Classifier(app.objects, class_names=ann.class_names, channels=[1
 spots_only.fit(ann, epochs=EPOCHS)
 spots_prediction = spots_only.predict(app.objects)
 spots_predicted = np.array([spots_prediction.classes[int(label)] for label in labels])
-print(f"Network on the spot channel only, accuracy on the objects not annotated: "
-      f"{np.mean(spots_predicted[held_out] == truth[held_out]):.1%}")
+print(
+    f"Network on the spot channel only, accuracy on the objects not annotated: "
+    f"{np.mean(spots_predicted[held_out] == truth[held_out]):.1%}"
+)

@@ -140,8 +140,11 @@ held_out = np.array([int(label) not in ann for label in labels])
 correct = predicted[held_out] == truth[held_out]
 recall = {c: correct[truth[held_out] == c].mean() for c in demo.class_names}
 print(f"Accuracy on the {held_out.sum()} objects not annotated: {correct.mean():.1%}")
-print("Balanced accuracy: {:.1%} (recall: {})".format(
-    np.mean(list(recall.values())), ", ".join(f"{c} {r:.0%}" for c, r in recall.items())))
+print(
+    "Balanced accuracy: {:.1%} (recall: {})".format(
+        np.mean(list(recall.values())), ", ".join(f"{c} {r:.0%}" for c, r in recall.items())
+    )
+)
 
 # %% [markdown]
 # ## Next

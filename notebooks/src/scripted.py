@@ -69,12 +69,15 @@ print(len(ann), ann.counts())
 # callback) and returns the history. Training options (learning rate, batch size, augmentation,
 # early stopping, ...) are keyword arguments, see `sv.TrainingConfig`.
 
+
 # %%
 def log(epoch, metrics):
     if epoch == 1 or epoch % 10 == 0:
-        print(f"epoch {epoch:3d}  train loss {metrics['train_loss']:.3f}  "
-              f"val loss {metrics['val_loss'] or float('nan'):.3f}  "
-              f"val acc {metrics['val_acc'] or float('nan'):.0%}")
+        print(
+            f"epoch {epoch:3d}  train loss {metrics['train_loss']:.3f}  "
+            f"val loss {metrics['val_loss'] or float('nan'):.3f}  "
+            f"val acc {metrics['val_acc'] or float('nan'):.0%}"
+        )
 
 
 clf = sv.Classifier(objects, class_names=ann.class_names)
@@ -99,8 +102,11 @@ held_out = np.array([int(label) not in ann for label in labels])
 correct = predicted[held_out] == truth[held_out]
 recall = {c: correct[truth[held_out] == c].mean() for c in demo.class_names}
 print(f"Accuracy on the {held_out.sum()} objects not annotated: {correct.mean():.1%}")
-print("Balanced accuracy: {:.1%} (recall: {})".format(
-    np.mean(list(recall.values())), ", ".join(f"{c} {r:.0%}" for c, r in recall.items())))
+print(
+    "Balanced accuracy: {:.1%} (recall: {})".format(
+        np.mean(list(recall.values())), ", ".join(f"{c} {r:.0%}" for c, r in recall.items())
+    )
+)
 
 # %%
 # Overlay: every object in its predicted class colour, annotated objects outlined.

@@ -100,8 +100,9 @@ print(len(one), "objects")
 pairs = find_pairs(IMAGES_DIR, MASKS_DIR)
 for image_path, mask_path in pairs:
     print(image_path.name, "<->", mask_path.name)
-objects = sv.Objects([read_image(i) for i, _ in pairs], [read_mask(m) for _, m in pairs],
-                     name=[i.name for i, _ in pairs])
+objects = sv.Objects(
+    [read_image(i) for i, _ in pairs], [read_mask(m) for _, m in pairs], name=[i.name for i, _ in pairs]
+)
 print(f"{len(objects)} objects in {objects.n_images} images")
 
 # %% [markdown]
@@ -170,8 +171,7 @@ print("CLI output:", sorted(p.name for p in OUT.iterdir()))
 import pandas as pd
 
 table = pd.read_csv(OUT / "objects.csv")
-correct = [truth[(image, label)] == cls
-           for image, label, cls in zip(table["image"], table["label"], table["class"])]
+correct = [truth[(image, label)] == cls for image, label, cls in zip(table["image"], table["label"], table["class"])]
 print(f"{len(table)} objects predicted in the new image; accuracy {np.mean(correct):.1%}")
 print("Class image:", read_image(OUT / "well_D1_classes.tif").shape)
 table.head()

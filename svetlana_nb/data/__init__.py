@@ -35,8 +35,16 @@ from ._sets_2d import cells_2d, infected_cells_2d, large_2d
 from ._sets_3d import cells_3d, cells_3d_multichannel, large_3d
 
 __all__ = [
-    "DemoData", "available", "load", "cells_2d", "infected_cells_2d", "cells_3d",
-    "cells_3d_multichannel", "large_2d", "large_3d", "coins",
+    "DemoData",
+    "available",
+    "load",
+    "cells_2d",
+    "infected_cells_2d",
+    "cells_3d",
+    "cells_3d_multichannel",
+    "large_2d",
+    "large_3d",
+    "coins",
 ]
 
 _GENERATORS: dict[str, Callable[..., DemoData]] = {

@@ -41,9 +41,15 @@ def coins() -> DemoData:
     mask = measure.label(region).astype(np.int32)
     area = np.bincount(mask.ravel())[1:]
     truth = {i + 1: ("large" if a >= _COIN_AREA else "small") for i, a in enumerate(area)}
-    return DemoData(image, mask, truth, ["small", "large"], None, "coins",
-                    "Greek coins (skimage.data.coins), segmented by watershed; "
-                    f"'large' coins have an area >= {_COIN_AREA} px.")
+    return DemoData(
+        image,
+        mask,
+        truth,
+        ["small", "large"],
+        None,
+        "coins",
+        f"Greek coins (skimage.data.coins), segmented by watershed; 'large' coins have an area >= {_COIN_AREA} px.",
+    )
 
 
 _COIN_AREA = 1450

@@ -102,17 +102,28 @@ class DemoData:
         return classes[pos].reshape(query.shape)
 
     def __repr__(self) -> str:
-        return (f"DemoData(name={self.name!r}, image={self.image.shape} {self.image.dtype}, "
-                f"mask={self.mask.shape} {self.mask.dtype}, channel_axis={self.channel_axis}, "
-                f"counts={self.counts()})")
+        return (
+            f"DemoData(name={self.name!r}, image={self.image.shape} {self.image.dtype}, "
+            f"mask={self.mask.shape} {self.mask.dtype}, channel_axis={self.channel_axis}, "
+            f"counts={self.counts()})"
+        )
 
 
-def _make(name: str, description: str, class_names: list[str], sc: _Scene, cls: np.ndarray,
-          labels: np.ndarray, rng: np.random.Generator, dtype=np.uint16) -> DemoData:
+def _make(
+    name: str,
+    description: str,
+    class_names: list[str],
+    sc: _Scene,
+    cls: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    dtype=np.uint16,
+) -> DemoData:
     image, mask = _render(sc, rng, dtype)
     truth = {int(lab): class_names[int(c)] for lab, c in zip(labels, cls)}
-    return DemoData(image, mask, truth, list(class_names),
-                    -1 if image.ndim > len(sc.shape) else None, name, description)
+    return DemoData(
+        image, mask, truth, list(class_names), -1 if image.ndim > len(sc.shape) else None, name, description
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_EDGE = 1.0            # width (px) of the soft object edge (stands in for the optical blur)
-_MARGIN = 3.0          # free pixels kept between an object's ellipse and its cell's side
-_BAND_PIXELS = 2_000_000   # pixels rendered at once (bounds the float32 working memory)
+_EDGE = 1.0  # width (px) of the soft object edge (stands in for the optical blur)
+_MARGIN = 3.0  # free pixels kept between an object's ellipse and its cell's side
+_BAND_PIXELS = 2_000_000  # pixels rendered at once (bounds the float32 working memory)
 
 
 # --------------------------------------------------------------------------------------------
@@ -26,27 +26,27 @@ _BAND_PIXELS = 2_000_000   # pixels rendered at once (bounds the float32 working
 class _Channel:
     """What one image channel shows in every cell (arrays have one row per grid cell)."""
 
-    level: np.ndarray        # (N,) level of the soft object body
-    dome: np.ndarray         # (N,) how much darker the body's rim is than its centre (0..1)
-    pos: np.ndarray          # (N, M, d) gaussian blob centres, cell-local pixel coordinates
-    sigma: np.ndarray        # (N, M, d) blob widths per axis
-    amp: np.ndarray          # (N, M) blob peak heights (0: unused slot)
+    level: np.ndarray  # (N,) level of the soft object body
+    dome: np.ndarray  # (N,) how much darker the body's rim is than its centre (0..1)
+    pos: np.ndarray  # (N, M, d) gaussian blob centres, cell-local pixel coordinates
+    sigma: np.ndarray  # (N, M, d) blob widths per axis
+    amp: np.ndarray  # (N, M) blob peak heights (0: unused slot)
     mean: np.ndarray | None  # (N,) if given, scale the object so its mean inside the mask is this
-    background: float        # background level (counts)
-    background_var: float    # relative amplitude of the smooth background variation
+    background: float  # background level (counts)
+    background_var: float  # relative amplitude of the smooth background variation
 
 
 @dataclass
 class _Scene:
-    shape: tuple[int, ...]   # spatial shape of the image
-    cell: np.ndarray         # (d,) cell side lengths
-    offset: np.ndarray       # (d,) image coordinate of the grid's first corner (<= 0)
-    grid: np.ndarray         # (d,) number of cells per axis
-    occupied: np.ndarray     # (N,) bool
-    label: np.ndarray        # (N,) int32 label id (0 for empty cells)
-    centre: np.ndarray       # (N, d) object centre, cell-local coordinates
-    radii: np.ndarray        # (N, d) semi-axes: (rz,) ra, rb -- ra, rb are rotated in the YX plane
-    angle: np.ndarray        # (N,) in-plane rotation of the ellipse
+    shape: tuple[int, ...]  # spatial shape of the image
+    cell: np.ndarray  # (d,) cell side lengths
+    offset: np.ndarray  # (d,) image coordinate of the grid's first corner (<= 0)
+    grid: np.ndarray  # (d,) number of cells per axis
+    occupied: np.ndarray  # (N,) bool
+    label: np.ndarray  # (N,) int32 label id (0 for empty cells)
+    centre: np.ndarray  # (N, d) object centre, cell-local coordinates
+    radii: np.ndarray  # (N, d) semi-axes: (rz,) ra, rb -- ra, rb are rotated in the YX plane
+    angle: np.ndarray  # (N,) in-plane rotation of the ellipse
     channels: list[_Channel]
 
     @property
@@ -60,118 +60,6 @@ class _Scene:
         return out
 
 
-def _checked(shape: object, n_objects: object, ndim: int) -> tuple[tuple[int, ...], int]:
-    """Validate the common ``shape`` / ``n_objects`` arguments, naming them in errors."""
-    try:
-        dims = tuple(int(v) for v in shape)  # type: ignore[union-attr]
-    except TypeError:
-        dims = ()
-    if len(dims) != ndim or min(dims) < 8 or dims != tuple(shape):  # type: ignore[arg-type]
-        raise ValueError(f"shape: expected {ndim} integers >= 8, got {shape!r}")
-    if isinstance(n_objects, bool) or not isinstance(n_objects, (int, np.integer)) \
-            or n_objects < 1:
-        raise ValueError(f"n_objects: expected a positive integer, got {n_objects!r}")
-    return dims, int(n_objects)
-
-
-def _sample_shapes(rng: np.random.Generator, n: int, ndim: int, radius: tuple[float, float],
-                   aspect: float = 1.4, z_ratio: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Ellipse/ellipsoid semi-axes (n, ndim) and in-plane angles (n,), one law for all classes."""
-    r = rng.uniform(*radius, n)
-    stretch = np.sqrt(rng.uniform(1.0, aspect, n))
-    radii = [r * stretch, r / stretch]
-    if ndim == 3:
-        radii.insert(0, r * z_ratio * rng.uniform(0.9, 1.1, n))
-    return np.stack(radii, axis=1).astype(np.float32), rng.uniform(0, np.pi, n).astype(np.float32)
-
-
-def _half_extent(radii: np.ndarray) -> np.ndarray:
-    """Conservative half-extent (n, d) of each object including its soft edge and a margin."""
-    ext = radii.copy()
-    ext[:, -2:] = radii[:, -2:].max(axis=1, keepdims=True)
-    return ext + _MARGIN
-
-
-def _layout(rng: np.random.Generator, shape: tuple[int, ...], ext: np.ndarray,
-            slack: float = 1.25) -> tuple[np.ndarray, ...]:
-    """Choose the cell grid and put each object in its own cell.
-
-    Returns ``cell`` (d,), ``offset`` (d,), ``grid`` (d,), ``cells`` (n,) sorted flat cell
-    indices, ``centre`` (n, d) cell-local object centres. Cells are as large as the density
-    allows (``slack`` more cells than objects) and never smaller than the largest object.
-    """
-    n, d = ext.shape
-    shape_a = np.asarray(shape)
-    cell_min = np.ceil(2 * ext.max(axis=0)).astype(np.int64) + 1
-    factor = max(1.0, (np.prod(shape_a / cell_min) / (n * slack)) ** (1.0 / d))
-    cell = np.minimum(np.maximum(cell_min, np.floor(cell_min * factor)),
-                      np.maximum(cell_min, shape_a)).astype(np.int64)
-    frac = rng.random(d)
-    while True:
-        offset = -np.floor(frac * cell).astype(np.int64)
-        grid = -(-(shape_a - offset) // cell)
-        # a cell is a candidate when its centre lies inside the image
-        inside = [offset[a] + cell[a] * (np.arange(grid[a]) + 0.5) < shape_a[a] for a in range(d)]
-        inside = [v & (offset[a] + cell[a] * (np.arange(grid[a]) + 0.5) >= 0)
-                  for a, v in enumerate(inside)]
-        if np.prod([v.sum() for v in inside]) >= n:
-            break
-        if np.any(frac != 0.5):     # first, put a cell centre on the image's first row
-            frac = np.full(d, 0.5)  # and column: the most cells whose centre is inside
-            continue
-        if np.all(cell <= cell_min):
-            most = int(np.prod([v.sum() for v in inside]))
-            raise ValueError(f"n_objects: {n} objects of this size do not fit in shape {shape} "
-                             f"(at most about {most}); use a larger shape or fewer objects")
-        ratio = np.where(cell > cell_min, cell / cell_min, 0)
-        cell[int(np.argmax(ratio))] -= 1
-    full = np.ones(tuple(int(g) for g in grid), dtype=bool)
-    for a, v in enumerate(inside):
-        full &= v.reshape([-1 if j == a else 1 for j in range(d)])
-    candidates = np.flatnonzero(full)
-    cells = np.sort(rng.choice(candidates, n, replace=False))
-    index = np.stack(np.unravel_index(cells, tuple(grid)), axis=1)
-    origin = offset + index * cell                     # image coordinate of each cell corner
-    lo = np.maximum(ext, -origin)                      # keep the ellipse in its cell and its
-    hi = np.minimum(cell - ext, shape_a - 1 - origin)  # centre inside the image
-    hi = np.maximum(hi, lo)
-    centre = (lo + rng.random((n, d)) * (hi - lo)).astype(np.float32)
-    return cell, offset, grid, cells, centre
-
-
-def _label_ids(rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` distinct ids in random order from 1..~1.25n: shuffled, with gaps."""
-    pool = np.arange(1, n + max(2, n // 4) + 1)
-    return rng.choice(pool, n, replace=False).astype(np.int32)
-
-
-def _classes(rng: np.random.Generator, n: int, fraction: float) -> np.ndarray:
-    """0/1 class per object with exactly ``round(n * fraction)`` ones, shuffled."""
-    cls = np.zeros(n, dtype=np.int64)
-    cls[: int(round(n * fraction))] = 1
-    rng.shuffle(cls)
-    return cls
-
-
-def _in_ellipse(rng: np.random.Generator, centre: np.ndarray, radii: np.ndarray,
-                angle: np.ndarray, m: int, frac: float) -> np.ndarray:
-    """``m`` uniform random points (n, m, d) inside each object's ellipse shrunk by ``frac``."""
-    n, d = centre.shape
-    g = rng.standard_normal((n, m, d))
-    g /= np.linalg.norm(g, axis=2, keepdims=True)
-    p = g * (rng.random((n, m, 1)) ** (1.0 / d)) * frac * radii[:, None, :]
-    return centre[:, None, :] + _rotate(p, angle)
-
-
-def _rotate(p: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    """Map ellipse-frame offsets (n, m, d) (last two axes along ra, rb) to image offsets."""
-    c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
-    out = p.copy()
-    out[..., -2] = p[..., -2] * c - p[..., -1] * s
-    out[..., -1] = p[..., -2] * s + p[..., -1] * c
-    return out
-
-
 class _Blobs:
     """Per-object gaussian blob slots: positions (n, M, d), widths (n, M, d), heights (n, M)."""
 
@@ -180,8 +68,15 @@ class _Blobs:
         self.sigma = np.ones((n, m, d), np.float32)
         self.amp = np.zeros((n, m), np.float32)
 
-    def put(self, rows: np.ndarray, slots: slice, pos: np.ndarray, sigma: np.ndarray,
-            amp: np.ndarray, count: np.ndarray | None = None) -> None:
+    def put(
+        self,
+        rows: np.ndarray,
+        slots: slice,
+        pos: np.ndarray,
+        sigma: np.ndarray | float,
+        amp: np.ndarray,
+        count: np.ndarray | None = None,
+    ) -> None:
         """Fill ``slots`` of ``rows``; with ``count`` (len(rows),) only the first ``count`` ones."""
         self.pos[rows, slots] = pos
         self.sigma[rows, slots] = sigma
@@ -192,8 +87,18 @@ class _Blobs:
 
 def _scene(shape, cell, offset, grid, cells, centre, radii, angle, labels) -> _Scene:
     n_cells = int(np.prod(grid))
-    sc = _Scene(tuple(int(s) for s in shape), cell, offset, grid, np.zeros(n_cells, bool),
-                np.zeros(n_cells, np.int32), None, None, None, [])
+    sc = _Scene(
+        tuple(int(s) for s in shape),
+        cell,
+        offset,
+        grid,
+        np.zeros(n_cells, bool),
+        np.zeros(n_cells, np.int32),
+        np.empty(0),
+        np.empty(0),
+        np.empty(0),
+        [],
+    )
     sc.occupied[cells] = True
     sc.label[cells] = labels
     sc.centre = sc.per_cell(centre, cells)
@@ -202,18 +107,36 @@ def _scene(shape, cell, offset, grid, cells, centre, radii, angle, labels) -> _S
     return sc
 
 
-def _channel(sc: _Scene, cells: np.ndarray, level, dome, blobs: _Blobs, *, mean=None,
-             background: float = 200.0, background_var: float = 0.15,
-             extra: _Blobs | None = None) -> _Channel:
+def _channel(
+    sc: _Scene,
+    cells: np.ndarray,
+    level,
+    dome,
+    blobs: _Blobs,
+    *,
+    mean=None,
+    background: float = 200.0,
+    background_var: float = 0.15,
+    extra: _Blobs | None = None,
+) -> _Channel:
     """Build a per-cell channel from per-object values; ``extra`` blobs are already per cell."""
-    pos, sigma, amp = (sc.per_cell(a, cells, fill=f) for a, f in
-                       ((blobs.pos, 0.0), (blobs.sigma, 1.0), (blobs.amp, 0.0)))
+    pos, sigma, amp = (
+        sc.per_cell(a, cells, fill=f) for a, f in ((blobs.pos, 0.0), (blobs.sigma, 1.0), (blobs.amp, 0.0))
+    )
     if extra is not None:
-        pos, sigma, amp = (np.concatenate([a, b], axis=1) for a, b in
-                           ((pos, extra.pos), (sigma, extra.sigma), (amp, extra.amp)))
-    return _Channel(sc.per_cell(np.broadcast_to(level, len(cells)), cells),
-                    sc.per_cell(np.broadcast_to(dome, len(cells)), cells), pos, sigma, amp,
-                    None if mean is None else sc.per_cell(mean, cells), background, background_var)
+        pos, sigma, amp = (
+            np.concatenate([a, b], axis=1) for a, b in ((pos, extra.pos), (sigma, extra.sigma), (amp, extra.amp))
+        )
+    return _Channel(
+        sc.per_cell(np.broadcast_to(level, len(cells)), cells),
+        sc.per_cell(np.broadcast_to(dome, len(cells)), cells),
+        pos,
+        sigma,
+        amp,
+        None if mean is None else sc.per_cell(mean, cells),
+        background,
+        background_var,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,7 +154,7 @@ def _render_cells(sc: _Scene, sl: slice, coords: list[np.ndarray]):
         shape[1 + i] = v.shape[1]
         return v.reshape(shape)
 
-    rel = [along(i, coords[i][None, :] - sc.centre[sl, i:i + 1]) for i in range(d)]
+    rel = [along(i, coords[i][None, :] - sc.centre[sl, i : i + 1]) for i in range(d)]
     radii = sc.radii[sl]
     c = np.cos(sc.angle[sl]).reshape((k,) + (1,) * d)
     s = np.sin(sc.angle[sl]).reshape((k,) + (1,) * d)
@@ -280,7 +203,7 @@ def _add_blobs(sig: np.ndarray, ch: _Channel, sl: slice, coords, along) -> None:
         pos, sigma = ch.pos[sl, m][rows], ch.sigma[sl, m][rows]
         blob = None
         for i in range(d):
-            g = np.exp(-0.5 * ((coords[i][None, :] - pos[:, i:i + 1]) / sigma[:, i:i + 1]) ** 2)
+            g = np.exp(-0.5 * ((coords[i][None, :] - pos[:, i : i + 1]) / sigma[:, i : i + 1]) ** 2)
             if i == 0:
                 g *= amp[rows, None]
             g = along(i, g)
@@ -319,22 +242,23 @@ def _blocks(sc: _Scene):
             yield r0, r0 + 1, q0, min(grid[1], q0 + step)
 
 
-def _background(ch: _Channel, ranges: list[np.ndarray], shape: tuple[int, ...],
-                phases: np.ndarray) -> np.ndarray:
+def _background(ch: _Channel, ranges: list[np.ndarray], shape: tuple[int, ...], phases: np.ndarray) -> np.ndarray:
     """Smooth uneven background: a sum of two separable low-frequency cosine products."""
-    field = None
+    field: np.ndarray | None = None
     for term in range(phases.shape[0]):
-        prod = None
+        prod: np.ndarray | None = None
         for i, r in enumerate(ranges):
             f = np.cos(2 * np.pi * (phases[term, i, 0] * r / shape[i] + phases[term, i, 1]))
             f = f.astype(np.float32).reshape([-1 if j == i else 1 for j in range(len(ranges))])
             prod = f if prod is None else prod * f
         field = prod if field is None else field + prod
+    assert field is not None
     return ch.background * (1.0 + ch.background_var * 0.5 * field)
 
 
-def _render(sc: _Scene, rng: np.random.Generator, dtype=np.uint16, read_noise: float = 4.0
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _render(
+    sc: _Scene, rng: np.random.Generator, dtype=np.uint16, read_noise: float = 4.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Render the scene band by band into a preallocated image (Y, X[, C]) and mask.
 
     Noise is shot noise in its gaussian approximation (variance = signal in counts, much
@@ -348,18 +272,17 @@ def _render(sc: _Scene, rng: np.random.Generator, dtype=np.uint16, read_noise: f
     scale, top = 1.0, None
     if dtype.kind in "ui":
         top = float(np.iinfo(dtype).max)
-        scale = min(1.0, top / 6000.0)   # 8-bit: only the brightest 0.1 % saturate
+        scale = min(1.0, top / 6000.0)  # 8-bit: only the brightest 0.1 % saturate
     coords = [np.arange(int(c), dtype=np.float32) for c in sc.cell]
     cell = tuple(int(c) for c in sc.cell)
     grid = tuple(int(g) for g in sc.grid)
-    per_cell = [int(np.prod(grid[i + 1:])) for i in range(d)]   # flat-index strides
+    per_cell = [int(np.prod(grid[i + 1 :])) for i in range(d)]  # flat-index strides
     phases = rng.uniform(0.2, 1.0, (n_ch, 2, d, 2)).astype(np.float32)
     for r0, r1, q0, q1 in _blocks(sc):
         first = (r0, q0)[:d]
         last = (r1, q1)[:d]
-        block_grid = tuple(b - a for a, b in zip(first, last)) + grid[len(first):]
-        starts = [int(sc.offset[i]) + first[i] * cell[i] if i < len(first)
-                  else int(sc.offset[i]) for i in range(d)]
+        block_grid = tuple(b - a for a, b in zip(first, last)) + grid[len(first) :]
+        starts = [int(sc.offset[i]) + first[i] * cell[i] if i < len(first) else int(sc.offset[i]) for i in range(d)]
         ends = [a + g * c for a, g, c in zip(starts, block_grid, cell)]
         lo = [max(a, 0) for a in starts]
         hi = [min(b, s) for b, s in zip(ends, sc.shape)]
@@ -367,8 +290,10 @@ def _render(sc: _Scene, rng: np.random.Generator, dtype=np.uint16, read_noise: f
             continue
         crop = tuple(slice(a - st, b - st) for a, b, st in zip(lo, hi, starts))
         where = tuple(slice(a, b) for a, b in zip(lo, hi))
-        flat = slice(r0 * per_cell[0] + (q0 * per_cell[1] if d > 1 else 0),
-                     (r1 - 1) * per_cell[0] + (q1 * per_cell[1] if d > 1 else per_cell[0]))
+        flat = slice(
+            r0 * per_cell[0] + (q0 * per_cell[1] if d > 1 else 0),
+            (r1 - 1) * per_cell[0] + (q1 * per_cell[1] if d > 1 else per_cell[0]),
+        )
         inside, signals = _render_cells(sc, flat, coords)
         labels = np.where(inside, sc.label[flat].reshape((-1,) + (1,) * d), 0).astype(np.int32)
         mask[where] = _to_band(labels, block_grid, cell)[crop]
@@ -378,7 +303,7 @@ def _render(sc: _Scene, rng: np.random.Generator, dtype=np.uint16, read_noise: f
             x = _to_band(sig, block_grid, cell)[crop]
             x = x + _background(ch, ranges, sc.shape, phases[c])
             noise = rng.standard_normal(x.shape, dtype=np.float32)
-            noise *= np.sqrt(np.maximum(x, 0) + read_noise ** 2)
+            noise *= np.sqrt(np.maximum(x, 0) + read_noise**2)
             x += noise
             del noise
             if top is not None:

@@ -7,8 +7,8 @@ read at full resolution (:mod:`.resample`).
 
 from .colors import (
     CHANNEL_COLORS,
-    COLORMAPS,
     CLASS_COLORS,
+    COLORMAPS,
     class_color,
     colormap,
     default_channel_colors,
@@ -20,8 +20,26 @@ from .outlines import label_outlines, outline
 from .resample import crop_padded, downsample, downsample_view, sample_view, upscale_nearest, view_indices
 
 __all__ = [
-    "CHANNEL_COLORS", "CLASS_COLORS", "COLORMAPS", "class_color", "colormap", "composite", "contrast_limits", "crop_padded",
-    "default_channel_colors", "downsample", "downsample_view", "hex_to_rgb", "label_lut", "label_outlines",
-    "outline", "overlay", "paint_labels", "render_crop", "sample_view", "text_color_for", "upscale_nearest",
+    "CHANNEL_COLORS",
+    "CLASS_COLORS",
+    "COLORMAPS",
+    "class_color",
+    "colormap",
+    "composite",
+    "contrast_limits",
+    "crop_padded",
+    "default_channel_colors",
+    "downsample",
+    "downsample_view",
+    "hex_to_rgb",
+    "label_lut",
+    "label_outlines",
+    "outline",
+    "overlay",
+    "paint_labels",
+    "render_crop",
+    "sample_view",
+    "text_color_for",
+    "upscale_nearest",
     "view_indices",
 ]

@@ -4,19 +4,37 @@ from __future__ import annotations
 
 import numpy as np
 
-
 #: Class colours: Okabe-Ito, then Paul Tol's muted and light schemes (colour-blind friendly,
 #: readable on a dark image). ``class_color(k)`` cycles through them for any number of classes.
 CLASS_COLORS: list[str] = [
-    "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#D55E00", "#CC79A7", "#0072B2",
-    "#CC6677", "#88CCEE", "#DDCC77", "#117733", "#AA4499", "#44AA99", "#999933", "#882255",
-    "#332288", "#77AADD", "#EE8866", "#EEDD88", "#FFAABB", "#99DDFF", "#44BB99", "#AAAA00",
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#D55E00",
+    "#CC79A7",
+    "#0072B2",
+    "#CC6677",
+    "#88CCEE",
+    "#DDCC77",
+    "#117733",
+    "#AA4499",
+    "#44AA99",
+    "#999933",
+    "#882255",
+    "#332288",
+    "#77AADD",
+    "#EE8866",
+    "#EEDD88",
+    "#FFAABB",
+    "#99DDFF",
+    "#44BB99",
+    "#AAAA00",
     "#BBBBBB",
 ]
 
 #: Channel colours used for several channels (blue, green, red, magenta, cyan, yellow, grey).
-CHANNEL_COLORS: list[str] = ["#0080ff", "#00ff00", "#ff0000", "#ff00ff", "#00ffff", "#ffff00",
-                             "#ffffff"]
+CHANNEL_COLORS: list[str] = ["#0080ff", "#00ff00", "#ff0000", "#ff00ff", "#00ffff", "#ffff00", "#ffffff"]
 
 
 def class_color(k: int) -> str:
@@ -72,8 +90,9 @@ COLORMAPS: dict[str, list[str]] = {
 }
 
 
-def colormap(values: np.ndarray, name: str = "heat", *, vmin: float = 0.0, vmax: float = 1.0,
-             alpha: int = 255) -> np.ndarray:
+def colormap(
+    values: np.ndarray, name: str = "heat", *, vmin: float = 0.0, vmax: float = 1.0, alpha: int = 255
+) -> np.ndarray:
     """Map scalar values to RGBA colours along a ramp of :data:`COLORMAPS` (linear interpolation).
 
     Parameters

@@ -23,8 +23,9 @@ from .outlines import label_outlines, outline
 from .resample import upscale_nearest
 
 
-def contrast_limits(array: np.ndarray, percentiles: tuple[float, float] = (1.0, 99.8), *,
-                    max_samples: int = 1_000_000) -> tuple[float, float]:
+def contrast_limits(
+    array: np.ndarray, percentiles: tuple[float, float] = (1.0, 99.8), *, max_samples: int = 1_000_000
+) -> tuple[float, float]:
     """Low and high display values of an array: percentiles of a regular subsample.
 
     Parameters
@@ -52,8 +53,14 @@ def contrast_limits(array: np.ndarray, percentiles: tuple[float, float] = (1.0, 
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
-def composite(image_yxc: np.ndarray, *, colors: Sequence[str], limits: Sequence[Sequence[float]],
-              visible: Sequence[bool] | None = None, rgb: bool = False) -> np.ndarray:
+def composite(
+    image_yxc: np.ndarray,
+    *,
+    colors: Sequence[str],
+    limits: Sequence[Sequence[float]] | np.ndarray,
+    visible: Sequence[bool] | None = None,
+    rgb: bool = False,
+) -> np.ndarray:
     """Additive colour composite of the channels of an image.
 
     Each visible channel is scaled to [0, 1] by its ``(lo, hi)`` limits, multiplied by its
@@ -90,8 +97,7 @@ def composite(image_yxc: np.ndarray, *, colors: Sequence[str], limits: Sequence[
         return out
     n = image.shape[2]
     if len(colors) < n or len(limits) < n:
-        raise ValueError(f"colors, limits: expected {n} of each, "
-                         f"got {len(colors)} and {len(limits)}")
+        raise ValueError(f"colors, limits: expected {n} of each, got {len(colors)} and {len(limits)}")
     show = [True] * n if visible is None else [bool(v) for v in visible]
     acc = np.zeros(image.shape[:2] + (3,), dtype=np.float32)
     for c in range(n):
@@ -108,8 +114,7 @@ def composite(image_yxc: np.ndarray, *, colors: Sequence[str], limits: Sequence[
     return out
 
 
-def overlay(rgba: np.ndarray, mask_bool: np.ndarray, color: str | Sequence[int], *,
-            alpha: float = 1.0) -> np.ndarray:
+def overlay(rgba: np.ndarray, mask_bool: np.ndarray, color: str | Sequence[int], *, alpha: float = 1.0) -> np.ndarray:
     """Blend ``color`` into ``rgba`` where ``mask_bool`` is set, in place.
 
     Parameters
@@ -138,8 +143,7 @@ def overlay(rgba: np.ndarray, mask_bool: np.ndarray, color: str | Sequence[int],
     return rgba
 
 
-def _blend_into(rgba: np.ndarray, where: tuple[np.ndarray, ...], rgb: np.ndarray,
-                a: np.ndarray) -> None:
+def _blend_into(rgba: np.ndarray, where: tuple[np.ndarray, ...], rgb: np.ndarray, a: np.ndarray) -> None:
     """Composite colours ``rgb`` (m, 3) with opacity ``a`` (m, 1) over ``rgba[where]``.
 
     The usual "over" operator, so painting on a transparent layer keeps the colour unchanged
@@ -179,8 +183,9 @@ def label_lut(n_labels: int, colors: dict[int, str], *, alpha: int = 255) -> np.
     return lut
 
 
-def paint_labels(rgba: np.ndarray, labels_2d: np.ndarray, lut_rgba: np.ndarray, *,
-                 alpha: float = 1.0, outline_only: bool = False) -> np.ndarray:
+def paint_labels(
+    rgba: np.ndarray, labels_2d: np.ndarray, lut_rgba: np.ndarray, *, alpha: float = 1.0, outline_only: bool = False
+) -> np.ndarray:
     """Paint labelled regions with colours from a lookup table, in place.
 
     Parameters
@@ -216,11 +221,20 @@ def paint_labels(rgba: np.ndarray, labels_2d: np.ndarray, lut_rgba: np.ndarray, 
     return rgba
 
 
-def render_crop(image_yxc: np.ndarray, object_mask: np.ndarray, *, colors: Sequence[str],
-                limits: Sequence[Sequence[float]], visible: Sequence[bool] | None = None,
-                rgb: bool = False, labels: np.ndarray | None = None, size: int = 320,
-                outline_color: str = "#ffff00", neighbour_color: str = "#9a9a9a",
-                background: str = "#202020") -> tuple[np.ndarray, int, tuple[int, int]]:
+def render_crop(
+    image_yxc: np.ndarray,
+    object_mask: np.ndarray,
+    *,
+    colors: Sequence[str],
+    limits: Sequence[Sequence[float]] | np.ndarray,
+    visible: Sequence[bool] | None = None,
+    rgb: bool = False,
+    labels: np.ndarray | None = None,
+    size: int = 320,
+    outline_color: str = "#ffff00",
+    neighbour_color: str = "#9a9a9a",
+    background: str = "#202020",
+) -> tuple[np.ndarray, int, tuple[int, int]]:
     """Render a readable, square frame of one object over its context.
 
     The crop is composited, magnified by the largest integer factor that fits ``size`` (or
@@ -257,8 +271,7 @@ def render_crop(image_yxc: np.ndarray, object_mask: np.ndarray, *, colors: Seque
     else:
         scale = max(1, size // max(h, w))
         factor = scale
-    rgba = upscale_nearest(composite(image_yxc, colors=colors, limits=limits, visible=visible,
-                                     rgb=rgb), scale)
+    rgba = upscale_nearest(composite(image_yxc, colors=colors, limits=limits, visible=visible, rgb=rgb), scale)
     obj = upscale_nearest(object_mask, scale)
     if labels is not None:
         edges = label_outlines(upscale_nearest(labels, scale)) & ~obj
@@ -269,7 +282,7 @@ def render_crop(image_yxc: np.ndarray, object_mask: np.ndarray, *, colors: Seque
     frame[..., :3] = hex_to_rgb(background)
     frame[..., 3] = 255
     oy, ox = (size - rgba.shape[0]) // 2, (size - rgba.shape[1]) // 2
-    frame[oy:oy + rgba.shape[0], ox:ox + rgba.shape[1]] = rgba
+    frame[oy : oy + rgba.shape[0], ox : ox + rgba.shape[1]] = rgba
     return frame, factor, (oy, ox)
 
 

@@ -12,8 +12,9 @@ def _shifted_all(mask: np.ndarray, radius: int, combine) -> np.ndarray:
         pad = [(0, 0)] * (mask.ndim - 2) + [(1, 1), (1, 1)]
         p = np.pad(result, pad, mode="edge")
         centre = p[..., 1:-1, 1:-1]
-        result = combine(combine(combine(combine(centre, p[..., :-2, 1:-1]), p[..., 2:, 1:-1]),
-                                 p[..., 1:-1, :-2]), p[..., 1:-1, 2:])
+        result = combine(
+            combine(combine(combine(centre, p[..., :-2, 1:-1]), p[..., 2:, 1:-1]), p[..., 1:-1, :-2]), p[..., 1:-1, 2:]
+        )
     return result
 
 
@@ -56,6 +57,5 @@ def label_outlines(labels: np.ndarray) -> np.ndarray:
     labels = np.asarray(labels)
     p = np.pad(labels, 1, mode="edge")
     centre = p[1:-1, 1:-1]
-    differs = ((centre != p[:-2, 1:-1]) | (centre != p[2:, 1:-1])
-               | (centre != p[1:-1, :-2]) | (centre != p[1:-1, 2:]))
+    differs = (centre != p[:-2, 1:-1]) | (centre != p[2:, 1:-1]) | (centre != p[1:-1, :-2]) | (centre != p[1:-1, 2:])
     return differs & (centre != 0)

@@ -19,12 +19,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["downsample_view", "downsample", "view_indices", "sample_view", "crop_padded",
-           "upscale_nearest"]
+__all__ = ["downsample_view", "downsample", "view_indices", "sample_view", "crop_padded", "upscale_nearest"]
 
 
-def downsample_view(shape: Sequence[int], viewport: Sequence[float], max_pixels: int = 1024
-                    ) -> tuple[tuple[slice, slice], int]:
+def downsample_view(
+    shape: Sequence[int], viewport: Sequence[float], max_pixels: int = 1024
+) -> tuple[tuple[slice, slice], int]:
     """Slices reading a viewport of an image with at most ``max_pixels`` per side.
 
     Parameters
@@ -48,8 +48,7 @@ def downsample_view(shape: Sequence[int], viewport: Sequence[float], max_pixels:
     y0, y1 = max(0, int(np.floor(y0))), min(height, int(np.ceil(y1)))
     x0, x1 = max(0, int(np.floor(x0))), min(width, int(np.ceil(x1)))
     if y1 <= y0 or x1 <= x0:
-        raise ValueError(f"viewport: {tuple(viewport)} does not overlap an image of shape "
-                         f"{tuple(shape)}")
+        raise ValueError(f"viewport: {tuple(viewport)} does not overlap an image of shape {tuple(shape)}")
     step = max(1, int(np.ceil(max(y1 - y0, x1 - x0) / max(1, int(max_pixels)))))
     return (slice(y0, y1, step), slice(x0, x1, step)), step
 
@@ -78,8 +77,9 @@ def downsample(array: np.ndarray, step: int, *, method: str = "stride") -> np.nd
     return blocks.mean(axis=(1, 3), dtype=np.float32)
 
 
-def view_indices(shape: Sequence[int], viewport: Sequence[float], out_shape: Sequence[int]
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def view_indices(
+    shape: Sequence[int], viewport: Sequence[float], out_shape: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest-neighbour row and column indices mapping a viewport onto an output frame.
 
     Works both ways: a large viewport is subsampled (only ``out_shape`` pixels are ever read)
@@ -111,8 +111,7 @@ def sample_view(array: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray
     return array[ys[:, None], xs[None, :]]
 
 
-def crop_padded(array: np.ndarray, origin: Sequence[int], shape: Sequence[int], *,
-                fill: float = 0) -> np.ndarray:
+def crop_padded(array: np.ndarray, origin: Sequence[int], shape: Sequence[int], *, fill: float = 0) -> np.ndarray:
     """Crop the leading axes of ``array``; the crop may extend past its borders (padded).
 
     Parameters
@@ -129,7 +128,7 @@ def crop_padded(array: np.ndarray, origin: Sequence[int], shape: Sequence[int], 
     -------
     numpy.ndarray, shape (*shape, ...)
     """
-    out = np.full(tuple(int(s) for s in shape) + array.shape[len(shape):], fill, dtype=array.dtype)
+    out = np.full(tuple(int(s) for s in shape) + array.shape[len(shape) :], fill, dtype=array.dtype)
     src, dst = [], []
     for o, s, n in zip(origin, shape, array.shape):
         a, b = max(0, int(o)), min(int(n), int(o) + int(s))

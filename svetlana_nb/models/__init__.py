@@ -1,5 +1,6 @@
-"""The models: networks and a random forest behind one :class:`Classifier`, their training,
-inference, second opinion, explanations, devices and model files.
+"""The models: networks and a random forest behind one :class:`Classifier`.
+
+Their training, inference, second opinion, explanations, devices and model files.
 
 A :class:`Classifier` keeps classes, objects and files, and delegates to a backend of the
 kind :mod:`.registry` names (:mod:`.network_backend`, :mod:`.forest_backend`).
@@ -13,5 +14,19 @@ from .explain import GradCam, Opinions, grad_cam, opinions, top_features
 from .registry import MODELS
 from .second_opinion import SecondOpinion
 
-__all__ = ["Augmentation", "Callback", "Classifier", "FunctionCallback", "GradCam", "History", "MODELS", "Opinions",
-           "SecondOpinion", "TrainingConfig", "TrainingJob", "grad_cam", "opinions", "top_features"]
+__all__ = [
+    "Augmentation",
+    "Callback",
+    "Classifier",
+    "FunctionCallback",
+    "GradCam",
+    "History",
+    "MODELS",
+    "Opinions",
+    "SecondOpinion",
+    "TrainingConfig",
+    "TrainingJob",
+    "grad_cam",
+    "opinions",
+    "top_features",
+]

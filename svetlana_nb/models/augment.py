@@ -90,8 +90,7 @@ def augment(batch: torch.Tensor, spec: Augmentation, generator: torch.Generator 
         chosen = (rand(n) < spec.blur).view(n, *([1] * (x.dim() - 1)))
         pool = F.avg_pool3d if x.dim() == 5 else F.avg_pool2d
         kernel = [1 if s < 3 else 3 for s in image.shape[2:]]
-        blurred = pool(image, kernel_size=kernel, stride=1, padding=[k // 2 for k in kernel],
-                       count_include_pad=False)
+        blurred = pool(image, kernel_size=kernel, stride=1, padding=[k // 2 for k in kernel], count_include_pad=False)
         image = torch.where(chosen, blurred, image)
     per_channel = (n, image.shape[1]) + (1,) * len(spatial)  # one value per patch and image channel
     if spec.intensity > 0:

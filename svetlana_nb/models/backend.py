@@ -98,8 +98,9 @@ class Backend(Protocol):
         """Train on ``data``; a second opinion is trained too where the model has one."""
         ...
 
-    def predict_proba(self, objects: Objects, rows: np.ndarray, *, batch_size: int | None,
-                      second_opinion: SecondOpinion | None) -> np.ndarray:
+    def predict_proba(
+        self, objects: Objects, rows: np.ndarray, *, batch_size: int | None, second_opinion: SecondOpinion | None
+    ) -> np.ndarray:
         """Class probabilities, float32, shape (len(rows), n_classes)."""
         ...
 

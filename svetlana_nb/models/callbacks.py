@@ -88,8 +88,15 @@ class History:
         """Metrics as a pandas DataFrame, one row per epoch."""
         import pandas as pd
 
-        return pd.DataFrame({"epoch": self.epoch, "train_loss": self.train_loss, "train_acc": self.train_acc,
-                             "val_loss": self.val_loss, "val_acc": self.val_acc})
+        return pd.DataFrame(
+            {
+                "epoch": self.epoch,
+                "train_loss": self.train_loss,
+                "train_acc": self.train_acc,
+                "val_loss": self.val_loss,
+                "val_acc": self.val_acc,
+            }
+        )
 
     @property
     def best_val_acc(self) -> float | None:
@@ -104,8 +111,9 @@ class History:
         acc_text = f", validation accuracy {acc:.1%}" if acc is not None else ""
         if acc is not None and self.second_opinion_val_acc is not None:
             acc_text += f" ({self.second_opinion_val_acc:.1%} with the second opinion)"
-        return (f"{len(self.epoch)} epochs ({self.stopped}), best epoch {self.best_epoch}{acc_text}, "
-                f"{self.seconds:.1f} s")
+        return (
+            f"{len(self.epoch)} epochs ({self.stopped}), best epoch {self.best_epoch}{acc_text}, {self.seconds:.1f} s"
+        )
 
 
 class CallbackList:

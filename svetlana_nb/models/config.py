@@ -8,10 +8,11 @@ from typing import Any, Literal
 
 from .augment import Augmentation
 
-
 #: Options of earlier versions, and what replaced them.
-_REPLACED = {"forest_weight": "second_opinion=SecondOpinion(weight=...)",
-             "second_opinion_below": "second_opinion=SecondOpinion(below=...)"}
+_REPLACED = {
+    "forest_weight": "second_opinion=SecondOpinion(weight=...)",
+    "second_opinion_below": "second_opinion=SecondOpinion(below=...)",
+}
 
 
 @dataclass

@@ -71,7 +71,7 @@ def fast_module(module: torch.nn.Module, ndim: int) -> torch.nn.Module:
     if first is None or first.device.type == "mps":
         return module
     fmt = torch.channels_last_3d if ndim == 3 else torch.channels_last
-    return module.to(memory_format=fmt)
+    return module.to(memory_format=fmt)  # type: ignore[call-overload]  # torch's stubs lack it
 
 
 def inference_dtype(device: torch.device) -> torch.dtype:

@@ -1,5 +1,7 @@
-"""Explanations of one object's class: Grad-CAM (networks), top measurements (random forest),
-and both opinions where the second opinion was consulted (:func:`opinions`).
+"""Explanations of one object's class.
+
+Grad-CAM (networks), top measurements (random forest), and both opinions where the second
+opinion was consulted (:func:`opinions`).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def grad_cam(clf: Classifier, objects: Objects, key: Key, *, class_name: str | N
         if not convs:
             raise ValueError("clf: the network has no convolution layer to explain")
         layer = convs[-1]
+    names = list(clf.class_names or ())
     row = objects.row(key)
     patch = clf.patches(objects, np.array([row]))
     x = torch.from_numpy(patch).to(clf.device)
@@ -81,13 +84,15 @@ def grad_cam(clf: Classifier, objects: Objects, key: Key, *, class_name: str | N
     try:
         with torch.enable_grad():
             logits = network(x)
-            target = int(probs.argmax()) if class_name is None else clf.class_names.index(class_name)
+            target = int(probs.argmax()) if class_name is None else names.index(class_name)
             network.zero_grad(set_to_none=True)
             logits[0, target].backward()
     finally:
         handle.remove()
         network.train(was_training)
-    act, grad = saved["act"].detach(), saved["act"].grad.detach()
+    gradient = saved["act"].grad
+    assert gradient is not None
+    act, grad = saved["act"].detach(), gradient.detach()
     spatial = tuple(range(2, act.dim()))
     weights = grad.mean(dim=spatial, keepdim=True)
     cam = F.relu((weights * act).sum(1, keepdim=True))
@@ -95,8 +100,9 @@ def grad_cam(clf: Classifier, objects: Objects, key: Key, *, class_name: str | N
     cam = F.interpolate(cam, size=patch.shape[2:], mode=mode, align_corners=False)[0, 0]
     cam = cam - cam.min()
     cam = cam / cam.max() if float(cam.max()) > 0 else cam
-    return GradCam(patch=patch[0], heatmap=cam.detach().cpu().numpy(), probabilities=np.asarray(probs),
-                   class_name=clf.class_names[target])
+    return GradCam(
+        patch=patch[0], heatmap=cam.detach().cpu().numpy(), probabilities=np.asarray(probs), class_name=names[target]
+    )
 
 
 def top_features(clf: Classifier, objects: Objects, key: Key, k: int = 5) -> list[tuple[str, float, float]]:

@@ -44,8 +44,17 @@ class ForestModel:
         self._trees_built = False
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, feature_names: list[str], *,
-            n_estimators: int = 200, seed: int | None = 0, class_weight: bool = True) -> "ForestModel":
+    def fit(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        n_classes: int,
+        feature_names: list[str],
+        *,
+        n_estimators: int = 200,
+        seed: int | None = 0,
+        class_weight: bool = True,
+    ) -> "ForestModel":
         """Train on features ``x`` (n, f) and classes ``y`` (n,).
 
         The fitted model's :attr:`oob_proba` (n, n_classes) holds each training object's class
@@ -56,9 +65,14 @@ class ForestModel:
 
         from sklearn.ensemble import RandomForestClassifier
 
-        forest = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=1,
-                                        class_weight="balanced" if class_weight else None, min_samples_leaf=1,
-                                        oob_score=True)
+        forest = RandomForestClassifier(
+            n_estimators=n_estimators,
+            random_state=seed,
+            n_jobs=1,
+            class_weight="balanced" if class_weight else None,
+            min_samples_leaf=1,
+            oob_score=True,
+        )
         with warnings.catch_warnings():  # "some inputs do not have OOB scores": NaN rows, documented
             warnings.simplefilter("ignore", UserWarning)
             forest.fit(x, y)
@@ -102,7 +116,7 @@ class ForestModel:
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str, feature_names: list[str]) -> ForestModel:
         """The forest whose arrays are the tensors named ``prefix + array``; ``ValueError`` if one is missing."""
-        arrays = {k[len(prefix):]: v.numpy() for k, v in tensors.items() if k.startswith(prefix)}
+        arrays = {k[len(prefix) :]: v.numpy() for k, v in tensors.items() if k.startswith(prefix)}
         missing = sorted(set(cls.ARRAYS) - set(arrays))
         if missing:
             raise ValueError(f"its forest lacks the arrays {missing}")
@@ -178,7 +192,13 @@ def _rebuild_trees(arrays: dict[str, np.ndarray], n_features: int) -> list:
         nodes["n_node_samples"] = 1
         nodes["weighted_n_node_samples"] = 1.0
         tree = Tree(n_features, n_classes, 1)
-        tree.__setstate__({"max_depth": int(end - begin), "node_count": int(end - begin), "nodes": nodes,
-                           "values": np.ascontiguousarray(value[begin:end, None, :])})
+        tree.__setstate__(
+            {
+                "max_depth": int(end - begin),
+                "node_count": int(end - begin),
+                "nodes": nodes,
+                "values": np.ascontiguousarray(value[begin:end, None, :]),
+            }
+        )
         trees.append(tree)
     return trees

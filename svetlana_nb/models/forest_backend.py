@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..objects.objects import Objects
 from .backend import BackendSetup, TrainingData
@@ -24,8 +25,9 @@ from .training import confusion_matrix
 FOREST_PREFIX = "forest."
 
 
-def feature_matrix(objects: Objects, rows: np.ndarray | None = None, *,
-                   channels: tuple[int, ...] | None = None) -> tuple[np.ndarray, list[str]]:
+def feature_matrix(
+    objects: Objects, rows: np.ndarray | None = None, *, channels: tuple[int, ...] | None = None
+) -> tuple[np.ndarray, list[str]]:
     """The numeric measurements the forest reads (no positions, no bounding boxes).
 
     Parameters
@@ -60,7 +62,7 @@ class ForestBackend:
     """
 
     #: A forest has no network to explain or fine-tune, and no second opinion.
-    network = None
+    network: nn.Module | None = None
     opinion: OpinionForest | None = None
 
     def __init__(self, setup: BackendSetup) -> None:
@@ -88,10 +90,21 @@ class ForestBackend:
         train_idx, val_idx = data.train_idx, data.val_idx
         x, names = feature_matrix(data.objects, data.rows, channels=self.setup.spec.channels)
         # it trains on the CPU whatever the classifier's device, and reads no patch
-        data.callbacks.train_begin({**data.info, "n_train": len(data.rows), "n_val": len(val_idx), "max_epochs": 1,
-                                    "n_batches": 1, "device": "cpu", "device_name": "cpu", "patch": None})
-        forest = self.forest = ForestModel.fit(x, targets, n_classes, names, seed=data.config.seed,
-                                               class_weight=data.config.class_weight)
+        data.callbacks.train_begin(
+            {
+                **data.info,
+                "n_train": len(data.rows),
+                "n_val": len(val_idx),
+                "max_epochs": 1,
+                "n_batches": 1,
+                "device": "cpu",
+                "device_name": "cpu",
+                "patch": None,
+            }
+        )
+        forest = self.forest = ForestModel.fit(
+            x, targets, n_classes, names, seed=data.config.seed, class_weight=data.config.class_weight
+        )
         history = History(best_epoch=1)
         train_p = forest.predict_proba(x[train_idx])
         train_acc = float((train_p.argmax(1) == targets[train_idx]).mean())
@@ -105,13 +118,30 @@ class ForestBackend:
             val_loss = float(-np.log(p[np.arange(len(val_idx)), targets[val_idx]] + 1e-7).mean())
             history.confusion = confusion_matrix(targets[val_idx], predicted, n_classes)
         history.seconds = time.perf_counter() - start
-        data.callbacks.epoch_end(history, {
-            "epoch": 1, "max_epochs": 1, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
-            "val_acc": val_acc, "lr": None, "best_epoch": 1, "seconds": history.seconds})
+        data.callbacks.epoch_end(
+            history,
+            {
+                "epoch": 1,
+                "max_epochs": 1,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "lr": None,
+                "best_epoch": 1,
+                "seconds": history.seconds,
+            },
+        )
         return history
 
-    def predict_proba(self, objects: Objects, rows: np.ndarray, *, batch_size: int | None = None,
-                      second_opinion: SecondOpinion | None = None) -> np.ndarray:
+    def predict_proba(
+        self,
+        objects: Objects,
+        rows: np.ndarray,
+        *,
+        batch_size: int | None = None,
+        second_opinion: SecondOpinion | None = None,
+    ) -> np.ndarray:
         """Class probabilities, float32, shape (len(rows), n_classes)."""
         x, _ = feature_matrix(objects, rows, channels=self.setup.spec.channels)
         return self._forest().predict_proba(x).astype(np.float32)

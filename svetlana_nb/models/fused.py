@@ -6,6 +6,8 @@ weights converted once to the inference dtype.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,7 +47,7 @@ class FusedLightCNN:
         self.bias = network.classifier.bias.detach().float()
 
     @staticmethod
-    def supports(network: nn.Module) -> bool:
+    def supports(network: nn.Module) -> TypeGuard[LightCNN]:
         """Whether ``network`` can be fused: a LightCNN with odd kernels, stride 1, on oneDNN.
 
         A subclass that changes ``forward`` (a user's variant) is not fused: the fused path
@@ -59,9 +61,11 @@ class FusedLightCNN:
             return False
         convs = [m for m in network.features if isinstance(m, (nn.Conv2d, nn.Conv3d))]
         expected = sum(isinstance(m, (nn.Conv2d, nn.Conv3d, Downsample, nn.ReLU)) for m in network.features)
-        return (expected == len(network.features)
-                and all(k % 2 == 1 for m in convs for k in m.kernel_size)
-                and all(set(m.stride) == {1} and set(m.dilation) == {1} and m.groups == 1 for m in convs))
+        return (
+            expected == len(network.features)
+            and all(k % 2 == 1 for m in convs for k in m.kernel_size)
+            and all(set(m.stride) == {1} and set(m.dilation) == {1} and m.groups == 1 for m in convs)
+        )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, n_classes) of patches (N, C + 1, *patch)."""
@@ -69,7 +73,8 @@ class FusedLightCNN:
         ones = [1] * (x.dim() - 2)
         for weight, bias, pads, downsample in self.convs:
             features = torch.ops.mkldnn._convolution_pointwise(
-                features, weight, bias, pads, ones, ones, 1, "relu", [None], "")
+                features, weight, bias, pads, ones, ones, 1, "relu", [None], ""
+            )
             if downsample:  # after the ReLU: no negative values
                 features = downsample_nonnegative(features)
         features = features.to(torch.float32, memory_format=torch.contiguous_format)  # once, for both

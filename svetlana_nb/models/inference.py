@@ -20,7 +20,6 @@ from torch import nn
 from ..objects.batches import PatchBatch, PatchBatches
 from .fused import FusedLightCNN
 
-
 _threads_lock = threading.Lock()
 _threads_users = 0
 _threads_saved = 1
@@ -44,8 +43,9 @@ def _one_thread_per_op() -> Iterator[None]:
                 torch.set_num_threads(_threads_saved)
 
 
-def predict_batches(network: Callable[[torch.Tensor], torch.Tensor], batches: PatchBatches,
-                    n_outputs: int) -> np.ndarray:
+def predict_batches(
+    network: Callable[[torch.Tensor], torch.Tensor], batches: PatchBatches, n_outputs: int
+) -> np.ndarray:
     """Softmax probabilities, shape (n, n_outputs), of every object of ``batches`` (in its row order).
 
     On the CPU, as many workers as torch has threads each take every k-th batch from gathering
@@ -79,8 +79,9 @@ def predict_batches(network: Callable[[torch.Tensor], torch.Tensor], batches: Pa
     return out
 
 
-def measure_batches(measure: Callable[[torch.Tensor], torch.Tensor], batches: PatchBatches,
-                    n_values: int) -> np.ndarray:
+def measure_batches(
+    measure: Callable[[torch.Tensor], torch.Tensor], batches: PatchBatches, n_values: int
+) -> np.ndarray:
     """``measure`` of every object's network input, shape (n, n_values), in ``batches``' row order.
 
     The inputs are those :func:`predict_batches` hands the network (same gathering, normalisation
@@ -93,8 +94,9 @@ def measure_batches(measure: Callable[[torch.Tensor], torch.Tensor], batches: Pa
     return out
 
 
-def inference_network(network: nn.Module, device: torch.device, dtype: torch.dtype
-                      ) -> Callable[[torch.Tensor], torch.Tensor]:
+def inference_network(
+    network: nn.Module, device: torch.device, dtype: torch.dtype
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """``network`` ready to call on patches in inference mode, as fast as the device allows.
 
     A :class:`~svetlana_nb.models.LightCNN` on the CPU runs as a :class:`FusedLightCNN`; other
@@ -109,4 +111,5 @@ def inference_network(network: nn.Module, device: torch.device, dtype: torch.dty
     def run(x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device.type, dtype=dtype):
             return network(x)
+
     return run

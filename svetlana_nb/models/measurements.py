@@ -65,8 +65,9 @@ def patch_measurements(patches: torch.Tensor) -> torch.Tensor:
         and minimum inside the object. An object absent from its patch gets zeros.
     """
     if patches.dim() not in (4, 5) or patches.shape[1] < 2:
-        raise ValueError(f"patches: expected (N, C + 1, *spatial) with 2 or 3 spatial axes, "
-                         f"got shape {tuple(patches.shape)}")
+        raise ValueError(
+            f"patches: expected (N, C + 1, *spatial) with 2 or 3 spatial axes, got shape {tuple(patches.shape)}"
+        )
     n, ndim, spatial = patches.shape[0], patches.dim() - 2, tuple(patches.shape[2:])
     # every channel as contiguous float32 rows (N, C + 1, P), in one conversion pass whatever the
     # memory layout (prediction hands channels-last bfloat16); the object channel as 0/1 weights

@@ -63,8 +63,10 @@ def read(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, An
     if version == 1:
         tensors, header = _from_version_1(tensors, header)
     elif version != VERSION:
-        raise ValueError(f"path: {str(path)!r} is a model file of version {version!r}; "
-                         f"this svetlana_nb reads versions 1 and {VERSION}")
+        raise ValueError(
+            f"path: {str(path)!r} is a model file of version {version!r}; "
+            f"this svetlana_nb reads versions 1 and {VERSION}"
+        )
     missing = [name for name in HEADER_FIELDS if name not in header]
     if missing:
         raise ValueError(f"path: {str(path)!r} is an incomplete model file (missing {missing})")
@@ -80,16 +82,25 @@ def _from_version_1(tensors: dict[str, torch.Tensor], old: dict[str, Any]) -> tu
     """
     try:
         weight = float(old.get("forest_weight", 0.0))
-        second_opinion = ({"weight": weight, "below": float(old.get("second_opinion_below", 0.8))}
-                          if weight > 0 else None)
+        second_opinion = (
+            {"weight": weight, "below": float(old.get("second_opinion_below", 0.8))} if weight > 0 else None
+        )
         header = {
-            "model": old["model"], "class_names": old["class_names"], "ndim": old["ndim"],
+            "model": old["model"],
+            "class_names": old["class_names"],
+            "ndim": old["ndim"],
             # files from before channels= looked at every channel
             "image_channels": old.get("image_channels") or int(old["in_channels"]) - 1,
             # files from before downscale= hold full-resolution patches
-            "patch": {"shape": old["patch_shape"], "normalization": old["normalization"], "context": old["context"],
-                      "channels": old.get("channels"), "downscale": old.get("downscale", 1)},
-            "training": old.get("training", {}), "second_opinion": second_opinion,
+            "patch": {
+                "shape": old["patch_shape"],
+                "normalization": old["normalization"],
+                "context": old["context"],
+                "channels": old.get("channels"),
+                "downscale": old.get("downscale", 1),
+            },
+            "training": old.get("training", {}),
+            "second_opinion": second_opinion,
         }
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"a version-1 header lacks or mangles {error}") from None
@@ -98,7 +109,9 @@ def _from_version_1(tensors: dict[str, torch.Tensor], old: dict[str, Any]) -> tu
         return tensors, header
     renamed: dict[str, torch.Tensor] = {}
     for name, tensor in tensors.items():
-        renamed[f"opinion.{name[len('patch_forest.'):]}" if name.startswith("patch_forest.") else f"network.{name}"] = tensor
+        renamed[
+            f"opinion.{name[len('patch_forest.') :]}" if name.startswith("patch_forest.") else f"network.{name}"
+        ] = tensor
     names = old.get("patch_feature_names")
     # the forest's measurements were named like the object table's columns then; same order
     header["backend"] = {"opinion": None if names is None else {"feature_names": [f"patch_{n}" for n in names]}}

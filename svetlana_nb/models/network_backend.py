@@ -63,18 +63,34 @@ class NetworkBackend:
         self._check_output(x[:1])
         train_idx, val_idx = data.train_idx, data.val_idx
         val = (x[val_idx], y[val_idx]) if len(val_idx) else None
-        history = train_network(network, x[train_idx], y[train_idx], n_classes=setup.n_classes, config=data.config,
-                                device=setup.device, val=val, callbacks=data.callbacks, info=data.info)
+        history = train_network(
+            network,
+            x[train_idx],
+            y[train_idx],
+            n_classes=setup.n_classes,
+            config=data.config,
+            device=setup.device,
+            val=val,
+            callbacks=data.callbacks,
+            info=data.info,
+        )
         self._fitted = True
         self.opinion = None
         if second_opinion is not None:
             dtype = input_dtype(setup.device)
-            self.opinion = OpinionForest.fit(x, data.targets, setup.n_classes, dtype=dtype, seed=data.config.seed,
-                                             class_weight=data.config.class_weight)
+            self.opinion = OpinionForest.fit(
+                x,
+                data.targets,
+                setup.n_classes,
+                dtype=dtype,
+                seed=data.config.seed,
+                class_weight=data.config.class_weight,
+            )
             if len(val_idx):
                 network_val = self.forward_patches(x[val_idx].to(dtype))
                 history.second_opinion_val_acc = self.opinion.validation_accuracy(
-                    second_opinion, network_val, val_idx, data.targets[val_idx])
+                    second_opinion, network_val, val_idx, data.targets[val_idx]
+                )
         return history
 
     def _check_output(self, sample: torch.Tensor) -> None:
@@ -89,8 +105,14 @@ class NetworkBackend:
     def batches(self, objects: Objects, rows: np.ndarray, batch_size: int | None = None) -> PatchBatches:
         """The network inputs of ``rows`` of ``objects``, as prediction hands them to the network."""
         setup = self.setup
-        return PatchBatches(objects, rows, setup.spec, device=setup.device, dtype=input_dtype(setup.device),
-                            batch_size=batch_size or inference_batch_size(setup.spec.input_shape, setup.device))
+        return PatchBatches(
+            objects,
+            rows,
+            setup.spec,
+            device=setup.device,
+            dtype=input_dtype(setup.device),
+            batch_size=batch_size or inference_batch_size(setup.spec.input_shape, setup.device),
+        )
 
     def inference_network(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """The network on the device, ready for inference (:func:`~.inference.inference_network`)."""
@@ -112,14 +134,16 @@ class NetworkBackend:
             raise RuntimeError("second opinion: this classifier has none (trained with second_opinion=None)")
         return self.opinion.proba(self.batches(objects, np.asarray(rows, dtype=np.int64), batch_size))
 
-    def predict_proba(self, objects: Objects, rows: np.ndarray, *, batch_size: int | None,
-                      second_opinion: SecondOpinion | None) -> np.ndarray:
+    def predict_proba(
+        self, objects: Objects, rows: np.ndarray, *, batch_size: int | None, second_opinion: SecondOpinion | None
+    ) -> np.ndarray:
         """The network's probabilities, with the second opinion where it is unsure."""
         probabilities = self.network_proba(objects, rows, batch_size=batch_size)
         if second_opinion is None or self.opinion is None:
             return probabilities
         return second_opinion.apply(
-            probabilities, lambda unsure: self.opinion_proba(objects, rows[unsure], batch_size=batch_size))
+            probabilities, lambda unsure: self.opinion_proba(objects, rows[unsure], batch_size=batch_size)
+        )
 
     @torch.inference_mode()
     def forward_patches(self, patches: torch.Tensor | np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
@@ -130,15 +154,14 @@ class NetworkBackend:
         batch = int(batch_size) if batch_size else inference_batch_size(setup.spec.input_shape, setup.device)
         out = np.empty((len(x), setup.n_classes), dtype=np.float32)
         for b in range(0, len(x), batch):
-            logits = network(fast_layout(x[b:b + batch].to(setup.device, non_blocking=True)))
-            out[b:b + len(logits)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+            logits = network(fast_layout(x[b : b + batch].to(setup.device, non_blocking=True)))
+            out[b : b + len(logits)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
         return out
 
     # -- files -----------------------------------------------------------------------------------
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The weights (and the second opinion's forest) as tensors, and their metadata."""
-        tensors = {f"{NETWORK_PREFIX}{k}": v.detach().cpu().contiguous()
-                   for k, v in self._network.state_dict().items()}
+        tensors = {f"{NETWORK_PREFIX}{k}": v.detach().cpu().contiguous() for k, v in self._network.state_dict().items()}
         metadata: dict[str, Any] = {"opinion": None}
         if self.opinion is not None:
             opinion_tensors, metadata["opinion"] = self.opinion.state(OPINION_PREFIX)
@@ -147,7 +170,7 @@ class NetworkBackend:
 
     def load_state(self, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
         """Take back what :meth:`state` gave; ``ValueError`` when the weights do not fit the network."""
-        weights = {k[len(NETWORK_PREFIX):]: v for k, v in tensors.items() if k.startswith(NETWORK_PREFIX)}
+        weights = {k[len(NETWORK_PREFIX) :]: v for k, v in tensors.items() if k.startswith(NETWORK_PREFIX)}
         try:
             self._network.load_state_dict(weights)
         except RuntimeError as error:

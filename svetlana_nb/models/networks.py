@@ -39,8 +39,9 @@ class Downsample(nn.Module):
             if size < 2:
                 continue
             even, odd = x.narrow(axis, 0, size - size % 2), x.narrow(axis, 1, size // 2 * 2 - 1)
-            pooled = torch.maximum(even[(slice(None),) * axis + (slice(0, None, 2),)],
-                                   odd[(slice(None),) * axis + (slice(0, None, 2),)])
+            pooled = torch.maximum(
+                even[(slice(None),) * axis + (slice(0, None, 2),)], odd[(slice(None),) * axis + (slice(0, None, 2),)]
+            )
             if size % 2:  # ceil mode: the last single slice is its own window
                 pooled = torch.cat([pooled, x.narrow(axis, size - 1, 1)], dim=axis)
             x = pooled
@@ -73,8 +74,12 @@ def downsample_nonnegative(x: torch.Tensor) -> torch.Tensor:
     """
     spatial = x.shape[2:]
     last = x.movedim(1, -1)  # (N, *spatial, C): contiguous when x is channels-last
-    if (x.dtype not in _SAME_WIDTH_INT or x.requires_grad or not last.is_contiguous()
-            or any(size % 2 and size > 1 for size in spatial)):
+    if (
+        x.dtype not in _SAME_WIDTH_INT
+        or x.requires_grad
+        or not last.is_contiguous()
+        or any(size % 2 and size > 1 for size in spatial)
+    ):
         return _DOWNSAMPLE(x)
     values = last.view(_SAME_WIDTH_INT[x.dtype])
     for axis, size in enumerate(spatial, start=1):
@@ -146,9 +151,18 @@ class LightCNN(nn.Module):
         over the whole patch.
     """
 
-    def __init__(self, in_channels: int, n_classes: int, *, ndim: int = 2, depth: int = 2,
-                 width: int | list[int] = 16, kernel_size: int = 3, dropout: float = 0.0,
-                 object_pooling: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        n_classes: int,
+        *,
+        ndim: int = 2,
+        depth: int = 2,
+        width: int | list[int] = 16,
+        kernel_size: int = 3,
+        dropout: float = 0.0,
+        object_pooling: bool = True,
+    ) -> None:
         super().__init__()
         widths = [width] * depth if isinstance(width, int) else list(width)
         conv = _conv(ndim)
@@ -192,8 +206,9 @@ class BasicBlock(nn.Module):
         self.bn1 = norm(out_ch)
         self.conv2 = conv(out_ch, out_ch, 3, padding=1, bias=False)
         self.bn2 = norm(out_ch)
-        self.skip = (nn.Identity() if in_ch == out_ch
-                     else nn.Sequential(conv(in_ch, out_ch, 1, bias=False), norm(out_ch)))
+        self.skip = (
+            nn.Identity() if in_ch == out_ch else nn.Sequential(conv(in_ch, out_ch, 1, bias=False), norm(out_ch))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         x = self.down(x)
@@ -205,12 +220,20 @@ class BasicBlock(nn.Module):
 class SmallResNet(nn.Module):
     """A small ResNet (3 stages of one basic block: 16, 32, 64 filters by default), 2D or 3D."""
 
-    def __init__(self, in_channels: int, n_classes: int, *, ndim: int = 2,
-                 widths: tuple[int, ...] = (16, 32, 64), dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        n_classes: int,
+        *,
+        ndim: int = 2,
+        widths: tuple[int, ...] = (16, 32, 64),
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         conv, norm = _conv(ndim), _batch_norm(ndim)
-        self.stem = nn.Sequential(conv(in_channels, widths[0], 3, padding=1, bias=False), norm(widths[0]),
-                                  nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            conv(in_channels, widths[0], 3, padding=1, bias=False), norm(widths[0]), nn.ReLU(inplace=True)
+        )
         blocks, channels = [], widths[0]
         for i, w in enumerate(widths):
             blocks.append(BasicBlock(ndim, channels, w, downsample=i > 0))

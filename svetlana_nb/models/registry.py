@@ -62,17 +62,34 @@ class ModelKind:
 
 
 _KINDS = (
-    ModelKind("light_cnn", "Light CNN",
-              "Light CNN (paper): 2 conv layers of 16 filters, ~3k parameters; best with few annotations",
-              lambda c, k, nd: LightCNN(c, k, ndim=nd, depth=2, width=16), True),
-    ModelKind("light_cnn_deep", "Deeper CNN",
-              "Deeper light CNN: 4 conv layers (16-32 filters), for harder classes and more annotations",
-              lambda c, k, nd: LightCNN(c, k, ndim=nd, depth=4, width=[16, 16, 32, 32], dropout=0.2), True),
-    ModelKind("resnet", "Small ResNet",
-              "Small ResNet (16-32-64 filters, batch norm): for hundreds of annotations",
-              lambda c, k, nd: SmallResNet(c, k, ndim=nd), True),
-    ModelKind("random_forest", "Random forest",
-              "Random forest on per-object measurements (size, shape, intensity): trains in < 1 s", None, False),
+    ModelKind(
+        "light_cnn",
+        "Light CNN",
+        "Light CNN (paper): 2 conv layers of 16 filters, ~3k parameters; best with few annotations",
+        lambda c, k, nd: LightCNN(c, k, ndim=nd, depth=2, width=16),
+        True,
+    ),
+    ModelKind(
+        "light_cnn_deep",
+        "Deeper CNN",
+        "Deeper light CNN: 4 conv layers (16-32 filters), for harder classes and more annotations",
+        lambda c, k, nd: LightCNN(c, k, ndim=nd, depth=4, width=[16, 16, 32, 32], dropout=0.2),
+        True,
+    ),
+    ModelKind(
+        "resnet",
+        "Small ResNet",
+        "Small ResNet (16-32-64 filters, batch norm): for hundreds of annotations",
+        lambda c, k, nd: SmallResNet(c, k, ndim=nd),
+        True,
+    ),
+    ModelKind(
+        "random_forest",
+        "Random forest",
+        "Random forest on per-object measurements (size, shape, intensity): trains in < 1 s",
+        None,
+        False,
+    ),
 )
 #: Registered models by name.
 REGISTRY: dict[str, ModelKind] = {kind.name: kind for kind in _KINDS}

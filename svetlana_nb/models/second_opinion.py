@@ -50,8 +50,9 @@ class SecondOpinion:
     def __post_init__(self) -> None:
         weight = check_number(self.weight, name="weight", high=1)
         if weight == 0:
-            raise ValueError("weight: expected a number above 0 and up to 1, got 0; "
-                             "for the network alone use second_opinion=None")
+            raise ValueError(
+                "weight: expected a number above 0 and up to 1, got 0; for the network alone use second_opinion=None"
+            )
         object.__setattr__(self, "weight", weight)
         object.__setattr__(self, "below", check_number(self.below, name="below", high=1.01))
 
@@ -80,8 +81,10 @@ class SecondOpinion:
 
     def describe(self) -> str:
         """The second opinion in words (for widgets)."""
-        return (f"where its top probability is below {self.below:g}, averaged with a random forest on "
-                f"the object's measurements (share {self.weight:g})")
+        return (
+            f"where its top probability is below {self.below:g}, averaged with a random forest on "
+            f"the object's measurements (share {self.weight:g})"
+        )
 
     def to_dict(self) -> dict[str, float]:
         """JSON-ready settings."""
@@ -109,8 +112,16 @@ class OpinionForest:
         self.forest = forest
 
     @classmethod
-    def fit(cls, patches: torch.Tensor, targets: np.ndarray, n_classes: int, *, dtype: torch.dtype,
-            seed: int | None, class_weight: bool) -> OpinionForest:
+    def fit(
+        cls,
+        patches: torch.Tensor,
+        targets: np.ndarray,
+        n_classes: int,
+        *,
+        dtype: torch.dtype,
+        seed: int | None,
+        class_weight: bool,
+    ) -> OpinionForest:
         """Train the forest on every annotated patch.
 
         Parameters
@@ -126,8 +137,14 @@ class OpinionForest:
         class_weight : bool
             Balance the classes.
         """
-        values = torch.cat([patch_measurements(patches[b:b + cls._CHUNK].to(dtype))
-                            for b in range(0, len(patches), cls._CHUNK)]).cpu().numpy().astype(np.float64)
+        values = (
+            torch.cat(
+                [patch_measurements(patches[b : b + cls._CHUNK].to(dtype)) for b in range(0, len(patches), cls._CHUNK)]
+            )
+            .cpu()
+            .numpy()
+            .astype(np.float64)
+        )
         names = measurement_names(patches.shape[1] - 1, patches.dim() - 2)
         return cls(ForestModel.fit(values, targets, n_classes, names, seed=seed, class_weight=class_weight))
 
@@ -142,8 +159,9 @@ class OpinionForest:
         values = measure_batches(patch_measurements, batches, len(self.feature_names))
         return self.forest.predict_proba(values).astype(np.float32)
 
-    def validation_accuracy(self, settings: SecondOpinion, network_val_proba: np.ndarray, val_idx: np.ndarray,
-                            y_val: np.ndarray) -> float | None:
+    def validation_accuracy(
+        self, settings: SecondOpinion, network_val_proba: np.ndarray, val_idx: np.ndarray, y_val: np.ndarray
+    ) -> float | None:
         """Validation accuracy of the network with its second opinion, the forest out of bag.
 
         The forest learnt every annotation, the validation objects too; each is scored by the
@@ -181,4 +199,3 @@ class OpinionForest:
     def from_state(cls, tensors: dict[str, torch.Tensor], prefix: str, metadata: dict[str, Any]) -> OpinionForest:
         """The opinion :meth:`state` wrote; ``ValueError`` naming a missing array."""
         return cls(ForestModel.from_tensors(tensors, prefix, metadata["feature_names"]))
-

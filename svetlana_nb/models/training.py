@@ -74,23 +74,33 @@ def class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None,
-             batch_size: int = 256) -> tuple[float, float, torch.Tensor]:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, batch_size: int = 256
+) -> tuple[float, float, torch.Tensor]:
     """Mean loss, accuracy and predicted classes of ``model`` on ``(x, y)``."""
     model.eval()
     losses, preds = [], []
     for begin in range(0, len(x), batch_size):
-        logits = model(fast_layout(x[begin:begin + batch_size])).float()
-        losses.append(F.cross_entropy(logits, y[begin:begin + batch_size], weight=weight, reduction="sum"))
+        logits = model(fast_layout(x[begin : begin + batch_size])).float()
+        losses.append(F.cross_entropy(logits, y[begin : begin + batch_size], weight=weight, reduction="sum"))
         preds.append(logits.argmax(1))
     pred = torch.cat(preds)
     denom = weight[y].sum() if weight is not None else torch.tensor(float(len(y)))
     return float(torch.stack(losses).sum() / denom), float((pred == y).float().mean()), pred
 
 
-def train_network(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_classes: int,
-                  config: TrainingConfig, device: torch.device, val: tuple[torch.Tensor, torch.Tensor] | None,
-                  callbacks: CallbackList | None = None, info: dict | None = None) -> History:
+def train_network(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    n_classes: int,
+    config: TrainingConfig,
+    device: torch.device,
+    val: tuple[torch.Tensor, torch.Tensor] | None,
+    callbacks: CallbackList | None = None,
+    info: dict | None = None,
+) -> History:
     """Fit ``model`` on patches ``x`` (N, C+1, ...) with classes ``y`` (N,), on ``device``.
 
     Returns
@@ -114,12 +124,19 @@ def train_network(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_class
     if config.lr_schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs, eta_min=config.lr * 0.02)
     elif config.lr_schedule == "plateau":
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5,
-                                                               patience=max(2, config.patience // 3))
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(2, config.patience // 3)
+        )
     batch_size = min(config.batch_size, len(x))
     n_batches = math.ceil(len(x) / batch_size)
-    begin_info = {"n_train": len(x), "n_val": 0 if val is None else len(val[0]), "max_epochs": max_epochs,
-                  "n_batches": n_batches, "device": str(device), **(info or {})}
+    begin_info = {
+        "n_train": len(x),
+        "n_val": 0 if val is None else len(val[0]),
+        "max_epochs": max_epochs,
+        "n_batches": n_batches,
+        "device": str(device),
+        **(info or {}),
+    }
     callbacks = callbacks or CallbackList()
     callbacks.train_begin(begin_info)
 
@@ -129,7 +146,7 @@ def train_network(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_class
         perm = torch.from_numpy(order_rng.permutation(len(x))).to(device)
         loss_sum, correct, seen, interrupted = 0.0, 0, 0, False
         for b in range(n_batches):
-            idx = perm[b * batch_size:(b + 1) * batch_size]
+            idx = perm[b * batch_size : (b + 1) * batch_size]
             xb, yb = fast_layout(augment(x[idx], config.augmentation, generator)), y[idx]
             with _autocast(device, config.mixed_precision):
                 logits = model(xb)
@@ -166,9 +183,17 @@ def train_network(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_class
             scheduler.step(score)
         elif scheduler is not None:
             scheduler.step()
-        metrics = {"epoch": epoch, "max_epochs": max_epochs, "train_loss": train_loss, "train_acc": train_acc,
-                   "val_loss": val_loss, "val_acc": val_acc, "lr": lr, "best_epoch": history.best_epoch,
-                   "seconds": time.perf_counter() - start}
+        metrics = {
+            "epoch": epoch,
+            "max_epochs": max_epochs,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": lr,
+            "best_epoch": history.best_epoch,
+            "seconds": time.perf_counter() - start,
+        }
         callbacks.epoch_end(history, metrics)
         if interrupted:
             history.stopped = "user"

@@ -39,8 +39,9 @@ class Annotations:
     0
     """
 
-    def __init__(self, objects: Objects, class_names: Sequence[str], *,
-                 autosave: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self, objects: Objects, class_names: Sequence[str], *, autosave: str | os.PathLike | None = None
+    ) -> None:
         names = [str(c) for c in class_names]
         if len(names) < 2:
             raise ValueError(f"class_names: expected at least 2 classes, got {names}")
@@ -91,9 +92,7 @@ class Annotations:
         try:
             return self.class_names.index(class_name)
         except ValueError:
-            raise ValueError(
-                f"class_name: unknown class {class_name!r}; classes are {self.class_names}"
-            ) from None
+            raise ValueError(f"class_name: unknown class {class_name!r}; classes are {self.class_names}") from None
 
     def rows_and_targets(self) -> tuple[np.ndarray, np.ndarray]:
         """Rows (in ``objects``) and class indices of the annotated objects, shape (n,) each."""
@@ -202,9 +201,7 @@ class Annotations:
             "version": VERSION,
             "class_names": list(self.class_names),
             "images": list(self.objects.names),
-            "annotations": [
-                {"image": img, "label": label, "class": cls} for (img, label), cls in self._labels.items()
-            ],
+            "annotations": [{"image": img, "label": label, "class": cls} for (img, label), cls in self._labels.items()],
         }
 
     def save(self, path: str | os.PathLike) -> None:
@@ -212,8 +209,9 @@ class Annotations:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, objects: Objects, *,
-             autosave: str | os.PathLike | None = None) -> "Annotations":
+    def load(
+        cls, path: str | os.PathLike, objects: Objects, *, autosave: str | os.PathLike | None = None
+    ) -> "Annotations":
         """Read annotations written by :meth:`save` for these ``objects``.
 
         Raises

@@ -126,7 +126,10 @@ class PatchBatches:
                     for b in range(0, len(positions), self.batch_size)
                 ]
             if fits and int(i) not in self._views:
-                self._views[int(i)] = (window_view(objects.images[i], self.shape), window_view(objects.masks[i], self.shape))
+                self._views[int(i)] = (
+                    window_view(objects.images[i], self.shape),
+                    window_view(objects.masks[i], self.shape),
+                )
         return batches
 
     def gather(self, batch: PatchBatch) -> PatchBatch:

@@ -32,27 +32,29 @@ def _moments(image: np.ndarray, mask: np.ndarray, n_bins: int) -> dict[str, np.n
     rows_per_block = max(1, _BLOCK // max(1, int(np.prod(mask.shape[1:]))))
     grids = np.indices(mask.shape[1:], dtype=np.float64) if ndim > 1 else None
     for begin in range(0, mask.shape[0], rows_per_block):
-        block = mask[begin:begin + rows_per_block]
+        block = mask[begin : begin + rows_per_block]
         lab = block.ravel().astype(np.intp)
         keep = lab > 0
         lab = lab[keep]
         count += np.bincount(lab, minlength=n_bins)
-        coords = [np.broadcast_to(
-            np.arange(begin, begin + block.shape[0], dtype=np.float64).reshape((-1,) + (1,) * (ndim - 1)),
-            block.shape).ravel()[keep]]
-        coords += [np.broadcast_to(g, block.shape).ravel()[keep] for g in grids]
+        coords = [
+            np.broadcast_to(
+                np.arange(begin, begin + block.shape[0], dtype=np.float64).reshape((-1,) + (1,) * (ndim - 1)),
+                block.shape,
+            ).ravel()[keep]
+        ]
+        coords += [np.broadcast_to(g, block.shape).ravel()[keep] for g in (grids if grids is not None else ())]
         for a in range(ndim):
             first[a] += np.bincount(lab, coords[a], minlength=n_bins)
             for b in range(a, ndim):
                 second[a, b] += np.bincount(lab, coords[a] * coords[b], minlength=n_bins)
-        pixels = image[begin:begin + rows_per_block].reshape(-1, n_channels)[keep].astype(np.float64)
+        pixels = image[begin : begin + rows_per_block].reshape(-1, n_channels)[keep].astype(np.float64)
         for c in range(n_channels):
             isum[c] += np.bincount(lab, pixels[:, c], minlength=n_bins)
             isq[c] += np.bincount(lab, pixels[:, c] ** 2, minlength=n_bins)
             np.maximum.at(imax[c], lab, pixels[:, c])
             np.minimum.at(imin[c], lab, pixels[:, c])
-    return {"count": count, "first": first, "second": second, "isum": isum, "isq": isq,
-            "imax": imax, "imin": imin}
+    return {"count": count, "first": first, "second": second, "isum": isum, "isq": isq, "imax": imax, "imin": imin}
 
 
 def measure_objects(image: np.ndarray, mask: np.ndarray, labels: np.ndarray, bbox: np.ndarray) -> dict[str, np.ndarray]:
@@ -107,4 +109,3 @@ def measure_objects(image: np.ndarray, mask: np.ndarray, labels: np.ndarray, bbo
         out[f"max_intensity_{c}"] = m["imax"][c, labels]
         out[f"min_intensity_{c}"] = m["imin"][c, labels]
     return out
-

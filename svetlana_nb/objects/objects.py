@@ -51,9 +51,15 @@ class Objects:
     (2, [3, 7], (20, 20))
     """
 
-    def __init__(self, image, mask, *, channel_axis: int | None = None,
-                 name: str | Sequence[str] | None = None,
-                 patch_size: int | Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        image,
+        mask,
+        *,
+        channel_axis: int | None = None,
+        name: str | Sequence[str] | None = None,
+        patch_size: int | Sequence[int] | None = None,
+    ) -> None:
         several = isinstance(image, (list, tuple)) or isinstance(mask, (list, tuple))
         images = list(image) if several else [image]
         masks = list(mask) if several else [mask]
@@ -74,9 +80,13 @@ class Objects:
         for i, (img, msk) in enumerate(zip(images, masks)):
             suffix = f"[{i}]" if several else ""
             msk = as_label_mask(msk, name=f"mask{suffix}", check_ids=False)  # bounding_boxes checks them
-            img = channel_last(as_image(img, name=f"image{suffix}"), msk.shape,
-                               channel_axis=channel_axis, image_name=f"image{suffix}",
-                               mask_name=f"mask{suffix}")
+            img = channel_last(
+                as_image(img, name=f"image{suffix}"),
+                msk.shape,
+                channel_axis=channel_axis,
+                image_name=f"image{suffix}",
+                mask_name=f"mask{suffix}",
+            )
             labels, bbox = bounding_boxes(msk, name=f"mask{suffix}")
             if len(labels) == 0:
                 raise ValueError(f"mask{suffix}: the label image has no objects (all zeros)")
@@ -105,8 +115,9 @@ class Objects:
         self._features: pd.DataFrame | None = None
 
     @classmethod
-    def from_folders(cls, images_dir, masks_dir, *, channel_axis: int | None = None,
-                     patch_size: int | Sequence[int] | None = None) -> "Objects":
+    def from_folders(
+        cls, images_dir, masks_dir, *, channel_axis: int | None = None, patch_size: int | Sequence[int] | None = None
+    ) -> "Objects":
         """Objects of every image/mask pair of two folders (matched by file name; see ``io.find_pairs``).
 
         Images are named by their file names (relative, as stored in annotation files).
@@ -114,8 +125,13 @@ class Objects:
         from ..io import find_pairs, read_image, read_mask
 
         pairs = find_pairs(images_dir, masks_dir)
-        return cls([read_image(i) for i, _ in pairs], [read_mask(m) for _, m in pairs],
-                   channel_axis=channel_axis, name=[i.name for i, _ in pairs], patch_size=patch_size)
+        return cls(
+            [read_image(i) for i, _ in pairs],
+            [read_mask(m) for _, m in pairs],
+            channel_axis=channel_axis,
+            name=[i.name for i, _ in pairs],
+            patch_size=patch_size,
+        )
 
     # -- shape facts -------------------------------------------------------------------------
     @property
@@ -189,9 +205,7 @@ class Objects:
             image, label = self.image_number(key[0]), key[1]
         elif isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             if self.n_images > 1:
-                raise KeyError(
-                    f"key: with several images give (image_name, label), got the bare label {key}"
-                )
+                raise KeyError(f"key: with several images give (image_name, label), got the bare label {key}")
             image, label = 0, key
         else:
             raise KeyError(f"key: expected a label id or (image_name, label), got {key!r}")
@@ -240,14 +254,13 @@ class Objects:
         """
         check_choice(normalization, NORMALIZATIONS, name="normalization")
         if normalization not in self._ranges:
-            self._ranges[normalization] = np.stack(
-                [intensity_range(img, normalization) for img in self.images]
-            )
+            self._ranges[normalization] = np.stack([intensity_range(img, normalization) for img in self.images])
         return self._ranges[normalization]
 
     # -- pixels --------------------------------------------------------------------------------
-    def crop(self, row: int, *, size: Sequence[int] | int | None = None
-             ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    def crop(
+        self, row: int, *, size: Sequence[int] | int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
         """Raw pixels around one object, for display.
 
         Parameters
@@ -297,4 +310,3 @@ class Objects:
                 frames.append(frame)
             self._features = pd.concat(frames, ignore_index=True)
         return self._features
-

@@ -20,8 +20,13 @@ Normalization = Literal["percentile", "minmax", "none"]
 #: The normalisations a :class:`PatchSpec` accepts.
 NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
 #: The spec's settings as :class:`~svetlana_nb.Classifier` takes them one by one (``patch_size`` is ``shape``).
-KEYWORDS = {"patch_size": "shape", "normalization": "normalization", "context": "context", "channels": "channels",
-            "downscale": "downscale"}
+KEYWORDS = {
+    "patch_size": "shape",
+    "normalization": "normalization",
+    "context": "context",
+    "channels": "channels",
+    "downscale": "downscale",
+}
 #: Largest Y/X side of the network's input that :func:`choose_downscale` lets through unshrunk.
 MAX_NETWORK_SIDE = 64
 
@@ -218,7 +223,7 @@ class PatchSpec:
         return isinstance(self.shape, tuple) and self.downscale is not None
 
     def resolve(self, objects: ObjectGeometry) -> PatchSpec:
-        """This spec made concrete for ``objects``.
+        """The spec made concrete for ``objects``.
 
         The shape comes from the objects where not given (an int is one side for every axis);
         the downscale is chosen where not given; Y and X are rounded up to a multiple of it;
@@ -318,5 +323,7 @@ def spec_from(patch: PatchSpec | None, **keywords: Any) -> PatchSpec:
     if not isinstance(patch, PatchSpec):
         raise TypeError(f"patch: expected svetlana_nb.PatchSpec, got {type(patch).__name__}")
     if given:
-        raise ValueError(f"patch: give the patch settings either as patch= or one by one, not both (got {sorted(given)})")
+        raise ValueError(
+            f"patch: give the patch settings either as patch= or one by one, not both (got {sorted(given)})"
+        )
     return patch

@@ -81,11 +81,13 @@ class Prediction:
             ``predicted_index`` keeps the model's class of every object.
         """
         if annotations.objects is not self.objects:
-            raise ValueError("annotations: they belong to other objects than this prediction's "
-                             "(a key is an image name and a label id: they would mean other objects)")
+            raise ValueError(
+                "annotations: they belong to other objects than this prediction's "
+                "(a key is an image name and a label id: they would mean other objects)"
+            )
         names = self.class_names + [c for c in annotations.class_names if c not in self.class_names]
         probabilities = np.zeros((len(self), len(names)), dtype=np.float32)
-        probabilities[:, :len(self.class_names)] = self.probabilities
+        probabilities[:, : len(self.class_names)] = self.probabilities
         items = list(annotations.items())
         rows = self.objects.rows([key for key, _ in items]) if items else np.zeros(0, dtype=np.int64)
         targets = np.array([names.index(name) for _, name in items], dtype=np.int64)
@@ -134,11 +136,12 @@ class Prediction:
         """
         features = self.objects.features()
         table = features[["image", "label"]].copy()
-        table["class"] = pd.Categorical.from_codes(self.class_index, categories=self.class_names)
+        table["class"] = pd.Categorical.from_codes(self.class_index, categories=pd.Index(self.class_names))
         if self.annotated.any():
             table["annotated"] = self.annotated
-            table["predicted_class"] = pd.Categorical.from_codes(self.predicted_index,
-                                                                 categories=self.class_names)
+            table["predicted_class"] = pd.Categorical.from_codes(
+                self.predicted_index, categories=pd.Index(self.class_names)
+            )
         table["confidence"] = self.confidence
         for k, name in enumerate(self.class_names):
             table[f"p_{name}"] = self.probabilities[:, k]
@@ -181,8 +184,9 @@ class Prediction:
             tifffile.imwrite(tmp, self.class_image(image), compression="zlib")
         return Path(path)
 
-    def save_class_masks(self, folder: str | os.PathLike, image: int | str = 0, *,
-                         prefix: str | None = None) -> list[Path]:
+    def save_class_masks(
+        self, folder: str | os.PathLike, image: int | str = 0, *, prefix: str | None = None
+    ) -> list[Path]:
         """Write one label TIFF per class (each object keeps its label id); return the paths.
 
         The files are ``<prefix>_<class>.tif``; ``prefix`` defaults to the image's name without

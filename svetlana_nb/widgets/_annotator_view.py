@@ -13,7 +13,6 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 from ipycanvas import Canvas
-from PIL import Image, ImageDraw
 
 from .. import display
 from ..objects import Objects
@@ -21,12 +20,11 @@ from ._canvas import ErrorArea, Painter, fixed_size, on_key
 from ._display import DisplayControls
 from ._overview import Overview
 from ._queue import shortcut_keys
-from ._thumbs import ThumbnailStrip, _font
+from ._thumbs import ThumbnailStrip, text_frame
+from ._tints import class_tints
 
 BACKGROUND = "#202020"
 SELECTED = "#ffff00"
-TINT_ALPHA = 120
-MAX_LUT = 1 << 24
 
 CSS = """<style>
 .svnb-annotator .svnb-class-button { font-weight: 600; }
@@ -48,6 +46,9 @@ def chip(text: str, color: str) -> str:
 class AnnotatorView(widgets.VBox):
     """Widgets, event wiring and rendering of the annotator (see ``Annotator``)."""
 
+    #: The last object's crop: (row, image crop, object mask, label crop, origin).
+    _crop: tuple[int, np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]] | None = None
+
     def __init__(self, objects: Objects, *, size: int = 320) -> None:
         self.size = int(size)
         self._frame: np.ndarray | None = None
@@ -56,24 +57,31 @@ class AnnotatorView(widgets.VBox):
         guard = self.errors.guard
         # header: mode, image, progress
         self.mode_dropdown = widgets.Dropdown(
-            options=[("Propose (random)", "propose"), ("Most uncertain first", "uncertainty"),
-                     ("Click on the image", "click")], value="propose", description="Mode",
-            layout=widgets.Layout(width="250px"))
+            options=[
+                ("Propose (random)", "propose"),
+                ("Most uncertain first", "uncertainty"),
+                ("Click on the image", "click"),
+            ],
+            value="propose",
+            description="Mode",
+            layout=widgets.Layout(width="250px"),
+        )
         self.mode_dropdown.add_class("svnb-mode")
         self.mode_dropdown.observe(guard("changing the mode")(self._mode_chosen), names="value")
         names = [("all images", -1)] + [(n, i) for i, n in enumerate(objects.names)]
-        self.image_dropdown = widgets.Dropdown(options=names, value=-1, description="Image",
-                                               layout=widgets.Layout(width="250px"))
+        self.image_dropdown = widgets.Dropdown(
+            options=names, value=-1, description="Image", layout=widgets.Layout(width="250px")
+        )
         self.image_dropdown.observe(guard("changing the image")(self._image_chosen), names="value")
         if objects.n_images == 1:
             self.image_dropdown.layout.display = "none"
-        self.progress = widgets.IntProgress(min=0, max=len(objects),
-                                            layout=widgets.Layout(width="160px"))
+        self.progress = widgets.IntProgress(min=0, max=len(objects), layout=widgets.Layout(width="160px"))
         self.progress_label = widgets.HTML()
         self.progress_label.add_class("svnb-progress")
-        header = widgets.HBox([self.mode_dropdown, self.image_dropdown, self.progress,
-                               self.progress_label],
-                              layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
+        header = widgets.HBox(
+            [self.mode_dropdown, self.image_dropdown, self.progress, self.progress_label],
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+        )
         # image area: the crop canvas or the click-mode overview
         self.crop_canvas = Canvas(width=self.size, height=self.size)
         self.crop_canvas.add_class("svnb-crop-canvas")
@@ -93,34 +101,37 @@ class AnnotatorView(widgets.VBox):
         self.class_box = widgets.VBox(layout=widgets.Layout(width="100%"))
         refocus = self._then_refocus
         self.back_button = self._nav_button(
-            "Back", "undo", "Undo the last label and show it again (Backspace)",
-            refocus(guard("undoing")(lambda: self.undo())))
-        self.redo_button = self._nav_button("Redo", "repeat", "Redo (Ctrl+Y)",
-                                            refocus(guard("redoing")(lambda: self.redo())))
-        self.skip_button = self._nav_button("Skip", "forward", "Skip this object (Space)",
-                                            refocus(guard("skipping")(lambda: self.skip())))
+            "Back",
+            "undo",
+            "Undo the last label and show it again (Backspace)",
+            refocus(guard("undoing")(lambda: self.undo())),
+        )
+        self.redo_button = self._nav_button(
+            "Redo", "repeat", "Redo (Ctrl+Y)", refocus(guard("redoing")(lambda: self.redo()))
+        )
+        self.skip_button = self._nav_button(
+            "Skip", "forward", "Skip this object (Space)", refocus(guard("skipping")(lambda: self.skip()))
+        )
         nav = widgets.HBox([self.back_button, self.redo_button, self.skip_button])
         self.counts = widgets.HTML()
         self.hint = widgets.HTML()
-        side = widgets.VBox([self.info, self.class_box, nav, self.counts, self.hint],
-                            layout=widgets.Layout(width="300px", margin="0 0 0 12px"))
-        body = widgets.HBox([self.crop_canvas, self.overview, side],
-                            layout=widgets.Layout(align_items="flex-start"))
+        side = widgets.VBox(
+            [self.info, self.class_box, nav, self.counts, self.hint],
+            layout=widgets.Layout(width="300px", margin="0 0 0 12px"),
+        )
+        body = widgets.HBox([self.crop_canvas, self.overview, side], layout=widgets.Layout(align_items="flex-start"))
         # thumbnails, display controls, errors
         self.thumbnails = ThumbnailStrip()
         self.thumbnails.on_select(guard("going back to an object")(lambda key: self.select(key)))
         on_key(self.thumbnails.canvas, keys)
         self.display = DisplayControls(objects, guard("redrawing")(self._display_changed))
-        self.display_panel = widgets.Accordion(children=[self.display], titles=("Display",),
-                                               selected_index=None)
-        super().__init__([widgets.HTML(CSS), header, body, self.thumbnails, self.display_panel,
-                          self.errors])
+        self.display_panel = widgets.Accordion(children=[self.display], titles=("Display",), selected_index=None)
+        super().__init__([widgets.HTML(CSS), header, body, self.thumbnails, self.display_panel, self.errors])
         self.add_class("svnb-annotator")
 
     @staticmethod
     def _nav_button(text: str, icon: str, tooltip: str, action: Any) -> widgets.Button:
-        button = widgets.Button(description=text, icon=icon, tooltip=tooltip,
-                                layout=widgets.Layout(width="90px"))
+        button = widgets.Button(description=text, icon=icon, tooltip=tooltip, layout=widgets.Layout(width="90px"))
         button.add_class(f"svnb-{text.lower()}-button")
         button.on_click(lambda _: action())
         return button
@@ -131,11 +142,11 @@ class AnnotatorView(widgets.VBox):
                 action(*args)
             finally:
                 self._refocus()
+
         return run
 
     # -- events --------------------------------------------------------------------------------
-    def _key(self, key: str, *, shift: bool = False, ctrl: bool = False,
-             meta: bool = False) -> None:
+    def _key(self, key: str, *, shift: bool = False, ctrl: bool = False, meta: bool = False) -> None:
         self.press_key(key, shift=shift, ctrl=ctrl, meta=meta)
 
     def _clicked(self, y: float, x: float) -> None:
@@ -164,15 +175,18 @@ class AnnotatorView(widgets.VBox):
         names = self.class_names
         for k, (name, key) in enumerate(zip(names, shortcut_keys(len(names)))):
             color = display.class_color(k)
-            button = widgets.Button(description=f"{key} · {name}" if key else name,
-                                    tooltip=f"Label as {name}" + (f" (key {key})" if key else ""),
-                                    layout=widgets.Layout(width="100%", height="34px"))
+            button = widgets.Button(
+                description=f"{key} · {name}" if key else name,
+                tooltip=f"Label as {name}" + (f" (key {key})" if key else ""),
+                layout=widgets.Layout(width="100%", height="34px"),
+            )
             button.style.button_color = color
             button.style.text_color = display.text_color_for(color)
             button.add_class("svnb-class-button")
             button.add_class(f"svnb-class-{k}")
-            button.on_click(self._then_refocus(self.errors.guard(f"labelling as {name!r}")(
-                lambda _, name=name: self.label(name))))
+            button.on_click(
+                self._then_refocus(self.errors.guard(f"labelling as {name!r}")(lambda _, name=name: self.label(name)))
+            )
             buttons.append(button)
         self.class_box.children = buttons
         self._update_hint()
@@ -180,12 +194,15 @@ class AnnotatorView(widgets.VBox):
     def _update_hint(self) -> None:
         keys = [k for k in shortcut_keys(len(self.class_names)) if k]
         span = f"{keys[0]}–{keys[-1]}" if len(keys) > 1 else (keys[0] if keys else "")
-        lines = [f"Click the image, then press <b>{span}</b> to label",
-                 "<b>Space</b> skip · <b>Backspace</b> undo · <b>Ctrl+Y</b> redo"]
+        lines = [
+            f"Click the image, then press <b>{span}</b> to label",
+            "<b>Space</b> skip · <b>Backspace</b> undo · <b>Ctrl+Y</b> redo",
+        ]
         if self.mode == "click":
-            lines = ["Click an object to select it; drag to pan, wheel or <b>+</b> <b>−</b> "
-                     "<b>0</b> to zoom",
-                     f"<b>{span}</b> label the selection · <b>Backspace</b> undo"]
+            lines = [
+                "Click an object to select it; drag to pan, wheel or <b>+</b> <b>−</b> <b>0</b> to zoom",
+                f"<b>{span}</b> label the selection · <b>Backspace</b> undo",
+            ]
         if self.objects.spatial_ndim == 3:
             lines.append("<b>↑</b> <b>↓</b> change the z slice")
         self.hint.value = "".join(f"<div class='svnb-muted'>{line}</div>" for line in lines)
@@ -196,8 +213,9 @@ class AnnotatorView(widgets.VBox):
         done = int((self._klass >= 0).sum())
         self.progress.value = done
         self.progress_label.value = f"<b>{done}</b> / {total} annotated"
-        self.counts.value = "".join(chip(f"{name}: {n}", display.class_color(k))
-                                    for k, (name, n) in enumerate(counts.items()))
+        self.counts.value = "".join(
+            chip(f"{name}: {n}", display.class_color(k)) for k, (name, n) in enumerate(counts.items())
+        )
         self.back_button.disabled = not self.annotations.can_undo
         self.redo_button.disabled = not self.annotations.can_redo
         self._update_info()
@@ -208,17 +226,18 @@ class AnnotatorView(widgets.VBox):
             if self.mode == "click":
                 self.info.value = "<div class='svnb-muted'>Click an object to select it.</div>"
             else:
-                self.info.value = ("<b>Nothing left to propose</b><div class='svnb-muted'>"
-                                   "every object here is annotated (or skipped)</div>")
+                self.info.value = (
+                    "<b>Nothing left to propose</b><div class='svnb-muted'>"
+                    "every object here is annotated (or skipped)</div>"
+                )
             return
         name, label = self.objects.key(row)
         nd = self.objects.spatial_ndim
         centre = self.objects.centres[row]
-        where = " · ".join(f"{a} {int(v)}" for a, v in zip("zyx"[3 - nd:], centre))
+        where = " · ".join(f"{a} {int(v)}" for a, v in zip("zyx"[3 - nd :], centre))
         extent = " × ".join(str(int(e)) for e in self._extent(row)[-2:])
         image = f" in <b>{html.escape(name)}</b>" if self.objects.n_images > 1 else ""
-        lines = [f"<b>Object {label}</b>{image}",
-                 f"<span class='svnb-muted'>{where} · {extent} px</span>"]
+        lines = [f"<b>Object {label}</b>{image}", f"<span class='svnb-muted'>{where} · {extent} px</span>"]
         k = int(self._klass[row])
         if k >= 0:
             lines.append("annotated " + chip(self.class_names[k], display.class_color(k)))
@@ -300,14 +319,12 @@ class AnnotatorView(widgets.VBox):
 
     def _draw_crop(self) -> None:
         if self._row is None:
-            self.crop_painter.draw(self._placeholder("All done here", "Nothing left to propose"))
+            self.crop_painter.draw(text_frame(self.size, "All done here", "Nothing left to propose", BACKGROUND))
             return
-        self._frame = self._crop_frame(self._row, z=self.display.z,
-                                       projection=self.display.projection)
+        self._frame = self._crop_frame(self._row, z=self.display.z, projection=self.display.projection)
         self.crop_painter.draw(self._frame)
 
-    def _crop_arrays(self, row: int
-                     ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]]:
+    def _crop_arrays(self, row: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]]:
         """Image crop, object mask, label crop and origin of ``row`` (cached for the last row)."""
         if self._crop is not None and self._crop[0] == row:
             return self._crop
@@ -319,32 +336,31 @@ class AnnotatorView(widgets.VBox):
         self._crop = (row, image, mask, labels, origin)
         return self._crop
 
-    def _crop_frame(self, row: int, *, z: int | None = None,
-                    projection: bool = False) -> np.ndarray:
+    def _crop_frame(self, row: int, *, z: int | None = None, projection: bool = False) -> np.ndarray:
         """Render the (size, size, 4) display frame of one object."""
-        _, image, mask, labels, origin = self._crop_arrays(row)
+        _, image, mask, crop_labels, origin = self._crop_arrays(row)
+        labels: np.ndarray | None = crop_labels
         if self.objects.spatial_ndim == 3:
             if projection:
-                image, mask, labels = image.max(axis=0), mask.any(axis=0), None
+                image, mask, labels = image.max(axis=0), np.asarray(mask.any(axis=0)), None
             else:
                 zc = int(self.objects.centres[row][0]) if z is None else int(z)
                 zi = int(np.clip(zc - origin[0], 0, image.shape[0] - 1))
-                image, mask, labels = image[zi], mask[zi], labels[zi]
+                image, mask, labels = image[zi], mask[zi], crop_labels[zi]
         i = self._row_image(row)
         frame, _, _ = display.render_crop(
-            image, mask, colors=self.display.colors, limits=self.display.limits(i),
-            visible=self.display.visible, rgb=self.objects.is_rgb, labels=labels, size=self.size,
-            outline_color=SELECTED, background=BACKGROUND)
+            image,
+            mask,
+            colors=self.display.colors,
+            limits=self.display.limits(i),
+            visible=self.display.visible,
+            rgb=self.objects.is_rgb,
+            labels=labels,
+            size=self.size,
+            outline_color=SELECTED,
+            background=BACKGROUND,
+        )
         return frame
-
-    def _placeholder(self, title: str, text: str) -> np.ndarray:
-        image = Image.new("RGBA", (self.size, self.size), BACKGROUND)
-        draw = ImageDraw.Draw(image)
-        font = _font()
-        middle = self.size / 2
-        draw.text((middle, middle - 10), title, fill="#ffffff", font=font, anchor="mm")
-        draw.text((middle, middle + 10), text, fill="#aaaaaa", font=font, anchor="mm")
-        return np.asarray(image)
 
     def _planes(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         image, mask = self.objects.images[i], self.objects.masks[i]
@@ -353,23 +369,25 @@ class AnnotatorView(widgets.VBox):
             return image[z], mask[z]
         return image, mask
 
-    def _render_base(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray,
-                     vx: np.ndarray) -> np.ndarray:
+    def _render_base(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray, vx: np.ndarray) -> np.ndarray:
         i = self.shown_image
         image, _ = self._planes(i)
-        rgba = display.composite(display.sample_view(image, ys, xs), colors=self.display.colors,
-                                limits=self.display.limits(i), visible=self.display.visible,
-                                rgb=self.objects.is_rgb)
+        rgba = display.composite(
+            display.sample_view(image, ys, xs),
+            colors=self.display.colors,
+            limits=self.display.limits(i),
+            visible=self.display.visible,
+            rgb=self.objects.is_rgb,
+        )
         rgba[~vy] = (*display.hex_to_rgb(BACKGROUND), 255)
         rgba[:, ~vx] = (*display.hex_to_rgb(BACKGROUND), 255)
         return rgba
 
-    def _render_overlay(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray,
-                        vx: np.ndarray) -> np.ndarray:
+    def _render_overlay(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray, vx: np.ndarray) -> np.ndarray:
         i = self.shown_image
         _, mask = self._planes(i)
         labels = display.sample_view(mask, ys, xs) * (vy[:, None] & vx[None, :])
-        layer = self._tints(i, labels)
+        layer = class_tints(self.objects, i, labels, self._klass, len(self.class_names), self._luts)
         if self.overview.scale <= 1.0:
             display.overlay(layer, display.label_outlines(labels), "#ffffff", alpha=0.3)
         if self._row is not None and self._row_image(self._row) == i:
@@ -378,23 +396,3 @@ class AnnotatorView(widgets.VBox):
                 ring = display.outline(selected, thickness=2, outer=True)
                 display.overlay(layer, ring, SELECTED)
         return layer
-
-    def _tints(self, i: int, labels: np.ndarray) -> np.ndarray:
-        """Transparent RGBA layer tinting annotated objects with their class colour."""
-        rows = self.objects.rows_of_image(i)
-        lab, klass = self.objects.labels[rows], self._klass[rows]
-        done = klass >= 0
-        colors = [display.class_color(k) for k in range(len(self.class_names))]
-        palette = np.array([display.hex_to_rgb(c) for c in colors], dtype=np.uint8)
-        if int(lab.max()) < MAX_LUT:  # lookup by label id
-            if i not in self._luts:
-                lut = np.zeros((int(lab.max()) + 1, 4), dtype=np.uint8)
-                lut[lab[done], :3] = palette[klass[done]]
-                lut[lab[done], 3] = TINT_ALPHA
-                self._luts[i] = lut
-            return self._luts[i][labels]
-        lut = np.zeros((len(rows) + 1, 4), dtype=np.uint8)  # huge ids: look up by row
-        lut[np.flatnonzero(done), :3] = palette[klass[done]]
-        lut[np.flatnonzero(done), 3] = TINT_ALPHA
-        local = self.objects.rows_of_labels(labels, i)
-        return lut[np.where(local >= 0, local - rows[0], len(rows))]

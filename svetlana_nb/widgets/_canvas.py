@@ -32,8 +32,7 @@ except ImportError:  # pragma: no cover - older/newer ipycanvas: fall back to pu
 ImageFormat = Literal["png", "jpeg"]
 
 
-def encode_image(rgba: np.ndarray, *, fmt: ImageFormat = "png", quality: int = 90,
-                 compress_level: int = 1) -> bytes:
+def encode_image(rgba: np.ndarray, *, fmt: ImageFormat = "png", quality: int = 90, compress_level: int = 1) -> bytes:
     """Encode an RGBA frame for the canvas.
 
     Parameters
@@ -59,9 +58,8 @@ def encode_image(rgba: np.ndarray, *, fmt: ImageFormat = "png", quality: int = 9
     if fmt == "jpeg":
         Image.fromarray(rgba[..., :3]).save(buffer, "JPEG", quality=int(quality))
     elif fmt == "png":
-        opaque = bool((rgba[..., 3] == 255).all())   # an RGB PNG is a quarter smaller and faster
-        image = Image.fromarray(np.ascontiguousarray(rgba[..., :3]) if opaque else rgba,
-                                "RGB" if opaque else "RGBA")
+        opaque = bool((rgba[..., 3] == 255).all())  # an RGB PNG is a quarter smaller and faster
+        image = Image.fromarray(np.ascontiguousarray(rgba[..., :3]) if opaque else rgba, "RGB" if opaque else "RGBA")
         image.save(buffer, "PNG", compress_level=int(compress_level))
     else:
         raise ValueError(f"fmt: expected 'png' or 'jpeg', got {fmt!r}")
@@ -117,8 +115,9 @@ class Painter:
             for layer, (data, x, y, clear) in sorted(self._last.items()):
                 self._send(layer, data, x, y, clear)
 
-    def draw(self, rgba: np.ndarray, *, layer: int = 0, x: int = 0, y: int = 0,
-             fmt: ImageFormat = "png", clear: bool = False) -> int:
+    def draw(
+        self, rgba: np.ndarray, *, layer: int = 0, x: int = 0, y: int = 0, fmt: ImageFormat = "png", clear: bool = False
+    ) -> int:
         """Encode ``rgba`` and draw it at canvas position (x, y) of ``layer``.
 
         Parameters
@@ -153,8 +152,7 @@ class Painter:
             if clear:
                 canvas.clear()
             if _COMMANDS is not None:
-                canvas._canvas_manager.send_draw_command(canvas, _COMMANDS["putImageData"], [x, y],
-                                                         [data])
+                canvas._canvas_manager.send_draw_command(canvas, _COMMANDS["putImageData"], [x, y], [data])
             else:  # pragma: no cover
                 canvas.put_image_data(decode_image(data), x, y)
         self.bytes_sent += len(data)
@@ -177,6 +175,7 @@ def on_key(canvas: Any, callback: Callable[..., None]) -> None:
     ipycanvas' front end calls ``preventDefault`` and ``stopPropagation`` on key events of a
     focused canvas (it has ``tabindex=0`` and takes focus on mouse down).
     """
+
     def handler(key: str, shift: bool, ctrl: bool, meta: bool) -> None:
         callback(key, shift=bool(shift), ctrl=bool(ctrl), meta=bool(meta))
 
@@ -227,10 +226,11 @@ class ErrorArea(widgets.Output):
     def dismiss(self) -> None:
         """Clear the shown error (the history in :attr:`errors` is kept)."""
         if self.outputs:
-            self.outputs = ()
+            self.outputs = ()  # type: ignore[assignment]  # a trait: any tuple of outputs
 
     def guard(self, context: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Wrap a callback so that any exception is reported here instead of raised."""
+
         def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(function)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -239,6 +239,7 @@ class ErrorArea(widgets.Output):
                 except Exception as error:  # noqa: BLE001 - shown to the user
                     self.report(error, context)
                     return None
-            return wrapper
-        return decorate
 
+            return wrapper
+
+        return decorate

@@ -8,14 +8,13 @@ from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
-from traitlets import Bool, Int, List
+from traitlets import Bool, Int, List, Unicode
 
 from .. import display
 from ..objects import Objects
 
 
-def _value_range(image: np.ndarray, channel: int,
-                 max_samples: int = 500_000) -> tuple[float, float]:
+def _value_range(image: np.ndarray, channel: int, max_samples: int = 500_000) -> tuple[float, float]:
     """Min and max of one channel on a strided subsample (bounds of its contrast slider)."""
     pixels = image.reshape(-1, image.shape[-1])  # a view for the usual contiguous images
     sample = pixels[:: max(1, pixels.shape[0] // max_samples), channel]
@@ -41,7 +40,7 @@ class DisplayControls(widgets.VBox):
     """
 
     visible = List(Bool(), help="whether each channel is shown")
-    colors = List(help="hex display colour of each channel")
+    colors = List(Unicode(), help="hex display colour of each channel")
     z = Int(0, help="z slice shown (3D images), in image coordinates")
     projection = Bool(False, help="show the maximum projection along z instead of one slice (3D)")
 
@@ -61,15 +60,17 @@ class DisplayControls(widgets.VBox):
         integer = np.issubdtype(objects.images[0].dtype, np.integer)
         if not objects.is_rgb:
             for c in range(n):
-                check = widgets.Checkbox(value=True, description=f"channel {c}", indent=False,
-                                         layout=widgets.Layout(width="95px"))
-                picker = widgets.ColorPicker(value=self.colors[c], concise=True,
-                                             layout=widgets.Layout(width="32px"))
-                slider = widgets.FloatRangeSlider(description="contrast",
-                                                  readout_format=".0f" if integer else ".3g",
-                                                  continuous_update=False,
-                                                  layout=widgets.Layout(width="440px"),
-                                                  style={"description_width": "60px"})
+                check = widgets.Checkbox(
+                    value=True, description=f"channel {c}", indent=False, layout=widgets.Layout(width="95px")
+                )
+                picker = widgets.ColorPicker(value=self.colors[c], concise=True, layout=widgets.Layout(width="32px"))
+                slider = widgets.FloatRangeSlider(
+                    description="contrast",
+                    readout_format=".0f" if integer else ".3g",
+                    continuous_update=False,
+                    layout=widgets.Layout(width="440px"),
+                    style={"description_width": "60px"},
+                )
                 check.observe(self._channel_changed, names="value")
                 picker.observe(self._channel_changed, names="value")
                 slider.observe(self._limits_changed, names="value")
@@ -80,11 +81,15 @@ class DisplayControls(widgets.VBox):
             if n == 1:  # one grey channel: only its contrast
                 self.checks[0].layout.display = "none"
                 self.pickers[0].layout.display = "none"
-        self.z_slider = widgets.IntSlider(description="z", continuous_update=True,
-                                          layout=widgets.Layout(width="440px"),
-                                          style={"description_width": "60px"})
-        self.projection_box = widgets.Checkbox(description="max projection", indent=False,
-                                               layout=widgets.Layout(width="130px"))
+        self.z_slider = widgets.IntSlider(
+            description="z",
+            continuous_update=True,
+            layout=widgets.Layout(width="440px"),
+            style={"description_width": "60px"},
+        )
+        self.projection_box = widgets.Checkbox(
+            description="max projection", indent=False, layout=widgets.Layout(width="130px")
+        )
         widgets.link((self.z_slider, "value"), (self, "z"))
         widgets.link((self.projection_box, "value"), (self, "projection"))
         self.observe(lambda _: self._on_change(), names=["z", "projection"])

@@ -39,8 +39,9 @@ class TrainingMonitor(Callback):
         Time of each draw in the drawing thread.
     """
 
-    def __init__(self, loss_figure: Figure, acc_figure: Figure, progress: widgets.FloatProgress,
-                 status: widgets.Label) -> None:
+    def __init__(
+        self, loss_figure: Figure, acc_figure: Figure, progress: widgets.FloatProgress, status: widgets.Label
+    ) -> None:
         self.loss_figure, self.acc_figure = loss_figure, acc_figure
         self.loss_line, self.acc_line = loss_figure.marks[0], acc_figure.marks[0]
         self.progress, self.status = progress, status
@@ -82,12 +83,13 @@ class TrainingMonitor(Callback):
                 line.x, line.y = np.zeros(0), np.zeros((2, 0))
         self.progress.bar_style, self.progress.value = "info", 0.0
         patch = f"; patches {info['patch']}" if info.get("patch") else ""
-        self.status.value = (f"Training on {info.get('n_train', '?')} objects, validating on "
-                             f"{info.get('n_val', 0)} "
-                             f"({info.get('device_name', info.get('device', ''))}{patch})")
+        self.status.value = (
+            f"Training on {info.get('n_train', '?')} objects, validating on "
+            f"{info.get('n_val', 0)} "
+            f"({info.get('device_name', info.get('device', ''))}{patch})"
+        )
         self._closing = False
-        self._drawer = threading.Thread(target=self._draw_loop, name="svetlana-nb-plots",
-                                        daemon=True)
+        self._drawer = threading.Thread(target=self._draw_loop, name="svetlana-nb-plots", daemon=True)
         self._drawer.start()
 
     def on_batch_end(self, batch: int, n_batches: int, loss: float) -> None:  # noqa: D102

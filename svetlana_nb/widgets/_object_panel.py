@@ -22,8 +22,7 @@ PANEL_SIZE = 160
 HINT = "<i>Click an object to see its class probabilities and explanation.</i>"
 
 
-def cam_frame(patch: np.ndarray, heatmap: np.ndarray, *, size: int = PANEL_SIZE,
-              alpha: float = 0.75) -> np.ndarray:
+def cam_frame(patch: np.ndarray, heatmap: np.ndarray, *, size: int = PANEL_SIZE, alpha: float = 0.75) -> np.ndarray:
     """Blend a Grad-CAM heat map over the network's input patch.
 
     Parameters
@@ -47,8 +46,7 @@ def cam_frame(patch: np.ndarray, heatmap: np.ndarray, *, size: int = PANEL_SIZE,
         patch, heatmap = patch[:, z], heatmap[z]
     channels = np.moveaxis(patch[:-1], 0, -1)
     n = channels.shape[-1]
-    rgba = display.composite(channels, colors=display.default_channel_colors(n),
-                            limits=[(0.0, 1.0)] * n)
+    rgba = display.composite(channels, colors=display.default_channel_colors(n), limits=[(0.0, 1.0)] * n)
     heat = display.colormap(heatmap, "heat")[..., :3].astype(np.float32)
     a = (alpha * np.clip(heatmap, 0.0, 1.0))[..., None]
     rgba[..., :3] = np.clip(rgba[..., :3] * (1 - a) + heat * a + 0.5, 0, 255).astype(np.uint8)
@@ -58,8 +56,9 @@ def cam_frame(patch: np.ndarray, heatmap: np.ndarray, *, size: int = PANEL_SIZE,
     return display.overlay(rgba, edge, "#ffffff", alpha=0.8)
 
 
-def probability_bars(probabilities: Sequence[float], class_names: Sequence[str],
-                     colors: Sequence[str], *, predicted: int | None = None) -> str:
+def probability_bars(
+    probabilities: Sequence[float], class_names: Sequence[str], colors: Sequence[str], *, predicted: int | None = None
+) -> str:
     """Render one HTML bar per class, its probability written beside it."""
     rows = []
     for k, (p, name) in enumerate(zip(probabilities, class_names)):
@@ -71,7 +70,8 @@ def probability_bars(probabilities: Sequence[float], class_names: Sequence[str],
             "<span style='flex:1;background:#eee;height:14px;border-radius:3px;min-width:120px'>"
             f"<span style='display:block;height:14px;width:{100 * float(p):.1f}%;"
             f"background:{colors[k]};border-radius:3px'></span></span>"
-            f"<span style='width:48px'>{100 * float(p):.1f}%</span></div>")
+            f"<span style='width:48px'>{100 * float(p):.1f}%</span></div>"
+        )
     return "<div class='svetlana-probabilities'>" + "".join(rows) + "</div>"
 
 
@@ -81,9 +81,13 @@ def features_html(features: list[tuple[str, float, float]]) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td><span style='display:inline-block;height:10px;"
         f"width:{60 * imp / top:.0f}px;background:#7a7'></span> {imp:.2f}</td>"
-        f"<td>{z:+.1f} σ</td></tr>" for name, imp, z in features)
-    return ("<b>Top features</b> (random forest): importance, and this object's value in σ "
-            f"of the training objects<table style='font-size:12px'>{rows}</table>")
+        f"<td>{z:+.1f} σ</td></tr>"
+        for name, imp, z in features
+    )
+    return (
+        "<b>Top features</b> (random forest): importance, and this object's value in σ "
+        f"of the training objects<table style='font-size:12px'>{rows}</table>"
+    )
 
 
 def opinion_html(opinion: Opinions | None, class_names: list[str]) -> str:
@@ -94,9 +98,11 @@ def opinion_html(opinion: Opinions | None, class_names: list[str]) -> str:
     def line(p) -> str:
         return ", ".join(f"{html.escape(name)} {v:.0%}" for name, v in zip(class_names, p))
 
-    return (f"<b>Second opinion</b>: the network was unsure ({line(opinion.network)}); the random forest "
-            f"on the object's measurements says {line(opinion.forest)}; the two are averaged "
-            f"(forest weight {opinion.weight:g}).")
+    return (
+        f"<b>Second opinion</b>: the network was unsure ({line(opinion.network)}); the random forest "
+        f"on the object's measurements says {line(opinion.forest)}; the two are averaged "
+        f"(forest weight {opinion.weight:g})."
+    )
 
 
 class ObjectPanel(widgets.VBox):
@@ -111,14 +117,13 @@ class ObjectPanel(widgets.VBox):
         ``on_correct(class_name)`` when a correction button is pressed (None: "Clear").
     """
 
-    def __init__(self, class_names: Sequence[str], colors: Sequence[str],
-                 on_correct: Callable[[str | None], Any], **kwargs: Any) -> None:
+    def __init__(
+        self, class_names: Sequence[str], colors: Sequence[str], on_correct: Callable[[str | None], Any], **kwargs: Any
+    ) -> None:
         self.title = widgets.HTML(HINT)
         side = f"{PANEL_SIZE}px"
-        self.crop_image = widgets.Image(
-            format="png", layout=widgets.Layout(width=side, height=side))
-        self.cam_image = widgets.Image(
-            format="png", layout=widgets.Layout(width=side, height=side))
+        self.crop_image = widgets.Image(format="png", layout=widgets.Layout(width=side, height=side))
+        self.cam_image = widgets.Image(format="png", layout=widgets.Layout(width=side, height=side))
         self.crop_box = widgets.VBox([self.crop_image, widgets.HTML("<small>object</small>")])
         self.cam_caption = widgets.HTML("<small>Grad-CAM</small>")
         self.cam_box = widgets.VBox([self.cam_image, self.cam_caption])
@@ -127,8 +132,7 @@ class ObjectPanel(widgets.VBox):
         self.explanation = widgets.HTML()
         self._on_correct = on_correct
         self.correct_buttons: list[widgets.Button] = []
-        self.correct_box = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap",
-                                                              align_items="center"))
+        self.correct_box = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         self.set_classes(class_names, colors)
         super().__init__(children=[self.title], **kwargs)
         self.layout = widgets.Layout(padding="0 0 0 12px")
@@ -140,14 +144,21 @@ class ObjectPanel(widgets.VBox):
             return
         buttons = []
         for name, color in zip(class_names, colors):
-            button = widgets.Button(description=name, tooltip=f"Correct: this object is {name}",
-                                    layout=widgets.Layout(width="auto", margin="2px"))
+            button = widgets.Button(
+                description=name,
+                tooltip=f"Correct: this object is {name}",
+                layout=widgets.Layout(width="auto", margin="2px"),
+            )
             button.style.button_color = color
             button.style.text_color = display.text_color_for(color)
             button.on_click(lambda _, name=name: self._on_correct(name))
             buttons.append(button)
-        clear = widgets.Button(description="Clear", icon="times", tooltip="Remove its annotation",
-                               layout=widgets.Layout(width="auto", margin="2px"))
+        clear = widgets.Button(
+            description="Clear",
+            icon="times",
+            tooltip="Remove its annotation",
+            layout=widgets.Layout(width="auto", margin="2px"),
+        )
         clear.on_click(lambda _: self._on_correct(None))
         self.correct_buttons = buttons
         self.correct_box.children = [widgets.Label("Correct to:"), *buttons, clear]
@@ -157,8 +168,16 @@ class ObjectPanel(widgets.VBox):
         self.title.value = HINT
         self.children = [self.title]
 
-    def show(self, *, title: str, crop: np.ndarray, probabilities: str,
-             cam: np.ndarray | None = None, cam_class: str = "", explanation: str = "") -> None:
+    def show(
+        self,
+        *,
+        title: str,
+        crop: np.ndarray,
+        probabilities: str,
+        cam: np.ndarray | None = None,
+        cam_class: str = "",
+        explanation: str = "",
+    ) -> None:
         """Show an object: ``crop``/``cam`` RGBA frames, ``probabilities``/``explanation`` HTML.
 
         ``cam_class`` names the class whose evidence the Grad-CAM frame shows.
@@ -171,5 +190,4 @@ class ObjectPanel(widgets.VBox):
         if cam is not None:
             self.cam_image.value = encode_image(cam)
         self.pictures.children = [self.crop_box] + ([self.cam_box] if cam is not None else [])
-        self.children = [self.title, self.pictures, self.probabilities, self.explanation,
-                         self.correct_box]
+        self.children = [self.title, self.pictures, self.probabilities, self.explanation, self.correct_box]

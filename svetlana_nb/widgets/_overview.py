@@ -50,11 +50,16 @@ class Overview(widgets.VBox):
         Same signature; returns a transparent RGBA overlay.
     """
 
-    viewport = Tuple(Float(), Float(), Float(), Float(), default_value=(0.0, 0.0, 1.0, 1.0),
-                     help="(y0, x0, y1, x1): the image region shown, in image coordinates")
+    viewport = Tuple(
+        Float(),
+        Float(),
+        Float(),
+        Float(),
+        default_value=(0.0, 0.0, 1.0, 1.0),
+        help="(y0, x0, y1, x1): the image region shown, in image coordinates",
+    )
 
-    def __init__(self, *, size: int = 640, base_format: ImageFormat = "jpeg",
-                 **kwargs: Any) -> None:
+    def __init__(self, *, size: int = 640, base_format: ImageFormat = "jpeg", **kwargs: Any) -> None:
         self.size = int(size)
         self.base_format = base_format
         self.shape: tuple[int, int] = (1, 1)
@@ -67,16 +72,17 @@ class Overview(widgets.VBox):
         self._click_callbacks: list[Callable[[float, float], None]] = []
         self._press: tuple[float, float] | None = None
         self._pointer: tuple[float, float] | None = None
-        self._deferring = False      # wheel zoom: redraw later, once
+        self._deferring = False  # wheel zoom: redraw later, once
         self._redraw_pending = False
         self.zoom_in_button = self._button("search-plus", "Zoom in (+)", lambda: self.zoom(1.5))
-        self.zoom_out_button = self._button("search-minus", "Zoom out (-)",
-                                            lambda: self.zoom(1 / 1.5))
+        self.zoom_out_button = self._button("search-minus", "Zoom out (-)", lambda: self.zoom(1 / 1.5))
         self.fit_button = self._button("expand", "Show the whole image (0)", self.fit)
         self.zoom_label = widgets.Label("")
         self.zoom_label.add_class("svnb-zoom-label")
-        tools = widgets.HBox([self.zoom_in_button, self.zoom_out_button, self.fit_button,
-                              self.zoom_label], layout=widgets.Layout(align_items="center"))
+        tools = widgets.HBox(
+            [self.zoom_in_button, self.zoom_out_button, self.fit_button, self.zoom_label],
+            layout=widgets.Layout(align_items="center"),
+        )
         super().__init__([self.canvas, tools], **kwargs)
         self.add_class("svnb-overview")
         self.canvas.on_mouse_down(self._on_mouse_down)
@@ -108,8 +114,9 @@ class Overview(widgets.VBox):
             return False
         self.shape = shape
         h, w = shape
-        cw, ch = (self.size, max(64, round(self.size * h / w))) if w >= h else (
-            max(64, round(self.size * w / h)), self.size)
+        cw, ch = (
+            (self.size, max(64, round(self.size * h / w))) if w >= h else (max(64, round(self.size * w / h)), self.size)
+        )
         with self.canvas.hold_trait_notifications():
             self.canvas.width, self.canvas.height = cw, ch
         fixed_size(self.canvas, cw, ch)

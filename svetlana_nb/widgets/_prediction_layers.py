@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import display
-from ..objects import Annotations
-from ..objects import Objects
+from ..objects import Annotations, Objects
 from ..prediction import Prediction
 
 
@@ -47,8 +46,7 @@ class Layers:
         return [display.class_color(k) for k in range(len(self.names))]
 
 
-def build_layers(objects: Objects, prediction: Prediction | None,
-                 annotations: Annotations | None) -> Layers:
+def build_layers(objects: Objects, prediction: Prediction | None, annotations: Annotations | None) -> Layers:
     """Compute the colour tables of ``prediction`` with the corrections of ``annotations``."""
     n = len(objects)
     names = list(annotations.class_names) if annotations is not None else []
@@ -68,8 +66,9 @@ def build_layers(objects: Objects, prediction: Prediction | None,
         if prediction is not None:
             corrected[rows[annotated != shown[rows]] + 1] = True
         shown[rows] = annotated
-    palette = np.array([display.hex_to_rgb(display.class_color(k)) for k in range(len(names))]
-                       + [(0, 0, 0)], dtype=np.uint8)
+    palette = np.array(
+        [display.hex_to_rgb(display.class_color(k)) for k in range(len(names))] + [(0, 0, 0)], dtype=np.uint8
+    )
     classes = np.zeros((n + 1, 4), dtype=np.uint8)
     classes[1:, :3] = palette[shown]
     classes[1:, 3] = np.where(shown >= 0, 255, 0)
@@ -83,20 +82,25 @@ def legend_html(layers: Layers, prediction: Prediction | None, mode: str) -> str
     if mode == "confidence":
         ramp = ", ".join(display.COLORMAPS["confidence"])
         doubtful = int((prediction.confidence < 0.6).sum())
-        return ("<div><b>Confidence</b> (winning probability)</div><div style='display:flex;"
-                f"gap:6px;align-items:center'><span>{100 / len(prediction.class_names):.0f}%</span>"
-                "<span style='width:160px;height:12px;background:linear-gradient(to right, "
-                f"{ramp})'>"
-                f"</span><span>100%</span></div><div>{doubtful} of {len(prediction)} objects "
-                "below 60%</div>")
+        return (
+            "<div><b>Confidence</b> (winning probability)</div><div style='display:flex;"
+            f"gap:6px;align-items:center'><span>{100 / len(prediction.class_names):.0f}%</span>"
+            "<span style='width:160px;height:12px;background:linear-gradient(to right, "
+            f"{ramp})'>"
+            f"</span><span>100%</span></div><div>{doubtful} of {len(prediction)} objects "
+            "below 60%</div>"
+        )
     counts = np.bincount(layers.shown[layers.shown >= 0], minlength=len(layers.names))
     items = "".join(
         "<span style='display:inline-flex;align-items:center;margin-right:12px'><span style='"
         f"width:14px;height:14px;background:{color};border-radius:3px;margin-right:5px'></span>"
         f"{html.escape(name)}: <b style='margin-left:3px'>{count}</b></span>"
-        for name, color, count in zip(layers.names, layers.colors, counts))
-    ring = ("<span style='margin-right:12px' title='Annotated objects whose class differs from "
-            "the prediction (corrections), drawn with a white ring'><span style='display:"
-            "inline-block;width:10px;height:10px;border:2px solid #999;border-radius:7px'></span>"
-            f" corrected: {int(layers.corrected.sum())}</span>")
+        for name, color, count in zip(layers.names, layers.colors, counts)
+    )
+    ring = (
+        "<span style='margin-right:12px' title='Annotated objects whose class differs from "
+        "the prediction (corrections), drawn with a white ring'><span style='display:"
+        "inline-block;width:10px;height:10px;border:2px solid #999;border-radius:7px'></span>"
+        f" corrected: {int(layers.corrected.sum())}</span>"
+    )
     return f"<div style='display:flex;flex-wrap:wrap;align-items:center'>{items}{ring}</div>"

@@ -50,8 +50,7 @@ def uncertainty_order(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.argsort(margin, kind="stable"), margin
 
 
-def next_position(order: np.ndarray, start: int, wanted: np.ndarray,
-                  skipped: np.ndarray) -> int | None:
+def next_position(order: np.ndarray, start: int, wanted: np.ndarray, skipped: np.ndarray) -> int | None:
     """Position in ``order`` of the next row to propose, from ``start`` on.
 
     Looks for a wanted, not skipped row at or after ``start``, then from the beginning; when

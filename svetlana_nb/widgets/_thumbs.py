@@ -14,9 +14,9 @@ from PIL import Image, ImageDraw, ImageFont
 from .. import display
 from ._canvas import Painter, fixed_size
 
-THUMB = 72      # thumbnail side (pixels)
-BAND = 16       # class-name band under each thumbnail
-GAP = 6         # space between thumbnails
+THUMB = 72  # thumbnail side (pixels)
+BAND = 16  # class-name band under each thumbnail
+GAP = 6  # space between thumbnails
 
 
 class ThumbnailStrip(widgets.VBox):
@@ -43,8 +43,7 @@ class ThumbnailStrip(widgets.VBox):
         self._entries: deque[tuple[Any, str, str, np.ndarray]] = deque(maxlen=self.n_slots)
         self._callbacks: list[Callable[[Any], None]] = []
         self._font = _font()
-        title = widgets.HTML("<span class='svnb-muted'>Last annotated "
-                             "(click one to correct it)</span>")
+        title = widgets.HTML("<span class='svnb-muted'>Last annotated (click one to correct it)</span>")
         super().__init__([title, self.canvas], **kwargs)
         self.add_class("svnb-thumbnails")
         self.canvas.on_mouse_down(self._on_mouse_down)
@@ -85,8 +84,9 @@ class ThumbnailStrip(widgets.VBox):
         label = name
         while len(label) > 1 and draw.textlength(label, font=self._font) > THUMB - 4:
             label = label[:-2] + "…"
-        draw.text((THUMB / 2, THUMB + BAND / 2), label, fill=display.text_color_for(color),
-                  font=self._font, anchor="mm")
+        draw.text(
+            (THUMB / 2, THUMB + BAND / 2), label, fill=display.text_color_for(color), font=self._font, anchor="mm"
+        )
         return np.asarray(image)
 
     def redraw(self) -> None:
@@ -94,7 +94,7 @@ class ThumbnailStrip(widgets.VBox):
         strip = np.zeros((THUMB + BAND, self.canvas.width, 4), dtype=np.uint8)
         for i, entry in enumerate(self._entries):
             x = i * (THUMB + GAP)
-            strip[:, x:x + THUMB] = entry[3]
+            strip[:, x : x + THUMB] = entry[3]
         self.painter.draw(strip, clear=True)
 
     def on_select(self, callback: Callable[[Any], None], remove: bool = False) -> None:
@@ -119,7 +119,7 @@ class ThumbnailStrip(widgets.VBox):
 
 def _shrink(frame: np.ndarray, side: int) -> np.ndarray:
     """Area-averaged shrink of a square RGBA frame to ``side`` x ``side``."""
-    image = Image.fromarray(np.ascontiguousarray(frame), "RGBA").resize((side, side), Image.BOX)
+    image = Image.fromarray(np.ascontiguousarray(frame), "RGBA").resize((side, side), Image.Resampling.BOX)
     return np.asarray(image)
 
 
@@ -128,3 +128,14 @@ def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default(size=11)
     except TypeError:  # pragma: no cover - Pillow < 10.1
         return ImageFont.load_default()
+
+
+def text_frame(size: int, title: str, text: str, background: str) -> np.ndarray:
+    """A square RGBA frame of ``size`` px with a title and a line of text in its middle."""
+    image = Image.new("RGBA", (size, size), background)
+    draw = ImageDraw.Draw(image)
+    font = _font()
+    middle = size / 2
+    draw.text((middle, middle - 10), title, fill="#ffffff", font=font, anchor="mm")
+    draw.text((middle, middle + 10), text, fill="#aaaaaa", font=font, anchor="mm")
+    return np.asarray(image)

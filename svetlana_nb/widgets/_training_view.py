@@ -9,8 +9,7 @@ import ipywidgets as widgets
 import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines
 
-from ..models import Augmentation
-from ..models import History, TrainingConfig
+from ..models import Augmentation, History, TrainingConfig
 
 #: Short button labels of the registered models.
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
@@ -35,8 +34,7 @@ def nice_ticks(high: float, most: int = 6, *, integer: bool = False) -> np.ndarr
     return np.round(np.arange(np.ceil(high / step) + 1) * step, 10)
 
 
-def curve_figure(title: str, y_label: str, y_max: float | None,
-                 tick_format: str) -> tuple[Figure, Lines]:
+def curve_figure(title: str, y_label: str, y_max: float | None, tick_format: str) -> tuple[Figure, Lines]:
     """Build a small bqplot figure with one Lines mark of two rows (training, validation).
 
     Returns
@@ -47,27 +45,47 @@ def curve_figure(title: str, y_label: str, y_max: float | None,
     """
     x_scale = LinearScale(allow_padding=False)
     y_scale = LinearScale(min=0.0, max=y_max, allow_padding=False)
-    line = Lines(x=np.zeros(0), y=np.zeros((2, 0)), scales={"x": x_scale, "y": y_scale},
-                 colors=[TRAIN_COLOR, VAL_COLOR], labels=["training", "validation"],
-                 stroke_width=2)
-    axes = [Axis(scale=x_scale, label="epoch", tick_format="d", grid_lines="none",
-                 tick_values=np.array([1.0])),
-            Axis(scale=y_scale, label=y_label, side="left", tick_format=tick_format,
-                 grid_color="#eee", tick_values=nice_ticks(y_max or 1.0, 5))]
-    fig = Figure(marks=[line], axes=axes, title=title, title_style={"font-size": "14px"},
-                 fig_margin={"top": 38, "bottom": 40, "left": 55, "right": 15},
-                 layout=widgets.Layout(width="50%", min_width="260px", height="230px"))
+    line = Lines(
+        x=np.zeros(0),
+        y=np.zeros((2, 0)),
+        scales={"x": x_scale, "y": y_scale},
+        colors=[TRAIN_COLOR, VAL_COLOR],
+        labels=["training", "validation"],
+        stroke_width=2,
+    )
+    axes = [
+        Axis(scale=x_scale, label="epoch", tick_format="d", grid_lines="none", tick_values=np.array([1.0])),
+        Axis(
+            scale=y_scale,
+            label=y_label,
+            side="left",
+            tick_format=tick_format,
+            grid_color="#eee",
+            tick_values=nice_ticks(y_max or 1.0, 5),
+        ),
+    ]
+    fig = Figure(
+        marks=[line],
+        axes=axes,
+        title=title,
+        title_style={"font-size": "14px"},
+        fig_margin={"top": 38, "bottom": 40, "left": 55, "right": 15},
+        layout=widgets.Layout(width="50%", min_width="260px", height="230px"),
+    )
     return fig, line
 
 
 def curves_legend() -> str:
     """HTML legend of the two curves (outside the plots, where it hides no data)."""
+
     def item(color: str, name: str) -> str:
-        return (f"<span style='display:inline-flex;align-items:center;margin-right:14px'>"
-                f"<span style='display:inline-block;width:22px;height:3px;background:{color};"
-                f"margin-right:5px'></span>{name}</span>")
-    return (f"<div style='font-size:12px'>{item(TRAIN_COLOR, 'training')}"
-            f"{item(VAL_COLOR, 'validation')}</div>")
+        return (
+            f"<span style='display:inline-flex;align-items:center;margin-right:14px'>"
+            f"<span style='display:inline-block;width:22px;height:3px;background:{color};"
+            f"margin-right:5px'></span>{name}</span>"
+        )
+
+    return f"<div style='font-size:12px'>{item(TRAIN_COLOR, 'training')}{item(VAL_COLOR, 'validation')}</div>"
 
 
 def duration(seconds: float) -> str:
@@ -81,8 +99,9 @@ def duration(seconds: float) -> str:
 def confusion_html(confusion: np.ndarray | None, class_names: list[str]) -> str:
     """Render a confusion matrix (rows: annotated, columns: predicted) as a shaded HTML table."""
     if confusion is None:
-        return ("<i>No validation objects: annotate more (at least 2 per class and 40 in all) "
-                "for a confusion matrix.</i>")
+        return (
+            "<i>No validation objects: annotate more (at least 2 per class and 40 in all) for a confusion matrix.</i>"
+        )
     confusion = np.asarray(confusion)
     totals = np.maximum(confusion.sum(1, keepdims=True), 1)
     cell = "padding:3px 8px;text-align:center;border:1px solid #ddd"
@@ -93,14 +112,14 @@ def confusion_html(confusion: np.ndarray | None, class_names: list[str]) -> str:
         for j in range(len(class_names)):
             share = confusion[i, j] / totals[i, 0]
             rgb = "40,160,80" if i == j else "220,60,60"
-            tds.append(f"<td style='{cell};background:rgba({rgb},{0.1 + 0.6 * share:.2f})'>"
-                       f"{confusion[i, j]}</td>")
-        rows.append(f"<tr><th style='{cell};text-align:right'>{html.escape(name)}</th>"
-                    f"{''.join(tds)}</tr>")
+            tds.append(f"<td style='{cell};background:rgba({rgb},{0.1 + 0.6 * share:.2f})'>{confusion[i, j]}</td>")
+        rows.append(f"<tr><th style='{cell};text-align:right'>{html.escape(name)}</th>{''.join(tds)}</tr>")
     corner = f"<th style='{cell};font-weight:normal;color:#666'>annotated ↓ predicted →</th>"
-    return ("<div style='font-size:12px;margin-bottom:2px'><b>Confusion matrix</b> "
-            "(validation objects)</div><table style='border-collapse:collapse;font-size:12px'>"
-            f"<tr>{corner}{head}</tr>{''.join(rows)}</table>")
+    return (
+        "<div style='font-size:12px;margin-bottom:2px'><b>Confusion matrix</b> "
+        "(validation objects)</div><table style='border-collapse:collapse;font-size:12px'>"
+        f"<tr>{corner}{head}</tr>{''.join(rows)}</table>"
+    )
 
 
 def summary_html(history: History, model_label: str) -> str:
@@ -115,9 +134,11 @@ def summary_html(history: History, model_label: str) -> str:
     else:
         acc_text = "no epoch completed"
     ended = {"completed": "completed", "early_stopping": "early stopping", "user": "stopped"}
-    return (f"<b>{html.escape(model_label)}</b>: "
-            f"{len(history.epoch)} epoch(s), {ended.get(history.stopped, history.stopped)}; "
-            f"best epoch <b>{history.best_epoch}</b>, {acc_text}, {duration(history.seconds)}")
+    return (
+        f"<b>{html.escape(model_label)}</b>: "
+        f"{len(history.epoch)} epoch(s), {ended.get(history.stopped, history.stopped)}; "
+        f"best epoch <b>{history.best_epoch}</b>, {acc_text}, {duration(history.seconds)}"
+    )
 
 
 def _optional_int(text: str, name: str) -> int | None:
@@ -146,56 +167,117 @@ class TrainingOptions(widgets.VBox):
             return widgets.Layout(width="245px")
 
         def check(value: bool, text: str, width: int, tip: str) -> widgets.Checkbox:
-            return widgets.Checkbox(value=value, description=text, indent=False, tooltip=tip,
-                                    layout=widgets.Layout(width=f"{width}px"))
+            return widgets.Checkbox(
+                value=value, description=text, indent=False, tooltip=tip, layout=widgets.Layout(width=f"{width}px")
+            )
 
         cfg = config
         self.epochs = widgets.Text(
-            value="" if cfg.epochs is None else str(cfg.epochs), placeholder="auto",
-            description="Epochs", style=desc, layout=box(),
-            tooltip="Maximum epochs; blank: chosen from the number of annotations")
+            value="" if cfg.epochs is None else str(cfg.epochs),
+            placeholder="auto",
+            description="Epochs",
+            style=desc,
+            layout=box(),
+            tooltip="Maximum epochs; blank: chosen from the number of annotations",
+        )
         self.lr = widgets.BoundedFloatText(
-            value=cfg.lr, min=1e-6, max=1.0, step=1e-4, description="Learning rate", style=desc,
-            layout=box(), tooltip="AdamW learning rate")
+            value=cfg.lr,
+            min=1e-6,
+            max=1.0,
+            step=1e-4,
+            description="Learning rate",
+            style=desc,
+            layout=box(),
+            tooltip="AdamW learning rate",
+        )
         self.batch_size = widgets.BoundedIntText(
-            value=cfg.batch_size, min=1, max=4096, description="Batch size", style=desc,
-            layout=box(), tooltip="Patches per optimisation step")
+            value=cfg.batch_size,
+            min=1,
+            max=4096,
+            description="Batch size",
+            style=desc,
+            layout=box(),
+            tooltip="Patches per optimisation step",
+        )
         self.weight_decay = widgets.BoundedFloatText(
-            value=cfg.weight_decay, min=0.0, max=1.0, step=1e-4, description="Weight decay",
-            style=desc, layout=box(), tooltip="AdamW weight decay (regularisation)")
+            value=cfg.weight_decay,
+            min=0.0,
+            max=1.0,
+            step=1e-4,
+            description="Weight decay",
+            style=desc,
+            layout=box(),
+            tooltip="AdamW weight decay (regularisation)",
+        )
         self.val_fraction = widgets.FloatSlider(
-            value=cfg.val_fraction, min=0.0, max=0.5, step=0.05, description="Validation",
-            style=desc, layout=box(), readout_format=".0%",
+            value=cfg.val_fraction,
+            min=0.0,
+            max=0.5,
+            step=0.05,
+            description="Validation",
+            style=desc,
+            layout=box(),
+            readout_format=".0%",
             tooltip="Fraction of the annotations held out to validate and stop early "
-                    f"(used from {cfg.min_val_annotations} annotations)")
+            f"(used from {cfg.min_val_annotations} annotations)",
+        )
         self.seed = widgets.Text(
-            value="" if cfg.seed is None else str(cfg.seed), placeholder="random",
-            description="Seed", style=desc, layout=box(),
-            tooltip="Seed of the split, initial weights and augmentation; blank: random")
-        self.early_stopping = check(cfg.early_stopping, "Early stopping", 130,
-                                    "Stop when the validation loss stops improving; "
-                                    "keep the best weights")
+            value="" if cfg.seed is None else str(cfg.seed),
+            placeholder="random",
+            description="Seed",
+            style=desc,
+            layout=box(),
+            tooltip="Seed of the split, initial weights and augmentation; blank: random",
+        )
+        self.early_stopping = check(
+            cfg.early_stopping,
+            "Early stopping",
+            130,
+            "Stop when the validation loss stops improving; keep the best weights",
+        )
         self.patience = widgets.BoundedIntText(
-            value=cfg.patience, min=1, max=1000, description="patience",
-            style={"description_width": "60px"}, layout=widgets.Layout(width="130px"),
-            tooltip="Epochs without improvement before stopping")
-        self.class_weight = check(cfg.class_weight, "Class weighting", 140,
-                                  "Weight the loss by inverse class frequency (unbalanced classes)")
+            value=cfg.patience,
+            min=1,
+            max=1000,
+            description="patience",
+            style={"description_width": "60px"},
+            layout=widgets.Layout(width="130px"),
+            tooltip="Epochs without improvement before stopping",
+        )
+        self.class_weight = check(
+            cfg.class_weight, "Class weighting", 140, "Weight the loss by inverse class frequency (unbalanced classes)"
+        )
         aug = cfg.augmentation
         self.rotate = check(aug.rotate, "rotations", 95, "Random 90° rotations")
         self.flip = check(aug.flip, "flips", 70, "Random flips")
-        self.noise = check(aug.intensity > 0 or aug.blur > 0 or aug.channel_gain > 0, "noise/blur", 100,
-                           "Random per-channel gain, intensity jitter, Gaussian noise and light blur")
+        self.noise = check(
+            aug.intensity > 0 or aug.blur > 0 or aug.channel_gain > 0,
+            "noise/blur",
+            100,
+            "Random per-channel gain, intensity jitter, Gaussian noise and light blur",
+        )
         row = widgets.Layout(align_items="center", flex_flow="row wrap")
-        super().__init__([
-            widgets.HBox([self.epochs, self.lr, self.batch_size], layout=row),
-            widgets.HBox([self.weight_decay, self.val_fraction, self.seed], layout=row),
-            widgets.HBox([widgets.HTML("", layout=widgets.Layout(width="20px")),
-                          self.early_stopping, self.patience, self.class_weight,
-                          widgets.Label("Augmentation:",
-                                        layout=widgets.Layout(margin="0 6px 0 12px")),
-                          self.rotate, self.flip, self.noise], layout=row)],
-            layout=widgets.Layout(margin="4px 0 6px 0"), **kwargs)
+        super().__init__(
+            [
+                widgets.HBox([self.epochs, self.lr, self.batch_size], layout=row),
+                widgets.HBox([self.weight_decay, self.val_fraction, self.seed], layout=row),
+                widgets.HBox(
+                    [
+                        widgets.HTML("", layout=widgets.Layout(width="20px")),
+                        self.early_stopping,
+                        self.patience,
+                        self.class_weight,
+                        widgets.Label("Augmentation:", layout=widgets.Layout(margin="0 6px 0 12px")),
+                        self.rotate,
+                        self.flip,
+                        self.noise,
+                    ],
+                    layout=row,
+                ),
+            ],
+            layout=widgets.Layout(margin="4px 0 6px 0"),
+            **kwargs,
+        )
 
     def values(self) -> dict[str, Any]:
         """Return the options as keyword arguments of :meth:`Classifier.fit`.
@@ -211,22 +293,39 @@ class TrainingOptions(widgets.VBox):
             raise ValueError(f"epochs: expected a positive number or blank, got {epochs}")
         default = Augmentation()
         noise = self.noise.value
-        augmentation = Augmentation(rotate=self.rotate.value, flip=self.flip.value,
-                                    intensity=default.intensity if noise else 0.0,
-                                    blur=default.blur if noise else 0.0,
-                                    channel_gain=default.channel_gain if noise else 0.0)
-        return {"epochs": epochs, "lr": float(self.lr.value),
-                "batch_size": int(self.batch_size.value),
-                "weight_decay": float(self.weight_decay.value),
-                "val_fraction": float(self.val_fraction.value),
-                "early_stopping": bool(self.early_stopping.value),
-                "patience": int(self.patience.value), "class_weight": bool(self.class_weight.value),
-                "augmentation": augmentation, "seed": seed}
+        augmentation = Augmentation(
+            rotate=self.rotate.value,
+            flip=self.flip.value,
+            intensity=default.intensity if noise else 0.0,
+            blur=default.blur if noise else 0.0,
+            channel_gain=default.channel_gain if noise else 0.0,
+        )
+        return {
+            "epochs": epochs,
+            "lr": float(self.lr.value),
+            "batch_size": int(self.batch_size.value),
+            "weight_decay": float(self.weight_decay.value),
+            "val_fraction": float(self.val_fraction.value),
+            "early_stopping": bool(self.early_stopping.value),
+            "patience": int(self.patience.value),
+            "class_weight": bool(self.class_weight.value),
+            "augmentation": augmentation,
+            "seed": seed,
+        }
 
     def set_disabled(self, running: bool, forest: bool) -> None:
         """Disable everything while training; the network-only options for the random forest."""
-        for w in (self.epochs, self.lr, self.batch_size, self.weight_decay, self.early_stopping,
-                  self.patience, self.rotate, self.flip, self.noise):
+        for w in (
+            self.epochs,
+            self.lr,
+            self.batch_size,
+            self.weight_decay,
+            self.early_stopping,
+            self.patience,
+            self.rotate,
+            self.flip,
+            self.noise,
+        ):
             w.disabled = running or forest
         for w in (self.val_fraction, self.seed, self.class_weight):
             w.disabled = running
@@ -247,5 +346,7 @@ def status_text(metrics: dict) -> str:
     eta = elapsed / epoch * (max_epochs - epoch)
     val = metrics.get("val_acc") is not None
     acc = metrics["val_acc"] if val else metrics.get("train_acc", 0.0)
-    return (f"Epoch {epoch}/{max_epochs} · {duration(elapsed)} elapsed · ETA ≤ {duration(eta)} · "
-            f"loss {metrics['train_loss']:.3f} · {'val' if val else 'train'} acc {acc:.1%}")
+    return (
+        f"Epoch {epoch}/{max_epochs} · {duration(elapsed)} elapsed · ETA ≤ {duration(eta)} · "
+        f"loss {metrics['train_loss']:.3f} · {'val' if val else 'train'} acc {acc:.1%}"
+    )

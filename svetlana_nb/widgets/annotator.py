@@ -17,8 +17,7 @@ from traitlets import Any as AnyTrait
 from traitlets import Enum, Int, TraitError, observe, validate
 
 from .. import display
-from ..objects import Annotations
-from ..objects import Key, Objects
+from ..objects import Annotations, Key, Objects
 from ._annotator_view import AnnotatorView
 from ._queue import next_position, shortcut_keys, uncertainty_order
 
@@ -58,15 +57,23 @@ class Annotator(AnnotatorView):
     1
     """
 
-    mode = Enum(MODES, default_value="propose",
-                help="how objects are proposed: " + ", ".join(MODES))
-    classifier = AnyTrait(None, allow_none=True,
-                          help="trained Classifier used for uncertainty mode and the model's guess")
+    mode = Enum(MODES, default_value="propose", help="how objects are proposed: " + ", ".join(MODES))
+    classifier = AnyTrait(
+        None, allow_none=True, help="trained Classifier used for uncertainty mode and the model's guess"
+    )
     image = Int(-1, help="image whose objects are proposed (-1: all images); shown in click mode")
 
-    def __init__(self, objects: Objects, ann_or_class_names: Annotations | Sequence[str], *,
-                 mode: Mode = "propose", seed: int = 0, autosave: str | os.PathLike | None = None,
-                 classifier: Any = None, size: int = 320) -> None:
+    def __init__(
+        self,
+        objects: Objects,
+        ann_or_class_names: Annotations | Sequence[str],
+        *,
+        mode: Mode = "propose",
+        seed: int = 0,
+        autosave: str | os.PathLike | None = None,
+        classifier: Any = None,
+        size: int = 320,
+    ) -> None:
         if not isinstance(objects, Objects):
             raise TypeError(f"objects: expected svetlana_nb.Objects, got {type(objects).__name__}")
         self.objects = objects
@@ -81,7 +88,7 @@ class Annotator(AnnotatorView):
         self._proba: np.ndarray | None = None
         self._proba_names: list[str] = []
         self._row: int | None = None
-        self._crop: tuple[int, np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]] | None = None
+        self._crop = None
         self._luts: dict[int, np.ndarray] = {}
         super().__init__(objects, size=size)
         self.annotations.on_change(self._annotations_changed)
@@ -167,14 +174,12 @@ class Annotator(AnnotatorView):
         Returns the key selected, or None for the background (which clears the selection).
         """
         i = self.shown_image
-        position = (y, x) if self.objects.spatial_ndim == 2 else (
-            self.display.z if z is None else int(z), y, x)
+        position = (y, x) if self.objects.spatial_ndim == 2 else (self.display.z if z is None else int(z), y, x)
         row = self.objects.object_at(position, image=i)
         self._show(row, from_click=True)
         return None if row is None else self.objects.key(row)
 
-    def press_key(self, key: str, *, shift: bool = False, ctrl: bool = False,
-                  meta: bool = False) -> bool:
+    def press_key(self, key: str, *, shift: bool = False, ctrl: bool = False, meta: bool = False) -> bool:
         """Handle a key as the focused widget would; return whether it did something.
 
         Class shortcuts (``1``-``9`` then letters), Backspace / Ctrl+Z undo, Ctrl+Y /
@@ -233,8 +238,7 @@ class Annotator(AnnotatorView):
         if proposal["value"] == "uncertainty":
             clf = self.classifier
             if clf is None or not getattr(clf, "is_fitted", True):
-                raise TraitError("mode: 'uncertainty' needs a trained classifier; "
-                                 "set annotator.classifier = clf first")
+                raise TraitError("mode: 'uncertainty' needs a trained classifier; set annotator.classifier = clf first")
         return proposal["value"]
 
     @observe("mode")
@@ -261,8 +265,7 @@ class Annotator(AnnotatorView):
     @validate("image")
     def _check_image(self, proposal: Any) -> int:
         if not -1 <= proposal["value"] < self.objects.n_images:
-            raise TraitError(f"image: expected -1..{self.objects.n_images - 1}, "
-                             f"got {proposal['value']}")
+            raise TraitError(f"image: expected -1..{self.objects.n_images - 1}, got {proposal['value']}")
         return proposal["value"]
 
     @observe("image")
@@ -270,8 +273,7 @@ class Annotator(AnnotatorView):
         self._sync_mode_view()
         if self.mode == "click":
             row = self._row
-            self._show(row if row is not None and self._row_image(row) == self.shown_image
-                       else None)
+            self._show(row if row is not None and self._row_image(row) == self.shown_image else None)
         else:
             self._advance()
 
@@ -338,8 +340,9 @@ class Annotator(AnnotatorView):
         return display.class_color(self.class_names.index(class_name))
 
 
-def _annotations(objects: Objects, given: Annotations | Sequence[str],
-                 autosave: str | os.PathLike | None) -> Annotations:
+def _annotations(
+    objects: Objects, given: Annotations | Sequence[str], autosave: str | os.PathLike | None
+) -> Annotations:
     """Return the Annotations to edit, opened from or attached to ``autosave`` when given."""
     if isinstance(given, Annotations):
         if given.objects is not objects:
@@ -350,13 +353,13 @@ def _annotations(objects: Objects, given: Annotations | Sequence[str],
             if not same and path.exists():
                 raise ValueError(
                     f"autosave: {str(path)!r} already exists; resume it with "
-                    f"Annotator(objects, class_names, autosave=...) or sv.Annotations.open(...)")
+                    f"Annotator(objects, class_names, autosave=...) or sv.Annotations.open(...)"
+                )
             given.autosave = path
             given.save(path)
         return given
     if isinstance(given, str):
-        raise TypeError("ann_or_class_names: expected Annotations or a list of class names, "
-                        "got a str")
+        raise TypeError("ann_or_class_names: expected Annotations or a list of class names, got a str")
     names = [str(c) for c in given]
     if autosave is not None:
         return Annotations.open(autosave, objects, names)

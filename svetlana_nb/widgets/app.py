@@ -11,10 +11,9 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from ..models import Classifier
+from ..models import Classifier, History
 from ..objects import Objects
 from ..prediction import Prediction
-from ..models import History
 from .annotator import Annotator
 from .prediction import PredictionViewer
 from .training import Trainer
@@ -57,22 +56,30 @@ class App(widgets.Tab):
     >>> app                                                     # doctest: +SKIP
     """
 
-    prediction = traitlets.Instance(Prediction, allow_none=True,
-                                    help="Prediction of the last trained classifier")
+    prediction = traitlets.Instance(Prediction, allow_none=True, help="Prediction of the last trained classifier")
 
-    def __init__(self, images: Any, masks: Any, classes: Sequence[str], *,
-                 channel_axis: int | None = None, autosave: str | os.PathLike | None = None,
-                 model: str = "light_cnn", names: str | Sequence[str] | None = None,
-                 training_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        images: Any,
+        masks: Any,
+        classes: Sequence[str],
+        *,
+        channel_axis: int | None = None,
+        autosave: str | os.PathLike | None = None,
+        model: str = "light_cnn",
+        names: str | Sequence[str] | None = None,
+        training_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.objects = Objects(images, masks, channel_axis=channel_axis, name=names)
         self.annotator = Annotator(self.objects, list(classes), autosave=autosave)
         self.annotations = self.annotator.annotations
-        clf = Classifier(self.objects, class_names=self.annotations.class_names, model=model,
-                         **(training_options or {}))
+        clf = Classifier(
+            self.objects, class_names=self.annotations.class_names, model=model, **(training_options or {})
+        )
         self.trainer = Trainer(clf, self.annotations)
         self.viewer = PredictionViewer(self.objects, None, annotations=self.annotations)
-        self.status = widgets.HTML("<i>Train a classifier (Train tab): every object is then "
-                                   "predicted here.</i>")
+        self.status = widgets.HTML("<i>Train a classifier (Train tab): every object is then predicted here.</i>")
         self.status.add_class("svetlana-app-status")
         self._predicted = threading.Event()
         self._predicted.set()
@@ -86,19 +93,19 @@ class App(widgets.Tab):
     @property
     def classifier(self) -> Classifier:
         """The classifier trained by the Train tab."""
-        return self.trainer.classifier
+        classifier = self.trainer.classifier
+        assert classifier is not None  # the Trainer always has one
+        return classifier
 
     def _on_trained(self, clf: Classifier, _history: History) -> None:
         self._predicted.clear()
-        threading.Thread(target=self._predict, args=(clf,), name="svetlana-nb-app-predict",
-                         daemon=True).start()
+        threading.Thread(target=self._predict, args=(clf,), name="svetlana-nb-app-predict", daemon=True).start()
 
     def _predict(self, clf: Classifier) -> None:
         """Predict every object with ``clf`` and show it (runs in its own thread)."""
         self._prediction_error = None
         try:
-            self.status.value = (f"<i>Predicting {len(self.objects)} objects with the new "
-                                 "classifier...</i>")
+            self.status.value = f"<i>Predicting {len(self.objects)} objects with the new classifier...</i>"
             begin = time.perf_counter()
             prediction = clf.predict(self.objects)
             self.viewer.classifier = clf
@@ -108,14 +115,15 @@ class App(widgets.Tab):
                 self.annotator.refresh_uncertainty()
             else:
                 self.annotator.classifier = clf
-            self.status.value = (f"Predicted {len(prediction)} objects in "
-                                 f"{time.perf_counter() - begin:.1f} s with the "
-                                 f"{clf.description.split(':')[0]}. Click an object to inspect "
-                                 "or correct it; corrections go into the next training.")
+            self.status.value = (
+                f"Predicted {len(prediction)} objects in "
+                f"{time.perf_counter() - begin:.1f} s with the "
+                f"{clf.description.split(':')[0]}. Click an object to inspect "
+                "or correct it; corrections go into the next training."
+            )
         except Exception as error:  # noqa: BLE001 - shown to the user, re-raised by wait()
             self._prediction_error = error
-            self.status.value = (f"<span style='color:#c00'>Prediction failed: "
-                                 f"{type(error).__name__}: {error}</span>")
+            self.status.value = f"<span style='color:#c00'>Prediction failed: {type(error).__name__}: {error}</span>"
         finally:
             self._predicted.set()
 

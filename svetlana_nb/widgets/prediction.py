@@ -17,15 +17,14 @@ import numpy as np
 import traitlets
 
 from .. import display
-from ..objects import Annotations
 from ..models import Classifier
 from ..models.explain import grad_cam, opinions, top_features
-from ..objects import Key, Objects
+from ..objects import Annotations, Key, Objects
 from ..prediction import Prediction
-from ..prediction.export import check_exports
-from ..prediction.export import export as export_files
+from ..prediction import export as write_exports
 from ._canvas import ErrorArea
 from ._display import DisplayControls
+from ._export_box import ExportBox
 from ._object_panel import PANEL_SIZE, ObjectPanel, cam_frame, features_html, opinion_html, probability_bars
 from ._overview import Overview
 from ._prediction_layers import build_layers, legend_html
@@ -51,31 +50,36 @@ class PredictionViewer(widgets.VBox):
 
     Examples
     --------
-    >>> viewer = sv.PredictionViewer(objects, clf.predict(objects), annotations=ann,
-    ...                              classifier=clf)  # doctest: +SKIP
+    >>> viewer = sv.PredictionViewer(objects, clf.predict(objects), annotations=ann, classifier=clf)  # doctest: +SKIP
     >>> viewer.click_image(120, 200); viewer.correct("fragmented")  # doctest: +SKIP
     >>> viewer.export("results")  # doctest: +SKIP
     """
 
     prediction = traitlets.Instance(Prediction, allow_none=True, help="The prediction shown")
-    classifier = traitlets.Instance(Classifier, allow_none=True,
-                                    help="Classifier used for the explanations")
-    mode = traitlets.Enum(["classes", "confidence"], "classes",
-                          help="Colour objects by class or by confidence")
+    classifier = traitlets.Instance(Classifier, allow_none=True, help="Classifier used for the explanations")
+    mode = traitlets.Enum(["classes", "confidence"], "classes", help="Colour objects by class or by confidence")
     outline = traitlets.Bool(False, help="Draw objects as outlines instead of filled")
     opacity = traitlets.Float(0.45, min=0.0, max=1.0, help="Opacity of the object colours")
     image = traitlets.Int(0, help="Index of the image shown (several images)")
-    selected = traitlets.Any(None, allow_none=True,
-                             help="Key (image name, label) of the selected object")
+    selected = traitlets.Any(None, allow_none=True, help="Key (image name, label) of the selected object")
 
-    def __init__(self, objects: Objects, prediction: Prediction | None = None, *,
-                 annotations: Annotations | None = None, classifier: Classifier | None = None,
-                 size: int = 560, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        objects: Objects,
+        prediction: Prediction | None = None,
+        *,
+        annotations: Annotations | None = None,
+        classifier: Classifier | None = None,
+        size: int = 560,
+        **kwargs: Any,
+    ) -> None:
         if not isinstance(objects, Objects):
             raise TypeError(f"objects: expected svetlana_nb.Objects, got {type(objects).__name__}")
         if annotations is not None and annotations.objects is not objects:
-            raise ValueError("annotations: they belong to other objects than this viewer's; "
-                             "pass the Objects the annotations were made on")
+            raise ValueError(
+                "annotations: they belong to other objects than this viewer's; "
+                "pass the Objects the annotations were made on"
+            )
         self.objects, self.annotations = objects, annotations
         self.errors = ErrorArea()
         self.overview = Overview(size=size)
@@ -86,33 +90,51 @@ class PredictionViewer(widgets.VBox):
         self.mode_buttons = widgets.ToggleButtons(
             options=[("Classes", "classes"), ("Confidence", "confidence")],
             style={"button_width": "100px"},
-            tooltips=["Colour objects by class", "Colour objects by the winning probability "
-                      "(red: doubtful, green: sure)"])
+            tooltips=[
+                "Colour objects by class",
+                "Colour objects by the winning probability (red: doubtful, green: sure)",
+            ],
+        )
         self.style_buttons = widgets.ToggleButtons(
-            options=[("Fill", False), ("Outline", True)], style={"button_width": "70px"},
-            tooltips=["Fill objects", "Outline objects"])
+            options=[("Fill", False), ("Outline", True)],
+            style={"button_width": "70px"},
+            tooltips=["Fill objects", "Outline objects"],
+        )
         self.opacity_slider = widgets.FloatSlider(
-            min=0.0, max=1.0, step=0.05, description="opacity", readout_format=".0%",
-            layout=widgets.Layout(width="220px"), style={"description_width": "50px"})
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="opacity",
+            readout_format=".0%",
+            layout=widgets.Layout(width="220px"),
+            style={"description_width": "50px"},
+        )
         self.image_dropdown = widgets.Dropdown(
-            options=[(n, i) for i, n in enumerate(objects.names)], description="image",
-            layout=widgets.Layout(width="220px", display=None if objects.n_images > 1 else "none"))
+            options=[(n, i) for i, n in enumerate(objects.names)],
+            description="image",
+            layout=widgets.Layout(width="220px", display=None if objects.n_images > 1 else "none"),
+        )
         self.legend = widgets.HTML()
         self.legend.add_class("svetlana-legend")
         self.panel = ObjectPanel([], [], on_correct=self.errors.guard("correcting")(self.correct))
         self._build_export()
         super().__init__(**kwargs)
-        for trait, control in (("mode", self.mode_buttons), ("outline", self.style_buttons),
-                               ("opacity", self.opacity_slider), ("image", self.image_dropdown)):
+        for trait, control in (
+            ("mode", self.mode_buttons),
+            ("outline", self.style_buttons),
+            ("opacity", self.opacity_slider),
+            ("image", self.image_dropdown),
+        ):
             widgets.link((self, trait), (control, "value"))
-        tools = widgets.HBox([self.mode_buttons, self.style_buttons, self.opacity_slider,
-                              self.image_dropdown],
-                             layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
+        tools = widgets.HBox(
+            [self.mode_buttons, self.style_buttons, self.opacity_slider, self.image_dropdown],
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+        )
         self.overview.layout.flex = "0 0 auto"  # never squeezed: the panel wraps below instead
-        side = widgets.VBox([self.legend, self.panel],
-                            layout=widgets.Layout(flex="1 1 340px", max_width="420px"))
-        main = widgets.HBox([self.overview, side],
-                            layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
+        side = widgets.VBox([self.legend, self.panel], layout=widgets.Layout(flex="1 1 340px", max_width="420px"))
+        main = widgets.HBox(
+            [self.overview, side], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")
+        )
         self.children = [tools, main, self.display_controls, self.export_box, self.errors]
         self.add_class("svetlana-prediction-viewer")
         if annotations is not None:
@@ -154,17 +176,14 @@ class PredictionViewer(widgets.VBox):
             return array.max(axis=0)
         return array[int(np.clip(self.display_controls.z, 0, array.shape[0] - 1))]
 
-    def _render_base(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray,
-                     vx: np.ndarray) -> np.ndarray:
+    def _render_base(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray, vx: np.ndarray) -> np.ndarray:
         d = self.display_controls
         view = display.sample_view(self._plane(self.objects.images[self.image]), ys, xs)
-        rgba = display.composite(view, colors=d.colors, limits=d.limits(), visible=d.visible,
-                                rgb=self.objects.is_rgb)
+        rgba = display.composite(view, colors=d.colors, limits=d.limits(), visible=d.visible, rgb=self.objects.is_rgb)
         rgba[~(vy[:, None] & vx[None, :]), :3] = OUTSIDE_RGB
         return rgba
 
-    def _overlay(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray,
-                 vx: np.ndarray) -> np.ndarray:
+    def _overlay(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray, vx: np.ndarray) -> np.ndarray:
         """Transparent RGBA: objects by class or confidence, correction and selection rings."""
         labels = display.sample_view(self._plane(self.objects.masks[self.image]), ys, xs)
         ids = self.objects.rows_of_labels(labels, self.image) + 1  # 0: background
@@ -287,8 +306,14 @@ class PredictionViewer(widgets.VBox):
             image, mask = image[image.shape[0] // 2], mask[mask.shape[0] // 2]
         d = self.display_controls
         crop, _, _ = display.render_crop(
-            image, mask, colors=d.colors, limits=d.limits(int(self.objects.image_index[row])),
-            visible=d.visible, rgb=self.objects.is_rgb, size=PANEL_SIZE)
+            image,
+            mask,
+            colors=d.colors,
+            limits=d.limits(int(self.objects.image_index[row])),
+            visible=d.visible,
+            rgb=self.objects.is_rgb,
+            size=PANEL_SIZE,
+        )
         title = f"<b>Object {html.escape(name)}</b>"
         cam, explanation, bars, cam_class = None, "", "<i>No prediction yet.</i>", ""
         pred = self.prediction
@@ -303,8 +328,9 @@ class PredictionViewer(widgets.VBox):
         if annotated is not None:
             note = " (corrected)" if self.layers.corrected[row + 1] else ""
             title += f"<br>annotated <b>{html.escape(annotated)}</b>{note}"
-        self.panel.show(title=title, crop=crop, probabilities=bars, cam=cam, cam_class=cam_class,
-                        explanation=explanation)
+        self.panel.show(
+            title=title, crop=crop, probabilities=bars, cam=cam, cam_class=cam_class, explanation=explanation
+        )
 
     def _explain(self, key: Key) -> tuple[np.ndarray | None, str]:
         clf = self.classifier
@@ -317,15 +343,14 @@ class PredictionViewer(widgets.VBox):
             opinion = opinions(clf, self.objects, key)
         except (ValueError, RuntimeError) as error:  # e.g. a custom network without convolutions
             return None, f"<i>No explanation: {html.escape(str(error))}</i>"
-        return cam_frame(gc.patch, gc.heatmap), opinion_html(opinion, clf.class_names)
+        return cam_frame(gc.patch, gc.heatmap), opinion_html(opinion, list(clf.class_names or ()))
 
     def correct(self, class_name: str | None) -> None:
         """Annotate the selected object as ``class_name`` (None removes its annotation)."""
         if self.selected is None:
             raise ValueError("correct: select an object first (click it)")
         if self.annotations is None:
-            raise ValueError("correct: this viewer has no annotations to write into "
-                             "(pass annotations=)")
+            raise ValueError("correct: this viewer has no annotations to write into (pass annotations=)")
         if class_name is None:
             if self.selected in self.annotations:
                 self.annotations.remove(self.selected)
@@ -336,27 +361,17 @@ class PredictionViewer(widgets.VBox):
     def _build_export(self) -> None:
         ann = self.annotations
         here = ann.autosave.parent if ann is not None and ann.autosave is not None else Path.cwd()
-        self.folder_text = widgets.Text(
-            value=str(here), description="Export to", layout=widgets.Layout(width="360px"),
-            style={"description_width": "65px"}, tooltip="Folder the exports are written to")
-        self.export_buttons = []
-        for label, what, tip in (
-                ("Table (CSV)", "table", "objects.csv: class, probabilities, measurements"),
-                ("Class image", "classes", "<image>_classes.tif: 0 background, k + 1 class k"),
-                ("Class masks", "masks", "<image>_<class>.tif: one label image per class")):
-            button = widgets.Button(description=label, icon="download", tooltip=tip,
-                                    layout=widgets.Layout(width="auto"))
-            export = self.errors.guard("exporting")(self.export)
-            button.on_click(lambda _, what=what, export=export: export(what=(what,)))
-            self.export_buttons.append(button)
-        self.export_status = widgets.HTML()
-        self.export_box = widgets.HBox(
-            [self.folder_text, *self.export_buttons, self.export_status],
-            layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
+        self.export_box = ExportBox(here, self.errors.guard("exporting")(self.export))
+        self.folder_text, self.export_buttons = self.export_box.folder_text, self.export_box.buttons
+        self.export_status = self.export_box.status
 
-    def export(self, folder: str | os.PathLike | None = None, *,
-               what: tuple[str, ...] = ("table", "classes", "masks"),
-               corrections: bool = True) -> list[Path]:
+    def export(
+        self,
+        folder: str | os.PathLike | None = None,
+        *,
+        what: tuple[str, ...] = ("table", "classes", "masks"),
+        corrections: bool = True,
+    ) -> list[Path]:
         """Write the object table (``objects.csv``), class images and per-class masks (TIFF).
 
         Parameters
@@ -380,7 +395,6 @@ class PredictionViewer(widgets.VBox):
         prediction = self.prediction
         if corrections and self.annotations is not None:
             prediction = prediction.corrected(self.annotations)
-        paths = export_files(prediction, folder, what=check_exports(what))
-        self.export_status.value = (f"<small>Wrote {len(paths)} file(s) to "
-                                    f"{html.escape(str(folder))}</small>")
+        paths = write_exports(prediction, folder, what=what)
+        self.export_status.value = f"<small>Wrote {len(paths)} file(s) to {html.escape(str(folder))}</small>"
         return paths

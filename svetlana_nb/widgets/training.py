@@ -61,17 +61,17 @@ class Trainer(widgets.VBox):
     model = traitlets.Unicode("light_cnn", help="Model trained by Start (a key of sv.MODELS)")
     running = traitlets.Bool(False, help="Whether a training run is in progress")
     warm_start = traitlets.Bool(False, help="Continue from the current weights, not restart")
-    classifier = traitlets.Instance(Classifier, allow_none=True,
-                                    help="The classifier Start trains (replaced on model change)")
+    classifier = traitlets.Instance(
+        Classifier, allow_none=True, help="The classifier Start trains (replaced on model change)"
+    )
     channels = traitlets.Tuple(help="Image channels the classifier looks at; () for all of them")
     second_opinion = traitlets.Bool(
-        True, help="A network's probabilities are averaged with a random forest's where it is unsure")
+        True, help="A network's probabilities are averaged with a random forest's where it is unsure"
+    )
 
-    def __init__(self, classifier: Classifier | None, annotations: Annotations,
-                 **kwargs: Any) -> None:
+    def __init__(self, classifier: Classifier | None, annotations: Annotations, **kwargs: Any) -> None:
         if not isinstance(annotations, Annotations):
-            raise TypeError("annotations: expected svetlana_nb.Annotations, got "
-                            f"{type(annotations).__name__}")
+            raise TypeError(f"annotations: expected svetlana_nb.Annotations, got {type(annotations).__name__}")
         if classifier is None:
             classifier = Classifier(annotations.objects, class_names=annotations.class_names)
         fields = {f.name for f in dataclasses.fields(TrainingConfig)}
@@ -82,66 +82,116 @@ class Trainer(widgets.VBox):
         self.history: History | None = None
         self._trained = CallbackDispatcher()
         self._classifiers: dict[tuple[str, tuple[int, ...]], Classifier] = {
-            (classifier.model_name, self._normalised(classifier.channels, annotations)): classifier}
+            (classifier.model_name, self._normalised(classifier.channels, annotations)): classifier
+        }
         kinds = [model_kind(m) for m in MODELS] + ([classifier.kind] if classifier.model_name not in MODELS else [])
         self.model_buttons = widgets.ToggleButtons(
-            options=[(kind.label, kind.name) for kind in kinds], value=classifier.model_name,
-            tooltips=[kind.description for kind in kinds], style={"button_width": "120px"})
+            options=[(kind.label, kind.name) for kind in kinds],
+            value=classifier.model_name,
+            tooltips=[kind.description for kind in kinds],
+            style={"button_width": "120px"},
+        )
         self.model_help = widgets.HTML()
         n_channels = annotations.objects.n_channels
         chosen = set(classifier.channels) if classifier.channels else set(range(n_channels))
-        self.channel_boxes = [
-            widgets.Checkbox(value=c in chosen, description=f"channel {c}", indent=False,
-                             layout=widgets.Layout(width="auto", margin="0 12px 0 0"))
-            for c in range(n_channels)] if n_channels > 1 else []
+        self.channel_boxes = (
+            [
+                widgets.Checkbox(
+                    value=c in chosen,
+                    description=f"channel {c}",
+                    indent=False,
+                    layout=widgets.Layout(width="auto", margin="0 12px 0 0"),
+                )
+                for c in range(n_channels)
+            ]
+            if n_channels > 1
+            else []
+        )
         self.channel_row = widgets.HBox(
-            ([widgets.HTML("<span title='A channel that does not show the class is noise to a "
-                           "network trained on few examples'>Channels the classifier sees:&nbsp;</span>")]
-             + self.channel_boxes) if self.channel_boxes else [],
-            layout=widgets.Layout(align_items="center"))
+            (
+                [
+                    widgets.HTML(
+                        "<span title='A channel that does not show the class is noise to a "
+                        "network trained on few examples'>Channels the classifier sees:&nbsp;</span>"
+                    )
+                ]
+                + self.channel_boxes
+            )
+            if self.channel_boxes
+            else [],
+            layout=widgets.Layout(align_items="center"),
+        )
         for box in self.channel_boxes:
             box.observe(self._on_channel_box, names="value")
         self.controls = TrainingOptions(config)
         self.start_button = widgets.Button(
-            description="Start", icon="play", button_style="success",
-            tooltip="Train on the current annotations (in the background)")
+            description="Start",
+            icon="play",
+            button_style="success",
+            tooltip="Train on the current annotations (in the background)",
+        )
         self.stop_button = widgets.Button(
-            description="Stop", icon="stop", button_style="danger", disabled=True,
-            tooltip="Stop after the current batch; the best weights are kept")
+            description="Stop",
+            icon="stop",
+            button_style="danger",
+            disabled=True,
+            tooltip="Stop after the current batch; the best weights are kept",
+        )
         self.warm_toggle = widgets.ToggleButton(
-            description="Continue training", icon="forward", layout=widgets.Layout(width="auto"),
-            tooltip="On: continue from the current weights; off: restart from new weights")
+            description="Continue training",
+            icon="forward",
+            layout=widgets.Layout(width="auto"),
+            tooltip="On: continue from the current weights; off: restart from new weights",
+        )
         #: The second opinion's settings when the box is ticked (the classifier's, else the default).
         self._opinion = classifier.second_opinion or SecondOpinion()
         self.second_opinion_toggle = widgets.Checkbox(
-            value=classifier.second_opinion is not None, description="Second opinion", indent=False,
+            value=classifier.second_opinion is not None,
+            description="Second opinion",
+            indent=False,
             layout=widgets.Layout(width="auto", margin="0 0 0 12px"),
             tooltip="Where the network's top probability is below "
-                    f"{self._opinion.below:g}, average it with a random forest on the "
-                    "object's measurements (trained with the network, in a fraction of a second). "
-                    "Off: the network alone.")
-        self.device_label = widgets.HTML(f"<span style='margin-left:12px'>Device: "
-                                         f"<b>{html.escape(classifier.device_name)}</b></span>")
+            f"{self._opinion.below:g}, average it with a random forest on the "
+            "object's measurements (trained with the network, in a fraction of a second). "
+            "Off: the network alone.",
+        )
+        self.device_label = widgets.HTML(
+            f"<span style='margin-left:12px'>Device: <b>{html.escape(classifier.device_name)}</b></span>"
+        )
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.loss_figure, self.loss_line = curve_figure("Loss", "cross-entropy", None, ".2f")
         self.acc_figure, self.acc_line = curve_figure("Accuracy", "accuracy", 1.0, ".0%")
-        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0,
-                                              layout=widgets.Layout(width="40%"))
+        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="40%"))
         self.status = widgets.Label("Ready: annotate objects of at least two classes, then Start.")
-        self.monitor = TrainingMonitor(self.loss_figure, self.acc_figure, self.progress,
-                                       self.status)
+        self.monitor = TrainingMonitor(self.loss_figure, self.acc_figure, self.progress, self.status)
         self.summary, self.confusion = widgets.HTML(), widgets.HTML()
         self.errors = widgets.Output(layout=widgets.Layout(max_height="200px", overflow="auto"))
         center = widgets.Layout(align_items="center")
-        super().__init__(children=[
-            self.model_buttons, self.model_help, self.channel_row, self.controls,
-            widgets.HBox([self.start_button, self.stop_button, self.warm_toggle,
-                          self.second_opinion_toggle, self.device_label], layout=center),
-            widgets.HBox([self.progress, self.status], layout=center),
-            widgets.HTML(curves_legend(), layout=widgets.Layout(margin="6px 0 0 55px")),
-            widgets.HBox([self.loss_figure, self.acc_figure]),
-            widgets.VBox([self.summary, self.confusion]), self.errors], **kwargs)
+        super().__init__(
+            children=[
+                self.model_buttons,
+                self.model_help,
+                self.channel_row,
+                self.controls,
+                widgets.HBox(
+                    [
+                        self.start_button,
+                        self.stop_button,
+                        self.warm_toggle,
+                        self.second_opinion_toggle,
+                        self.device_label,
+                    ],
+                    layout=center,
+                ),
+                widgets.HBox([self.progress, self.status], layout=center),
+                widgets.HTML(curves_legend(), layout=widgets.Layout(margin="6px 0 0 55px")),
+                widgets.HBox([self.loss_figure, self.acc_figure]),
+                widgets.VBox([self.summary, self.confusion]),
+                self.errors,
+            ],
+            **kwargs,
+        )
         self.add_class("svetlana-trainer")
         self.classifier = classifier
         self.model = classifier.model_name
@@ -190,8 +240,7 @@ class Trainer(widgets.VBox):
         """Sorted distinct channels; () when they are all of the objects' channels."""
         n_channels = annotations.objects.n_channels
         try:
-            value = check_channels(tuple(sorted({int(c) for c in channels or ()})) or None,
-                                   n_channels=n_channels) or ()
+            value = check_channels(tuple(sorted({int(c) for c in channels or ()})) or None, n_channels=n_channels) or ()
         except ValueError as error:
             raise traitlets.TraitError(str(error)) from None
         return () if len(value) == n_channels else value  # every channel: the same as ()
@@ -205,8 +254,9 @@ class Trainer(widgets.VBox):
         chosen = set(change["new"]) or set(range(len(self.channel_boxes)))
         for c, box in enumerate(self.channel_boxes):
             box.value = c in chosen
-        if self.classifier is not None and \
-                change["new"] != self._normalised(self.classifier.channels, self.annotations):
+        if self.classifier is not None and change["new"] != self._normalised(
+            self.classifier.channels, self.annotations
+        ):
             self.classifier = self.classifier_for(self.model)
             self._show_model()
 
@@ -218,10 +268,16 @@ class Trainer(widgets.VBox):
             return
         self.channels = chosen
 
+    @property
+    def _clf(self) -> Classifier:
+        """The classifier Start trains (the trait allows None only while the widget is built)."""
+        assert self.classifier is not None
+        return self.classifier
+
     def _show_model(self) -> None:
         if self.classifier is not None:
             self._apply_second_opinion(self.classifier)
-        self.model_help.value = f"<small>{html.escape(self.classifier.description)}</small>"
+        self.model_help.value = f"<small>{html.escape(self._clf.description)}</small>"
         self._sync_enabled()
 
     def classifier_for(self, model: str) -> Classifier:
@@ -232,12 +288,14 @@ class Trainer(widgets.VBox):
         """
         key = (model, self.channels)
         if key not in self._classifiers:
-            old = self.classifier
+            old = self._clf
             self._classifiers[key] = old.clone(
-                objects=self.annotations.objects, model=model,
+                objects=self.annotations.objects,
+                model=model,
                 class_names=old.class_names or self.annotations.class_names,
                 channels=list(self.channels) or None,
-                second_opinion=self._opinion if self.second_opinion else None)
+                second_opinion=self._opinion if self.second_opinion else None,
+            )
         return self._classifiers[key]
 
     # -- training ------------------------------------------------------------------------------
@@ -268,13 +326,14 @@ class Trainer(widgets.VBox):
             self._show_error(error)
             return None
         self.summary.value, self.confusion.value = "", ""
-        self._apply_second_opinion(self.classifier)
+        clf = self._clf
+        self._apply_second_opinion(clf)
         self.running = True
         self._sync_enabled()
-        clf = self.classifier
         self.job = clf.fit_in_background(self.annotations, callbacks=[self.monitor], **options)
-        threading.Thread(target=self._watch, args=(self.job, clf), daemon=True,
-                         name="svetlana-nb-trainer-watch").start()
+        threading.Thread(
+            target=self._watch, args=(self.job, clf), daemon=True, name="svetlana-nb-trainer-watch"
+        ).start()
         return self.job
 
     def stop(self) -> None:
@@ -301,7 +360,9 @@ class Trainer(widgets.VBox):
                 self.status.value = "Training failed (see below)"
                 self._show_error(job.error)
             else:
-                history = self.history = job.history
+                history = job.history
+                assert history is not None  # the job ended without error
+                self.history = history
                 self.summary.value = summary_html(history, clf.kind.label)
                 self.confusion.value = confusion_html(history.confusion, history.class_names)
                 self.status.value = "Done: " + history.summary()
@@ -312,11 +373,9 @@ class Trainer(widgets.VBox):
 
     def _show_error(self, error: BaseException) -> None:
         text = f"{type(error).__name__}: {error}\n"
-        self.errors.outputs = (*self.errors.outputs,
-                               {"output_type": "stream", "name": "stderr", "text": text})
+        self.errors.outputs = (*self.errors.outputs, {"output_type": "stream", "name": "stderr", "text": text})
 
-    def on_trained(self, callback: Callable[[Classifier, History], None],
-                   remove: bool = False) -> None:
+    def on_trained(self, callback: Callable[[Classifier, History], None], remove: bool = False) -> None:
         """Register ``callback(classifier, history)``, called after each successful run.
 
         It runs in a background thread, before :attr:`running` turns False: keep it short

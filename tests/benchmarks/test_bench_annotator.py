@@ -13,15 +13,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.timeout(180)
 def test_bench_annotator_quick_prints_tables():
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_annotator",
-                           "--quick", "--labels", "40"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=170)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_annotator", "--quick", "--labels", "40"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    for expected in ("2D crop (40 labels)", "3D crop (40 labels)", "autosave on",
-                     "switch to click mode", "zoom in x4", "label it (overlay only)"):
+    for expected in (
+        "2D crop (40 labels)",
+        "3D crop (40 labels)",
+        "autosave on",
+        "switch to click mode",
+        "zoom in x4",
+        "label it (overlay only)",
+    ):
         assert expected in out, f"{expected!r} missing from the benchmark's output:\n{out}"
     # the click-mode overview never sends anything close to the full-resolution image
-    percents = [float(line.rsplit("|", 2)[-2].strip().rstrip("%"))
-                for line in out.splitlines() if "(image + overlay)" in line]
+    percents = [
+        float(line.rsplit("|", 2)[-2].strip().rstrip("%")) for line in out.splitlines() if "(image + overlay)" in line
+    ]
     assert percents and max(percents) < 5.0

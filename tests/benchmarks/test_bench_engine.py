@@ -44,6 +44,7 @@ def test_bench_engine_quick_prints_tables():
 def test_plugin_method_reproduces_the_plugin():
     import numpy as np
     import torch
+
     from benchmarks.plugin_method import (
         PluginCNN,
         count_parameters,
@@ -72,9 +73,11 @@ def test_plugin_method_reproduces_the_plugin():
 def test_paired_gap_pairs_draws_by_seed():
     from benchmarks.bench_engine import paired_gap
 
-    rows = [{"set": "s", "n": 20, "seed": seed, "method": m, "bacc": v}
-            for seed, (a, b) in enumerate([(0.90, 0.80), (0.70, 0.70), (0.95, 0.85)])
-            for m, v in (("default", a), ("random_forest", b))]
+    rows = [
+        {"set": "s", "n": 20, "seed": seed, "method": m, "bacc": v}
+        for seed, (a, b) in enumerate([(0.90, 0.80), (0.70, 0.70), (0.95, 0.85)])
+        for m, v in (("default", a), ("random_forest", b))
+    ]
     rows.append({"set": "s", "n": 20, "seed": 9, "method": "default", "bacc": 0.0})  # no partner: ignored
     mean, se = paired_gap(rows, "s", 20, "default", "random_forest")
     assert abs(mean - 0.2 / 3) < 1e-12
@@ -85,8 +88,11 @@ def test_accuracy_table_compares_the_default_with_the_references_only():
     from benchmarks.bench_engine import accuracy_table
 
     scores = {"default": 0.95, "network_alone": 0.97, "random_forest": 0.94, "plugin": 0.90}
-    rows = [{"set": "cells_2d", "n": 20, "seed": seed, "method": m, "bacc": v + 0.01 * seed}
-            for seed in range(2) for m, v in scores.items()]
+    rows = [
+        {"set": "cells_2d", "n": 20, "seed": seed, "method": m, "bacc": v + 0.01 * seed}
+        for seed in range(2)
+        for m, v in scores.items()
+    ]
     line = next(t for t in accuracy_table(rows).splitlines() if "cells_2d, 20" in t)
     assert "yes" in line and "(random_forest)" in line  # the network alone is shown, not a reference
     assert "0.975 ± 0.005 (n=2)" in line
@@ -99,14 +105,17 @@ def test_verdict_calls_a_gap_within_two_standard_errors_a_tie():
     from benchmarks.bench_engine import accuracy_table, verdict
 
     assert verdict(0.95, [0.94, 0.95], (0.0, 0.01)) == "yes"
-    assert verdict(0.95, [0.96], (-0.01, 0.005)) == "tie"   # -0.01 + 2 x 0.005 = 0: within noise
+    assert verdict(0.95, [0.96], (-0.01, 0.005)) == "tie"  # -0.01 + 2 x 0.005 = 0: within noise
     assert verdict(0.95, [0.96], (-0.01, 0.004)) == "NO"
     assert verdict(0.95, [0.96], (-0.01, float("nan"))) == "NO"  # one draw: no error estimate
     assert verdict(0.95, [0.96], None) == "NO"
     # a paired gap of -0.002 +- 0.003 over three draws: a tie in the table
     gaps = [0.001, -0.008, 0.001]
-    rows = [{"set": "cells_2d", "n": 100, "seed": s, "method": m, "bacc": 0.99 + (g if m == "default" else 0)}
-            for s, g in enumerate(gaps) for m in ("default", "plugin")]
+    rows = [
+        {"set": "cells_2d", "n": 100, "seed": s, "method": m, "bacc": 0.99 + (g if m == "default" else 0)}
+        for s, g in enumerate(gaps)
+        for m in ("default", "plugin")
+    ]
     line = next(t for t in accuracy_table(rows).splitlines() if "cells_2d, 100" in t)
     assert "tie" in line and "-0.002 ± 0.003 (plugin)" in line
 
@@ -147,7 +156,10 @@ def test_measurement_models_find_the_deciding_measurement_and_pay_for_noise():
 def test_bench_large_objects_quick_compares_shrunk_and_full_patches():
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_large_objects", "--quick", "--threads", "1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=110,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = [line for line in proc.stdout.splitlines() if line.startswith("| ") and " px" in line]

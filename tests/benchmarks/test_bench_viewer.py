@@ -14,8 +14,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.timeout(300)
 def test_bench_viewer_quick_prints_its_figures():
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_viewer", "--quick"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=280)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_viewer", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "failed" not in out, out

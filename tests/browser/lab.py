@@ -42,8 +42,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("SVETLANA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 VIEWPORT = {"width": 1400, "height": 1000}
 T = TypeVar("T")
@@ -78,13 +84,14 @@ def browser_unavailable_reason() -> str | None:
     except ImportError as exc:
         return f"playwright is not installed ({exc}); run `make test`"
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return (f"no Chromium at {CHROMIUM}: `apt-get install chromium` as root (`make test` "
-                "does it), or set SVETLANA_CHROMIUM to a Chromium binary")
+        return (
+            f"no Chromium at {CHROMIUM}: `apt-get install chromium` as root (`make test` "
+            "does it), or set SVETLANA_CHROMIUM to a Chromium binary"
+        )
     return lab_unavailable_reason()
 
 
-def wait_until(fn: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1,
-               message: str = "condition") -> T:
+def wait_until(fn: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition") -> T:
     """Call ``fn`` until it returns a truthy value and return that value.
 
     Parameters
@@ -104,8 +111,7 @@ def wait_until(fn: Callable[[], T], *, timeout: float = 30.0, interval: float = 
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {message} "
-                               f"(last value {value!r})")
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {message} (last value {value!r})")
         time.sleep(interval)
 
 
@@ -148,8 +154,7 @@ class LabServer:
 
     def api(self, method: str, path: str, *, timeout: float = 10.0) -> Any:
         """Call the REST API (``path`` like ``/api/kernels``); return the decoded JSON or None."""
-        req = urllib.request.Request(self.url + path, method=method,
-                                     headers={"Authorization": f"token {self.token}"})
+        req = urllib.request.Request(self.url + path, method=method, headers={"Authorization": f"token {self.token}"})
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             body = resp.read()
         return json.loads(body) if body else None
@@ -201,18 +206,28 @@ def _prepare_dirs(base: Path) -> dict[str, str]:
     # The kernel is the Python running pytest (the venv's), whatever else is installed.
     spec_dir = dirs["data"] / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (tests)", "language": "python"}))
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (tests)",
+                "language": "python",
+            }
+        )
+    )
     env = dict(os.environ)
-    env.update({
-        "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
-        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]), "IPYTHONDIR": str(dirs["ipython"]),
-        "JUPYTERLAB_SETTINGS_DIR": str(settings_dir),
-        "JUPYTERLAB_WORKSPACES_DIR": str(dirs["config"] / "lab" / "workspaces"),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p),
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    })
+    env.update(
+        {
+            "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+            "JUPYTER_DATA_DIR": str(dirs["data"]),
+            "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+            "IPYTHONDIR": str(dirs["ipython"]),
+            "JUPYTERLAB_SETTINGS_DIR": str(settings_dir),
+            "JUPYTERLAB_WORKSPACES_DIR": str(dirs["config"] / "lab" / "workspaces"),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p),
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        }
+    )
     return env
 
 
@@ -236,13 +251,29 @@ def start_lab_server(base_dir: Path, *, timeout: float = 180.0) -> LabServer:
     for attempt in range(3):  # a free port can be taken between probe and bind: retry
         port, token = _free_port(), secrets.token_hex(16)
         log_path = base_dir / f"jupyterlab-{attempt}.log"
-        cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-               f"--port={port}", "--ServerApp.port_retries=0", "--allow-root",
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-               "--LabApp.expose_app_in_browser=True"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--ServerApp.port_retries=0",
+            "--allow-root",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+        ]
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=root,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         server = LabServer(f"http://127.0.0.1:{port}", token, root, log_path, proc)
         deadline = time.monotonic() + timeout
         while proc.poll() is None and time.monotonic() < deadline:
@@ -254,16 +285,18 @@ def start_lab_server(base_dir: Path, *, timeout: float = 180.0) -> LabServer:
         server.stop()
         if "already in use" not in server.log_tail():
             break
-    raise RuntimeError(f"JupyterLab did not start within {timeout:.0f} s (exit code "
-                       f"{proc.returncode}); log {log_path}:\n{server.log_tail()}")
+    raise RuntimeError(
+        f"JupyterLab did not start within {timeout:.0f} s (exit code "
+        f"{proc.returncode}); log {log_path}:\n{server.log_tail()}"
+    )
 
 
 # --------------------------------------------------------------------------- the browser
 def launch_browser(playwright: Any, user_data_dir: Path) -> Any:
     """Launch Debian's Chromium headless with a fresh profile; return the BrowserContext."""
     context = playwright.chromium.launch_persistent_context(
-        user_data_dir=str(user_data_dir), executable_path=CHROMIUM, headless=True,
-        args=CHROMIUM_ARGS, viewport=VIEWPORT)
+        user_data_dir=str(user_data_dir), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT
+    )
     context.set_default_timeout(60_000)
     context.set_default_navigation_timeout(120_000)
     return context
@@ -359,8 +392,14 @@ def _with_kernelspec(path: Path) -> None:
         path.write_text(json.dumps(nb, indent=1))
 
 
-def open_notebook(page: Any, lab_server: LabServer, notebook_path: str | Path, *,
-                  extra_files: Iterable[str | Path] = (), timeout: float = 180.0) -> str:
+def open_notebook(
+    page: Any,
+    lab_server: LabServer,
+    notebook_path: str | Path,
+    *,
+    extra_files: Iterable[str | Path] = (),
+    timeout: float = 180.0,
+) -> str:
     """Copy a notebook (and ``extra_files``) into the server root, open it, wait for an idle kernel.
 
     Each call opens a new, empty Lab workspace, so notebooks of earlier tests do not reopen.
@@ -375,18 +414,21 @@ def open_notebook(page: Any, lab_server: LabServer, notebook_path: str | Path, *
     dst = _copy_into_root(lab_server, Path(notebook_path))
     _with_kernelspec(dst)
     name = dst.name
-    page.goto(lab_server.lab_url(f"tree/{name}", workspace="t" + secrets.token_hex(4)),
-              wait_until="domcontentloaded", timeout=timeout * 1000)
+    page.goto(
+        lab_server.lab_url(f"tree/{name}", workspace="t" + secrets.token_hex(4)),
+        wait_until="domcontentloaded",
+        timeout=timeout * 1000,
+    )
     try:
         page.wait_for_function(_KERNEL_IDLE, arg=name, timeout=timeout * 1000, polling=200)
     except Exception as exc:  # playwright TimeoutError
-        raise NotebookError(f"{name}: no idle kernel after {timeout:.0f} s ({exc}).\n"
-                            f"Server log:\n{lab_server.log_tail()}") from None
+        raise NotebookError(
+            f"{name}: no idle kernel after {timeout:.0f} s ({exc}).\nServer log:\n{lab_server.log_tail()}"
+        ) from None
     return name
 
 
-def run_all_cells(page: Any, lab_server: LabServer, name: str, marker: str, *,
-                  timeout: float = 300.0) -> None:
+def run_all_cells(page: Any, lab_server: LabServer, name: str, marker: str, *, timeout: float = 300.0) -> None:
     """Run every cell of the open notebook ``name``; wait until ``marker`` shows in an output.
 
     Raises
@@ -396,20 +438,29 @@ def run_all_cells(page: Any, lab_server: LabServer, name: str, marker: str, *,
     """
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
     try:
-        handle = page.wait_for_function(_MARKER_OR_ERROR, arg=[name, marker],
-                                        timeout=timeout * 1000, polling=250)
+        handle = page.wait_for_function(_MARKER_OR_ERROR, arg=[name, marker], timeout=timeout * 1000, polling=250)
     except Exception as exc:  # playwright TimeoutError
-        raise NotebookError(f"{name}: marker {marker!r} not in any output after {timeout:.0f} s "
-                            f"({exc}).\nServer log:\n{lab_server.log_tail()}") from None
+        raise NotebookError(
+            f"{name}: marker {marker!r} not in any output after {timeout:.0f} s "
+            f"({exc}).\nServer log:\n{lab_server.log_tail()}"
+        ) from None
     result = handle.json_value()
     if not result["ok"]:
-        raise NotebookError(f"{name}: cell {result['cell']} raised {result['ename']}: "
-                            f"{result['evalue']}\n{_ANSI.sub('', result['traceback'])}")
+        raise NotebookError(
+            f"{name}: cell {result['cell']} raised {result['ename']}: "
+            f"{result['evalue']}\n{_ANSI.sub('', result['traceback'])}"
+        )
 
 
-def open_and_run_notebook(page: Any, lab_server: LabServer, notebook_path: str | Path,
-                          marker: str, *, extra_files: Iterable[str | Path] = (),
-                          timeout: float = 300.0) -> dict[str, float]:
+def open_and_run_notebook(
+    page: Any,
+    lab_server: LabServer,
+    notebook_path: str | Path,
+    marker: str,
+    *,
+    extra_files: Iterable[str | Path] = (),
+    timeout: float = 300.0,
+) -> dict[str, float]:
     """Open a notebook in Lab, run all its cells and wait until ``marker`` is printed.
 
     Parameters
@@ -438,16 +489,21 @@ def open_and_run_notebook(page: Any, lab_server: LabServer, notebook_path: str |
     >>> open_and_run_notebook(browser_page, lab_server, "demo.ipynb", "READY")  # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    name = open_notebook(page, lab_server, notebook_path, extra_files=extra_files,
-                         timeout=timeout)
+    name = open_notebook(page, lab_server, notebook_path, extra_files=extra_files, timeout=timeout)
     t1 = time.perf_counter()
     run_all_cells(page, lab_server, name, marker, timeout=timeout)
     return {"to_idle": t1 - t0, "to_marker": time.perf_counter() - t1}
 
 
-
-def run_cells(page: Any, lab_server: LabServer, cells: Iterable[str], notebook_path: str | Path,
-              marker: str, *, timeout: float = 300.0) -> dict[str, float]:
+def run_cells(
+    page: Any,
+    lab_server: LabServer,
+    cells: Iterable[str],
+    notebook_path: str | Path,
+    marker: str,
+    *,
+    timeout: float = 300.0,
+) -> dict[str, float]:
     """Write ``cells`` (code sources) as the notebook ``notebook_path``, then open and run it.
 
     The same as :func:`open_and_run_notebook` (same return value), for tests that build their
@@ -461,9 +517,9 @@ def run_cells(page: Any, lab_server: LabServer, cells: Iterable[str], notebook_p
     nbformat.write(notebook, notebook_path)
     return open_and_run_notebook(page, lab_server, notebook_path, marker, timeout=timeout)
 
+
 # --------------------------------------------------------------------------- the kernel
-def run_in_kernel(page: Any, code: str, *, notebook: str | None = None,
-                  timeout: float = 120.0) -> str:
+def run_in_kernel(page: Any, code: str, *, notebook: str | None = None, timeout: float = 120.0) -> str:
     """Execute ``code`` in the kernel of an open notebook and return what it printed to stdout.
 
     No cell is added; widgets created by this code are not displayed. Raises ``NotebookError``
@@ -479,13 +535,14 @@ def run_in_kernel(page: Any, code: str, *, notebook: str | None = None,
     if res["status"] == "timeout":
         raise TimeoutError(f"kernel code did not finish in {timeout:.0f} s:\n{code}")
     if res["status"] != "ok":
-        raise NotebookError(f"kernel code failed ({res['status']}):\n{code}\n"
-                            f"{_ANSI.sub('', res.get('error') or '')}{res.get('stderr', '')}")
+        raise NotebookError(
+            f"kernel code failed ({res['status']}):\n{code}\n"
+            f"{_ANSI.sub('', res.get('error') or '')}{res.get('stderr', '')}"
+        )
     return res["stdout"]
 
 
-def kernel_eval(page: Any, expression: str, *, notebook: str | None = None,
-                timeout: float = 120.0) -> Any:
+def kernel_eval(page: Any, expression: str, *, notebook: str | None = None, timeout: float = 120.0) -> Any:
     """Evaluate a Python expression in the notebook's kernel and return it decoded from JSON.
 
     NumPy arrays and scalars come back as lists and numbers (via ``tolist()``), other
@@ -496,9 +553,11 @@ def kernel_eval(page: Any, expression: str, *, notebook: str | None = None,
     >>> kernel_eval(browser_page, "label.value")  # doctest: +SKIP
     'clicked 1'
     """
-    code = ("import json as _sv_json\n"
-            f"print('\\n' + _sv_json.dumps(({expression}), default=lambda o: "
-            "o.tolist() if hasattr(o, 'tolist') else str(o)))")
+    code = (
+        "import json as _sv_json\n"
+        f"print('\\n' + _sv_json.dumps(({expression}), default=lambda o: "
+        "o.tolist() if hasattr(o, 'tolist') else str(o)))"
+    )
     out = run_in_kernel(page, code, notebook=notebook, timeout=timeout)
     return json.loads(out.rstrip("\n").rsplit("\n", 1)[-1])
 
@@ -520,8 +579,7 @@ def canvas_pixel_to_page(locator: Any, px: float, py: float) -> tuple[float, flo
     canvas.scroll_into_view_if_needed()
     width, height = canvas.evaluate("c => [c.width, c.height]")
     box = canvas.bounding_box()
-    return (box["x"] + (px + 0.5) * box["width"] / width,
-            box["y"] + (py + 0.5) * box["height"] / height)
+    return (box["x"] + (px + 0.5) * box["width"] / width, box["y"] + (py + 0.5) * box["height"] / height)
 
 
 def click_canvas_pixel(page: Any, locator: Any, px: float, py: float) -> None:

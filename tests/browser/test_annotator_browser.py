@@ -28,7 +28,7 @@ objects = sv.Objects(demo.image, demo.mask)
 CELLS = [
     SETUP,
     'annotator = sv.Annotator(objects, demo.class_names, autosave="annotations.json", seed=0,\n'
-    '                         size=280)\nannotator',
+    "                         size=280)\nannotator",
     'print("ANNOTATOR" + "-READY")',
 ]
 AUTOSAVE = "annotations.json"
@@ -82,14 +82,13 @@ def test_annotator_in_jupyterlab(browser_page, lab_server, tmp_path):
     # two labels with keys on the focused canvas; JupyterLab's command keys must not fire
     cells_before = _cells_state(page)
     focused = "() => document.activeElement.classList.contains('svnb-crop-canvas')"
-    wait_until(lambda: page.evaluate(focused), timeout=30,
-               message="the crop canvas focused again after a button click")
+    wait_until(lambda: page.evaluate(focused), timeout=30, message="the crop canvas focused again after a button click")
     page.keyboard.press("2")
     wait_until(lambda: len(_records(autosave) or {}) == 6, timeout=60, message="6 labels saved")
     click_canvas_pixel(page, crop, 5, 5)
     assert page.evaluate(focused)
     page.keyboard.press("1")
-    for key in ("a", "b", "m", "r", "y"):          # notebook command-mode shortcuts, not classes
+    for key in ("a", "b", "m", "r", "y"):  # notebook command-mode shortcuts, not classes
         page.keyboard.press(key)
     wait_until(lambda: len(_records(autosave) or {}) == 7, timeout=60, message="7 labels saved")
     classes += ["fragmented", "healthy"]
@@ -103,13 +102,19 @@ def test_annotator_in_jupyterlab(browser_page, lab_server, tmp_path):
     view = canvas_element(page.locator(".svnb-overview-canvas"))
     wait_until(lambda: read_canvas_pixels(view).any(), timeout=60, message="the overview")
     annotated = set(order[:7])
-    row = next(r for r in range(len(objects)) if objects.key(r) not in annotated
-               and 20 < objects.centres[r][0] < 172 and 20 < objects.centres[r][1] < 172)
+    row = next(
+        r
+        for r in range(len(objects))
+        if objects.key(r) not in annotated and 20 < objects.centres[r][0] < 172 and 20 < objects.centres[r][1] < 172
+    )
     y, x = objects.centres[row]
     width = view.evaluate("c => c.width")
     click_canvas_pixel(page, view, x * width / 192, y * width / 192)
-    wait_until(lambda: kernel_eval(page, "annotator.current") == list(objects.key(row)),
-               timeout=60, message="the clicked object selected")
+    wait_until(
+        lambda: kernel_eval(page, "annotator.current") == list(objects.key(row)),
+        timeout=60,
+        message="the clicked object selected",
+    )
     page.locator(".svnb-class-1").click()
     wait_until(lambda: len(_records(autosave) or {}) == 8, timeout=60, message="8 labels saved")
 
@@ -118,7 +123,7 @@ def test_annotator_in_jupyterlab(browser_page, lab_server, tmp_path):
     assert _records(autosave) == expected
     # the object is tinted with its class colour on the canvas
     tint = kernel_eval(page, "__import__('svetlana_nb').render.class_color(1)")
-    rgb = [int(tint[i:i + 2], 16) for i in (1, 3, 5)]
+    rgb = [int(tint[i : i + 2], 16) for i in (1, 3, 5)]
 
     def tinted():
         pixel = read_canvas_pixels(view)[int(y * width / 192), int(x * width / 192), :3]
@@ -134,7 +139,8 @@ def test_annotator_in_jupyterlab(browser_page, lab_server, tmp_path):
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     for _ in range(3):
         page.mouse.wheel(0, -100)
-    wait_until(lambda: label.inner_text() not in ("", before), timeout=30,
-               message="the zoom label redrawn after wheel zoom")
+    wait_until(
+        lambda: label.inner_text() not in ("", before), timeout=30, message="the zoom label redrawn after wheel zoom"
+    )
     assert kernel_eval(page, "annotator.overview.scale") < 192 / width
     assert page.page_errors == []

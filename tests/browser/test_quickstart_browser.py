@@ -76,24 +76,27 @@ def test_quickstart_runs_in_lab_with_widgets(browser_page, lab_server):
     # The annotator: its crop canvas shows an object.
     annotator = page.locator(".svnb-annotator")
     annotator.wait_for()
-    wait_until(lambda: drawn(annotator.locator(".svnb-crop-canvas")), timeout=60,
-               message="the annotator's crop")
+    wait_until(lambda: drawn(annotator.locator(".svnb-crop-canvas")), timeout=60, message="the annotator's crop")
     assert "40" in annotator.locator(".svnb-progress").inner_text()
 
     # The trainer: live curves drawn as bqplot lines, one point per epoch.
     trainer = page.locator(".svetlana-trainer")
     line = trainer.locator("svg path.line").first
     epochs = kernel_eval(page, "len(trainer.history.epoch)")
-    wait_until(lambda: len(re.findall(r"[ML]", line.get_attribute("d") or "")) == epochs,
-               timeout=60, message=f"{epochs} points on the loss curve")
+    wait_until(
+        lambda: len(re.findall(r"[ML]", line.get_attribute("d") or "")) == epochs,
+        timeout=60,
+        message=f"{epochs} points on the loss curve",
+    )
     assert trainer.locator("svg path.line").count() >= 2
     trainer.screenshot(path=str(ARTIFACTS / "quickstart-trainer.png"))
 
     # The prediction viewer: the overlay is drawn, the legend counts every object.
     viewer = page.locator(".svetlana-prediction-viewer")
     canvas = viewer.locator(".svnb-overview-canvas")
-    wait_until(lambda: coloured_pixels(canvas) > 1000, timeout=60,
-               message="the prediction overlay (objects in class colours)")
+    wait_until(
+        lambda: coloured_pixels(canvas) > 1000, timeout=60, message="the prediction overlay (objects in class colours)"
+    )
     legend = viewer.locator(".svetlana-legend").inner_text()
     counts = [int(n) for n in re.findall(r":\s*(\d+)", legend)[:2]]
     assert sum(counts) == 160, legend
@@ -109,12 +112,23 @@ def test_quickstart_runs_in_lab_with_widgets(browser_page, lab_server):
     label = kernel_eval(page, f"int(objects.labels[{row}])")
     assert kernel_eval(page, "viewer.selected[1]") == label
     images = viewer.locator(".svetlana-object-panel img")
-    wait_until(lambda: images.count() >= 2 and all(
-        images.nth(i).evaluate("im => im.complete && im.naturalWidth > 0") for i in range(2)),
-        timeout=60, message="the object's crop and Grad-CAM images")
+    wait_until(
+        lambda: (
+            images.count() >= 2
+            and all(images.nth(i).evaluate("im => im.complete && im.naturalWidth > 0") for i in range(2))
+        ),
+        timeout=60,
+        message="the object's crop and Grad-CAM images",
+    )
     box, display = viewer.bounding_box(), viewer.locator(".svnb-display").bounding_box()
-    page.screenshot(path=str(ARTIFACTS / "quickstart-prediction.png"), clip={
-        "x": box["x"], "y": box["y"], "width": box["width"],
-        "height": display["y"] + display["height"] - box["y"]})  # without the export row
+    page.screenshot(
+        path=str(ARTIFACTS / "quickstart-prediction.png"),
+        clip={
+            "x": box["x"],
+            "y": box["y"],
+            "width": box["width"],
+            "height": display["y"] + display["height"] - box["y"],
+        },
+    )  # without the export row
 
     assert page.page_errors == [], page.page_errors

@@ -88,7 +88,7 @@ def test_widgets_render_and_respond_in_lab(browser_page, lab_server, tmp_path):
     np.testing.assert_array_equal(pixels, expected["rgba"])
 
     click_canvas_pixel(page, canvas, 37, 21)
-    (mx, my), = wait_until(lambda: kernel_eval(page, "mouse"), timeout=60, message="mouse down")
+    ((mx, my),) = wait_until(lambda: kernel_eval(page, "mouse"), timeout=60, message="mouse down")
     assert abs(mx - 37.5) <= 1 and abs(my - 21.5) <= 1
 
     save_screenshot(page, "smoke-lab")

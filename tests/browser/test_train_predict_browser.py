@@ -46,9 +46,11 @@ viewer
 ]
 
 # A large, confidently "fragmented" object away from the border: a telling Grad-CAM.
-PICK = ("int(np.argmax(viewer.prediction.confidence * (viewer.prediction.class_index == 1)"
-        " * (objects.area > np.median(objects.area))"
-        " * (np.minimum(objects.bbox[:, :2], 512 - objects.bbox[:, 2:]).min(1) > 24)))")
+PICK = (
+    "int(np.argmax(viewer.prediction.confidence * (viewer.prediction.class_index == 1)"
+    " * (objects.area > np.median(objects.area))"
+    " * (np.minimum(objects.bbox[:, :2], 512 - objects.bbox[:, 2:]).min(1) > 24)))"
+)
 
 
 def assert_not_squeezed(viewer) -> None:
@@ -70,8 +72,12 @@ def test_train_from_start_then_inspect_an_object(browser_page, lab_server, tmp_p
 
     trainer = page.locator(".svetlana-trainer")
     trainer.locator("button", has_text="Start").click()
-    wait_until(lambda: kernel_eval(page, "trainer.history is not None and not trainer.running"),
-               timeout=300, interval=0.5, message="the end of training")
+    wait_until(
+        lambda: kernel_eval(page, "trainer.history is not None and not trainer.running"),
+        timeout=300,
+        interval=0.5,
+        message="the end of training",
+    )
     epochs = kernel_eval(page, "len(trainer.history.epoch)")
     assert 1 < epochs <= 30
     plot_ms = kernel_eval(page, "1e3 * float(np.median(trainer.monitor.plot_seconds))")
@@ -79,8 +85,11 @@ def test_train_from_start_then_inspect_an_object(browser_page, lab_server, tmp_p
 
     # The training-loss line of the loss figure has one point per epoch (updated in place).
     line = trainer.locator("svg path.line").first
-    wait_until(lambda: n_points(line.get_attribute("d") or "") == epochs, timeout=60,
-               message=f"{epochs} points on the loss line")
+    wait_until(
+        lambda: n_points(line.get_attribute("d") or "") == epochs,
+        timeout=60,
+        message=f"{epochs} points on the loss line",
+    )
     trainer.locator(".widget-html", has_text="best epoch").first.wait_for()
     ARTIFACTS.mkdir(exist_ok=True)
     trainer.screenshot(path=str(ARTIFACTS / "trainer.png"))
@@ -125,8 +134,12 @@ def test_app_trains_then_shows_the_prediction_tab(browser_page, lab_server, tmp_
     app = page.locator(".svetlana-app")
     app.get_by_role("tab", name="Train").click()
     app.locator(".svetlana-trainer button", has_text="Start").click()
-    wait_until(lambda: kernel_eval(page, "app.prediction is not None"), timeout=300,
-               interval=0.5, message="the App's prediction after training")
+    wait_until(
+        lambda: kernel_eval(page, "app.prediction is not None"),
+        timeout=300,
+        interval=0.5,
+        message="the App's prediction after training",
+    )
     app.get_by_role("tab", name="Predict").click()
     app.locator(".svetlana-app-status", has_text="Predicted 160 objects").wait_for()
     app.locator(".svetlana-legend", has_text="healthy:").wait_for()

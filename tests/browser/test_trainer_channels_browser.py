@@ -34,8 +34,12 @@ def test_unticking_a_channel_box_changes_the_classifier(browser_page, lab_server
     assert nuclei.is_checked() and spots.is_checked()
     assert kernel_eval(page, "trainer.classifier.channels") is None
     nuclei.click()
-    wait_until(lambda: kernel_eval(page, "trainer.classifier.channels") == [1],
-               timeout=30, interval=0.3, message="the classifier on channel 1 only")
+    wait_until(
+        lambda: kernel_eval(page, "trainer.classifier.channels") == [1],
+        timeout=30,
+        interval=0.3,
+        message="the classifier on channel 1 only",
+    )
     spots.click()  # the last ticked channel: refused, the box ticks itself again
     wait_until(lambda: spots.is_checked(), timeout=30, interval=0.3, message="the box ticked again")
     assert kernel_eval(page, "trainer.channels") == [1]

@@ -27,8 +27,8 @@ def test_hex_to_rgb_and_text_colour():
     assert render.hex_to_rgb("#0f0") == (0, 255, 0)
     with pytest.raises(ValueError, match="color"):
         render.hex_to_rgb("#12345")
-    assert render.text_color_for("#F0E442") == "#000000"   # yellow: black text
-    assert render.text_color_for("#332288") == "#ffffff"   # indigo: white text
+    assert render.text_color_for("#F0E442") == "#000000"  # yellow: black text
+    assert render.text_color_for("#332288") == "#ffffff"  # indigo: white text
 
 
 def test_default_channel_colours():
@@ -54,8 +54,9 @@ def test_contrast_limits_read_a_subsample_of_a_large_image(monkeypatch):
     big = rng.integers(0, 4096, (4000, 4000), dtype=np.uint16)
     sizes = []
     percentile = np.percentile
-    monkeypatch.setattr(compose.np, "percentile", lambda a, *args, **kw: sizes.append(np.size(a)) or
-                        percentile(a, *args, **kw))
+    monkeypatch.setattr(
+        compose.np, "percentile", lambda a, *args, **kw: sizes.append(np.size(a)) or percentile(a, *args, **kw)
+    )
     lo, hi = render.contrast_limits(big)
     exact = percentile(big[::7, ::7], (1, 99.8))
     assert abs(lo - exact[0]) < 20 and abs(hi - exact[1]) < 20
@@ -131,10 +132,10 @@ def test_label_outlines_mark_pixels_touching_another_label():
     padded = np.pad(labels, 1, mode="edge")
     expected = np.zeros_like(out)
     for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        expected |= padded[1 + dy:9 + dy, 1 + dx:10 + dx] != labels
+        expected |= padded[1 + dy : 9 + dy, 1 + dx : 10 + dx] != labels
     expected &= labels != 0
     np.testing.assert_array_equal(out, expected)
-    assert out[2, 3] and out[2, 4] and not out[2, 2]   # the shared border is marked on both sides
+    assert out[2, 3] and out[2, 4] and not out[2, 2]  # the shared border is marked on both sides
 
 
 def test_overlay_paints_and_blends():
@@ -155,7 +156,7 @@ def test_overlay_paints_and_blends():
 
 def test_paint_labels_uses_the_lookup_table():
     labels = np.array([[0, 1, 1], [2, 2, 7], [0, 9, 9]])
-    lut = render.label_lut(8, {1: "#ff0000", 2: "#00ff00"})   # 7 not painted, 9 beyond the table
+    lut = render.label_lut(8, {1: "#ff0000", 2: "#00ff00"})  # 7 not painted, 9 beyond the table
     assert lut.shape == (8, 4) and lut[1].tolist() == [255, 0, 0, 255] and lut[7, 3] == 0
     rgba = np.zeros((3, 3, 4), np.uint8)
     rgba[..., 3] = 255
@@ -197,8 +198,9 @@ def test_downsample_stride_and_mean():
     image = np.arange(36, dtype=np.float32).reshape(6, 6)
     np.testing.assert_array_equal(render.downsample(image, 2), image[::2, ::2])
     mean = render.downsample(image, 3, method="mean")
-    np.testing.assert_allclose(mean, [[image[:3, :3].mean(), image[:3, 3:].mean()],
-                                      [image[3:, :3].mean(), image[3:, 3:].mean()]])
+    np.testing.assert_allclose(
+        mean, [[image[:3, :3].mean(), image[:3, 3:].mean()], [image[3:, :3].mean(), image[3:, 3:].mean()]]
+    )
     assert render.downsample(image, 1) is image
 
 
@@ -206,7 +208,7 @@ def test_view_indices_sample_and_magnify():
     image = np.arange(100 * 80).reshape(100, 80)
     ys, xs = render.view_indices(image.shape, (0, 0, 100, 80), (100, 80))
     np.testing.assert_array_equal(render.sample_view(image, ys, xs), image)
-    ys, xs = render.view_indices(image.shape, (10, 20, 12, 22), (8, 8))   # 4x magnification
+    ys, xs = render.view_indices(image.shape, (10, 20, 12, 22), (8, 8))  # 4x magnification
     view = render.sample_view(image, ys, xs)
     np.testing.assert_array_equal(view, np.kron(image[10:12, 20:22], np.ones((4, 4), int)))
     ys, xs = render.view_indices(image.shape, (0, 0, 100, 80), (25, 20))  # 4x reduction
@@ -230,8 +232,9 @@ def test_render_crop_magnifies_outlines_and_pads():
     obj[6:14, 5:12] = True
     labels = obj.astype(np.int32) * 4
     labels[0:4, 0:4] = 2
-    frame, factor, offset = render.render_crop(image, obj, colors=["#ffffff"], limits=[(0, 255)],
-                                               labels=labels, size=100)
+    frame, factor, offset = render.render_crop(
+        image, obj, colors=["#ffffff"], limits=[(0, 255)], labels=labels, size=100
+    )
     assert frame.shape == (100, 100, 4) and factor == 5 and offset == (0, 0)
     base = render.upscale_nearest(render.composite(image, colors=["#ffffff"], limits=[(0, 255)]), 5)
     big_obj = render.upscale_nearest(obj, 5)
@@ -242,7 +245,8 @@ def test_render_crop_magnifies_outlines_and_pads():
     np.testing.assert_array_equal(frame[untouched], base[untouched])
     assert edges.any() and not (frame[edges] == base[edges]).all()
     # larger than the frame: subsampled, centred
-    frame, factor, offset = render.render_crop(np.zeros((250, 130, 1)), np.zeros((250, 130), bool),
-                                               colors=["#ffffff"], limits=[(0, 1)], size=100)
+    frame, factor, offset = render.render_crop(
+        np.zeros((250, 130, 1)), np.zeros((250, 130), bool), colors=["#ffffff"], limits=[(0, 1)], size=100
+    )
     assert factor == -3 and frame.shape == (100, 100, 4) and offset == (8, 28)
     assert frame[0, 0, :3].tolist() == list(render.hex_to_rgb("#202020"))

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from helpers import annotate, held_out_accuracy
 
 import svetlana_nb as sv
@@ -69,8 +68,9 @@ def test_integer_view_downsample_equals_downsample_on_nonnegative_values(dtype, 
         expected = Downsample()(layout)
         assert got.shape == expected.shape and got.dtype == dtype
         assert torch.equal(got, expected)
-    assert downsample_nonnegative(x.contiguous(memory_format=fmt)).is_contiguous(memory_format=fmt) or \
-        any(s % 2 for s in shape[2:])
+    assert downsample_nonnegative(x.contiguous(memory_format=fmt)).is_contiguous(memory_format=fmt) or any(
+        s % 2 for s in shape[2:]
+    )
 
 
 def test_object_pooling_ignores_what_lies_outside_the_object():
@@ -251,8 +251,9 @@ def test_random_forest_learns_every_annotation_and_is_validated_out_of_bag(scene
     rows, targets = ann.rows_and_targets()
     assert len(history.val_rows) == 10
     x, _ = feature_matrix(objects)
-    reference = RandomForestClassifier(n_estimators=200, random_state=3, n_jobs=1, class_weight="balanced",
-                                       oob_score=True).fit(x[rows], targets)
+    reference = RandomForestClassifier(
+        n_estimators=200, random_state=3, n_jobs=1, class_weight="balanced", oob_score=True
+    ).fit(x[rows], targets)
     np.testing.assert_allclose(clf.predict_proba(objects), reference.predict_proba(x), atol=1e-6)
     val = np.isin(rows, history.val_rows)
     oob_pred = reference.oob_decision_function_[val].argmax(1)
@@ -327,8 +328,11 @@ def test_bad_channels_are_refused_naming_the_parameter(scene_2d_multichannel, ch
 def _upscaled(scene, factor):
     image, mask, truth = scene
     block = np.ones((factor, factor), dtype=np.int32)
-    image = np.stack([np.kron(image[..., c], block) for c in range(image.shape[-1])], axis=-1) \
-        if image.ndim == 3 else np.kron(image, block.astype(image.dtype))
+    image = (
+        np.stack([np.kron(image[..., c], block) for c in range(image.shape[-1])], axis=-1)
+        if image.ndim == 3
+        else np.kron(image, block.astype(image.dtype))
+    )
     return image, np.kron(mask, block), truth
 
 
@@ -399,8 +403,15 @@ def test_the_patch_is_one_value_given_whole_or_by_its_settings(scene_2d_multicha
 def test_clone_copies_every_setting_and_changes_only_what_it_is_told(scene_2d_multichannel):
     image, mask, truth = scene_2d_multichannel
     objects = sv.Objects(image, mask)
-    clf = sv.Classifier(objects, patch_size=40, channels=[1], lr=1e-3, class_names=["a", "b"],
-                        second_opinion=sv.SecondOpinion(weight=0.3), device="cpu")
+    clf = sv.Classifier(
+        objects,
+        patch_size=40,
+        channels=[1],
+        lr=1e-3,
+        class_names=["a", "b"],
+        second_opinion=sv.SecondOpinion(weight=0.3),
+        device="cpu",
+    )
     clf.fit(annotate(objects, truth, 20), epochs=1)
     twin = clf.clone()
     assert not twin.is_fitted and twin.objects is objects and twin.class_names == ["a", "b"]

@@ -28,8 +28,11 @@ TODAY = {"forest_weight": ("second_opinion", {0.0: None})}
 
 def same_machine_kind() -> bool:
     """Whether this CPU computes as the recording one did (same kernels, same precision)."""
-    return (torch.backends.cpu.get_cpu_capability() == RECORD["cpu_capability"]
-            and cpu_supports_bf16() == RECORD["bf16"] and torch.__version__ == RECORD["torch"])
+    return (
+        torch.backends.cpu.get_cpu_capability() == RECORD["cpu_capability"]
+        and cpu_supports_bf16() == RECORD["bf16"]
+        and torch.__version__ == RECORD["torch"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +45,7 @@ def demo_objects():
             demo = sv.data.load(case["set"], **case["set_options"])
             cache[key] = demo, sv.Objects(demo.image, demo.mask)
         return cache[key]
+
     return get
 
 
@@ -76,7 +80,7 @@ def test_the_same_training_gives_the_recorded_probabilities(case, demo_objects):
     record = RECORD["cases"][case]
     demo, objects = demo_objects(record)
     ann = sv.Annotations(objects, demo.class_names)
-    for label in demo.labels[:record["n_annotated"]]:
+    for label in demo.labels[: record["n_annotated"]]:
         ann.add(int(label), demo.truth[int(label)])
     clf = sv.Classifier(objects, **classifier_options(record))
     clf.fit(ann, epochs=record["epochs"])

@@ -59,8 +59,7 @@ def test_border_objects_and_any_row_order(scene_2d):
     assert crossing.any() and (~crossing).any()
     clf = _fitted(objects, truth)
     rows = np.random.default_rng(0).permutation(len(objects))[:25]
-    np.testing.assert_allclose(clf.predict_proba(objects, rows), _reference(clf, objects, rows),
-                               atol=_tolerance(clf))
+    np.testing.assert_allclose(clf.predict_proba(objects, rows), _reference(clf, objects, rows), atol=_tolerance(clf))
 
 
 def test_several_images_and_generic_dtypes(scene_2d):

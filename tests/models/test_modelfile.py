@@ -50,9 +50,19 @@ def test_version_2_keeps_the_patch_spec_and_the_second_opinion_as_values(infecte
 def test_version_1_without_channels_downscale_or_second_opinion_loads_as_then(infected, tmp_path):
     header, tensors = contents(GOLDEN / f"{NETWORK_FILE}.svnb")
     assert header["version"] == 1
-    oldest = {k: v for k, v in header.items()
-              if k not in ("channels", "image_channels", "downscale", "forest_weight", "second_opinion_below",
-                           "patch_feature_names")}
+    oldest = {
+        k: v
+        for k, v in header.items()
+        if k
+        not in (
+            "channels",
+            "image_channels",
+            "downscale",
+            "forest_weight",
+            "second_opinion_below",
+            "patch_feature_names",
+        )
+    }
     network_only = {k: v for k, v in tensors.items() if not k.startswith("patch_forest.")}
     clf = sv.Classifier.load(rewrite(tmp_path / "oldest.svnb", oldest, network_only))
     assert clf.channels is None and clf.image_channels == 2 and clf.downscale == 1  # from in_channels
@@ -77,13 +87,19 @@ def test_version_1_forest_keeps_its_measurements(infected):
     assert "max_intensity_1" in clf.backend.forest.feature_names
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda h, t: ({**h, "version": 7}, t), "version 7"),
-    (lambda h, t: ({k: v for k, v in h.items() if k != "patch"}, t), r"incomplete model file \(missing \['patch'\]\)"),
-    (lambda h, t: ({**h, "format": "other"}, t), "not a svetlana_nb model file"),
-    (lambda h, t: (h, {k: v for k, v in t.items() if not k.startswith("opinion.")}), "forest lacks"),
-    (lambda h, t: (h, {k: v for k, v in t.items() if "classifier" not in k}), "does not match its declared model"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda h, t: ({**h, "version": 7}, t), "version 7"),
+        (
+            lambda h, t: ({k: v for k, v in h.items() if k != "patch"}, t),
+            r"incomplete model file \(missing \['patch'\]\)",
+        ),
+        (lambda h, t: ({**h, "format": "other"}, t), "not a svetlana_nb model file"),
+        (lambda h, t: (h, {k: v for k, v in t.items() if not k.startswith("opinion.")}), "forest lacks"),
+        (lambda h, t: (h, {k: v for k, v in t.items() if "classifier" not in k}), "does not match its declared model"),
+    ],
+)
 def test_broken_files_are_refused_naming_the_file(change, message, tmp_path):
     source = tmp_path / "good.svnb"
     sv.Classifier.load(GOLDEN / f"{NETWORK_FILE}.svnb").save(source)

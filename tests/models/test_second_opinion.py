@@ -96,8 +96,9 @@ def test_none_is_the_network_alone_and_turning_it_off_takes_effect_at_once(blend
     objects, ann, _, clf, alone = blended
     assert alone.backend.opinion is None and "forest" not in alone.description
     assert "below 0.8, averaged with a" in clf.description and "+ forest x0.5" in repr(clf)
-    np.testing.assert_allclose(alone.predict_proba(objects), alone.backend.forward_patches(alone.patches(objects)),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        alone.predict_proba(objects), alone.backend.forward_patches(alone.patches(objects)), atol=1e-6
+    )
     clf.second_opinion = None
     try:
         np.testing.assert_allclose(clf.predict_proba(objects), alone.predict_proba(objects), atol=1e-6)

@@ -35,10 +35,16 @@ def kernel_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("kernels")
     spec = root / "svnb-test"
     spec.mkdir()
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "svetlana_nb tests", "language": "python",
-        "env": {"SVNB_FAST": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "svetlana_nb tests",
+                "language": "python",
+                "env": {"SVNB_FAST": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+            }
+        )
+    )
     return root
 
 
@@ -49,10 +55,12 @@ def run_notebook(name: str, kernel_dir: Path, workdir: Path) -> tuple[nbformat.N
 
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     ksm = KernelSpecManager(kernel_dirs=[str(kernel_dir)], ensure_native_kernel=False)
-    km = KernelManager(kernel_name="svnb-test", kernel_spec_manager=ksm, transport="ipc",
-                       ip=str(workdir / "kernel-ipc"))
-    client = nbclient.NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, kernel_name="svnb-test",
-                                     resources={"metadata": {"path": str(workdir)}})
+    km = KernelManager(
+        kernel_name="svnb-test", kernel_spec_manager=ksm, transport="ipc", ip=str(workdir / "kernel-ipc")
+    )
+    client = nbclient.NotebookClient(
+        nb, km=km, timeout=CELL_TIMEOUT, kernel_name="svnb-test", resources={"metadata": {"path": str(workdir)}}
+    )
     begin = time.perf_counter()
     try:
         client.execute()
@@ -94,19 +102,23 @@ def accuracy(text: str) -> tuple[int, float]:
 
 def widget_views(nb: nbformat.NotebookNode) -> int:
     """Number of widget views displayed in the outputs."""
-    return sum(1 for cell in nb.cells for out in cell.get("outputs", [])
-               if "application/vnd.jupyter.widget-view+json" in out.get("data", {}))
+    return sum(
+        1
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+    )
 
 
 def test_notebooks_are_generated_and_clean():
     """Committed notebooks match their sources ``src/<name>.py`` (``build.py``), hold no outputs."""
-    result = subprocess.run([sys.executable, str(NOTEBOOKS / "build.py"), "--check"],
-                            capture_output=True, text=True)
+    result = subprocess.run([sys.executable, str(NOTEBOOKS / "build.py"), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        assert all(not c.get("outputs") and c.get("execution_count") is None
-                   for c in nb.cells if c.cell_type == "code"), f"{path.name} has outputs"
+        assert all(
+            not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code"
+        ), f"{path.name} has outputs"
         first = next(c for c in nb.cells if c.cell_type == "code")
         assert "google.colab" in first.source and "enable_custom_widget_manager" in first.source
 
@@ -117,13 +129,13 @@ def test_every_notebook_has_a_source():
     sources = {p.stem for p in (NOTEBOOKS / "src").glob("*.py")}
     assert notebooks, "no notebook found"
     assert not notebooks - sources, f"no source in notebooks/src for: {sorted(notebooks - sources)}"
-    assert not sources - notebooks, \
-        f"no notebook for (run notebooks/build.py): {sorted(sources - notebooks)}"
+    assert not sources - notebooks, f"no notebook for (run notebooks/build.py): {sorted(sources - notebooks)}"
 
 
 def test_colab_cell_is_the_same_everywhere():
     """The first code cell (Colab setup: REPO_URL, a %pip magic) is the same in every source."""
     import jupytext  # a test dependency: build.py needs it too
+
     cells = {}
     for path in sorted((NOTEBOOKS / "src").glob("*.py")):
         nb = jupytext.read(path, fmt="py:percent")

@@ -13,7 +13,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def api_block() -> str:
     """The first python code block after the heading "The API in ten lines"."""
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("## The API in ten lines"):]
+    section = text[text.index("## The API in ten lines") :]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
@@ -23,15 +23,15 @@ def test_api_in_ten_lines_runs(tmp_path, monkeypatch):
     assert "clf.fit(ann)" in code
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(code.replace("clf.fit(ann)", "clf.fit(ann, epochs=5)"), "README.md", "exec"),
-         namespace)
+    exec(compile(code.replace("clf.fit(ann)", "clf.fit(ann, epochs=5)"), "README.md", "exec"), namespace)
     result = namespace["result"]
     assert len(result.classes) == len(namespace["objects"]) == 160
     assert {"objects.csv", "classes.tif", "model.svnb"} <= {p.name for p in tmp_path.iterdir()}
     assert namespace["clf"].class_names == ["healthy", "infected"]
 
 
-@pytest.mark.parametrize("target", sorted(set(re.findall(
-    r"\]\(((?:notebooks|docs)/[^)\s]+)\)", README.read_text(encoding="utf-8")))))
+@pytest.mark.parametrize(
+    "target", sorted(set(re.findall(r"\]\(((?:notebooks|docs)/[^)\s]+)\)", README.read_text(encoding="utf-8"))))
+)
 def test_relative_links_exist(target):
     assert (README.parent / target).exists(), target

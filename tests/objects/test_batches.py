@@ -30,8 +30,11 @@ def reference_inputs(objects, spec, rows=None):
         start = objects.centres[row] - np.asarray(shape) // 2 + np.asarray(shape)
         box = tuple(slice(a, a + s) for a, s in zip(start, shape))
         low, high = objects.channel_ranges(spec.normalization)[i].T
-        channels = (np.moveaxis(padded_image[box], -1, 0) - low.reshape(-1, *[1] * len(shape))) \
-            / (high - low).reshape(-1, *[1] * len(shape)) * inside_image[box]
+        channels = (
+            (np.moveaxis(padded_image[box], -1, 0) - low.reshape(-1, *[1] * len(shape)))
+            / (high - low).reshape(-1, *[1] * len(shape))
+            * inside_image[box]
+        )
         obj = padded_mask[box] == objects.labels[row]
         if spec.context is not None:
             channels = channels * ndimage.maximum_filter(obj, size=2 * spec.context + 1, mode="constant")
@@ -107,11 +110,17 @@ def test_bfloat16_inputs_are_the_float32_ones_rounded(scene_2d):
     objects = sv.Objects(image, mask)
     spec = sv.PatchSpec().resolve(objects)
     rows = np.arange(len(objects))
-    full = np.concatenate([x.numpy() for _, x in PatchBatches(objects, rows, spec, batch_size=16,
-                                                              device=torch.device("cpu"))])
-    half = np.concatenate([x.float().numpy() for _, x in PatchBatches(objects, rows, spec, batch_size=16,
-                                                                     device=torch.device("cpu"),
-                                                                     dtype=torch.bfloat16)])
+    full = np.concatenate(
+        [x.numpy() for _, x in PatchBatches(objects, rows, spec, batch_size=16, device=torch.device("cpu"))]
+    )
+    half = np.concatenate(
+        [
+            x.float().numpy()
+            for _, x in PatchBatches(
+                objects, rows, spec, batch_size=16, device=torch.device("cpu"), dtype=torch.bfloat16
+            )
+        ]
+    )
     np.testing.assert_array_equal(half, torch.from_numpy(full).to(torch.bfloat16).float().numpy())
 
 
@@ -130,12 +139,12 @@ def test_patches_match_a_direct_crop(scene_2d_multichannel):
     patch = patches(objects, [row], normalization="none")[0]
     cy, cx = objects.centres[row]
     y0, x0 = cy - 12, cx - 12
-    np.testing.assert_allclose(patch[0], image[y0:y0 + 24, x0:x0 + 24, 0])
-    np.testing.assert_allclose(patch[1], image[y0:y0 + 24, x0:x0 + 24, 1])
-    np.testing.assert_array_equal(patch[2], mask[y0:y0 + 24, x0:x0 + 24] == objects.labels[row])
+    np.testing.assert_allclose(patch[0], image[y0 : y0 + 24, x0 : x0 + 24, 0])
+    np.testing.assert_allclose(patch[1], image[y0 : y0 + 24, x0 : x0 + 24, 1])
+    np.testing.assert_array_equal(patch[2], mask[y0 : y0 + 24, x0 : x0 + 24] == objects.labels[row])
     lo, hi = objects.channel_ranges("percentile")[0, 0]
     normed = patches(objects, [row])[0, 0]
-    np.testing.assert_allclose(normed, (image[y0:y0 + 24, x0:x0 + 24, 0] - lo) / (hi - lo), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(normed, (image[y0 : y0 + 24, x0 : x0 + 24, 0] - lo) / (hi - lo), rtol=1e-5, atol=1e-6)
 
 
 def test_border_objects_are_padded_not_dropped():
@@ -149,7 +158,7 @@ def test_border_objects_are_padded_not_dropped():
     assert patch.shape == (2, 16, 16)
     # the top-left corner object sits at the centre: what lies outside the image is zero
     cy, cx = objects.centres[0]
-    assert patch[0, : 8 - cy].sum() == 0 and patch[0, 8 - cy:, 8 - cx:].min() == 1
+    assert patch[0, : 8 - cy].sum() == 0 and patch[0, 8 - cy :, 8 - cx :].min() == 1
     assert patch[1].sum() == 36
 
 
@@ -162,7 +171,7 @@ def test_context_reduction_hides_far_pixels(scene_2d):
     np.testing.assert_allclose(reduced[0][obj], full[0][obj])
     far = np.ones_like(obj)
     ys, xs = np.nonzero(obj)
-    far[max(ys.min() - 2, 0):ys.max() + 3, max(xs.min() - 2, 0):xs.max() + 3] = False
+    far[max(ys.min() - 2, 0) : ys.max() + 3, max(xs.min() - 2, 0) : xs.max() + 3] = False
     assert np.all(reduced[0][far] == 0) and np.any(full[0][far] != 0)
 
 
@@ -175,8 +184,7 @@ def test_shrinking_averages_blocks_and_keeps_thin_objects(scene_2d_multichannel)
     # a thin object keeps its pixels: the mask channel is 1 wherever the object touches a block
     assert set(np.unique(shrunk[:, -1])) <= {0.0, 1.0}
     assert (shrunk[:, -1].sum(axis=(1, 2)) >= full[:, -1].sum(axis=(1, 2)) / 9).all()
-    np.testing.assert_allclose(shrunk[:, :2], full[:, :2].reshape(-1, 2, 8, 3, 8, 3).mean((3, 5)), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(shrunk[:, :2], full[:, :2].reshape(-1, 2, 8, 3, 8, 3).mean((3, 5)), rtol=1e-5, atol=1e-6)
 
 
 def test_3d_patches_keep_z_when_shrunk(scene_3d):
@@ -185,8 +193,9 @@ def test_3d_patches_keep_z_when_shrunk(scene_3d):
     shrunk = patches(objects, np.arange(4), downscale=2)
     assert shrunk.shape == (4, 2, 8, 12, 12)
     full = patches(objects, np.arange(4))
-    np.testing.assert_allclose(shrunk[:, 0, 3], full[:, 0, 3].reshape(4, 12, 2, 12, 2).mean((2, 4)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        shrunk[:, 0, 3], full[:, 0, 3].reshape(4, 12, 2, 12, 2).mean((2, 4)), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_3d_patches_and_crop(scene_3d):
@@ -200,7 +209,7 @@ def test_3d_patches_and_crop(scene_3d):
     row = 2
     cz, cy, cx = objects.centres[row]
     z0, y0, x0 = cz - pz // 2, cy - py // 2, cx - px // 2
-    np.testing.assert_allclose(x[row, 0], image[z0:z0 + pz, y0:y0 + py, x0:x0 + px])
+    np.testing.assert_allclose(x[row, 0], image[z0 : z0 + pz, y0 : y0 + py, x0 : x0 + px])
     crop, obj, origin = objects.crop(row, size=(pz, py, px))
     assert origin == (z0, y0, x0)
     np.testing.assert_allclose(crop[..., 0], x[row, 0])

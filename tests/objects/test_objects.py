@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from helpers import patches
 
 import svetlana_nb as sv
@@ -107,7 +106,7 @@ def test_two_band_scan_matches_one_band_and_checks_ids(monkeypatch):
     mask = np.zeros((90, 70), np.int32)
     for label in rng.choice(500, 40, replace=False) + 1:
         y, x = rng.integers(0, 80), rng.integers(0, 60)
-        mask[y:y + rng.integers(2, 10), x:x + rng.integers(2, 10)] = label
+        mask[y : y + rng.integers(2, 10), x : x + rng.integers(2, 10)] = label
     mask[40:50, 5:9] = 999  # spans the two bands (rows 0-44 and 45-89)
     one = boxes.bounding_boxes(mask)
     monkeypatch.setattr(boxes, "_PARALLEL_PIXELS", 100)

@@ -35,13 +35,23 @@ def test_large_patches_are_shrunk_and_rounded_to_a_multiple_of_the_factor(scene_
         sv.PatchSpec(shape=(8, 40, 40)).resolve(objects)
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"shape": 0}, "patch_size"), ({"shape": (10,)}, "patch_size"), ({"shape": "32"}, "patch_size"),
-    ({"shape": (24, 24), "downscale": 5}, "downscale: 5 does not divide"), ({"downscale": 0}, "downscale"),
-    ({"downscale": 1.5}, "downscale"), ({"downscale": True}, "downscale"), ({"context": -3}, "context"),
-    ({"context": 2.5}, "context"), ({"channels": [1, 1]}, "channels"), ({"channels": ["0"]}, "channels"),
-    ({"normalization": "zscore"}, "normalization"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"shape": 0}, "patch_size"),
+        ({"shape": (10,)}, "patch_size"),
+        ({"shape": "32"}, "patch_size"),
+        ({"shape": (24, 24), "downscale": 5}, "downscale: 5 does not divide"),
+        ({"downscale": 0}, "downscale"),
+        ({"downscale": 1.5}, "downscale"),
+        ({"downscale": True}, "downscale"),
+        ({"context": -3}, "context"),
+        ({"context": 2.5}, "context"),
+        ({"channels": [1, 1]}, "channels"),
+        ({"channels": ["0"]}, "channels"),
+        ({"normalization": "zscore"}, "normalization"),
+    ],
+)
 def test_bad_settings_are_refused_naming_them(settings, message):
     with pytest.raises(ValueError, match=message):
         sv.PatchSpec(**settings)

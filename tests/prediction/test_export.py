@@ -36,22 +36,44 @@ def folders(scene_2d, tmp_path_factory):
 
 
 def test_image_stems_drop_the_file_extension():
-    assert [image_stem(n) for n in ("a.ome.tif", "b.TIFF", "c.png", "image", "d.zarr", ".tif")] == \
-        ["a", "b", "c", "image", "d", ".tif"]
+    assert [image_stem(n) for n in ("a.ome.tif", "b.TIFF", "c.png", "image", "d.zarr", ".tif")] == [
+        "a",
+        "b",
+        "c",
+        "image",
+        "d",
+        ".tif",
+    ]
 
 
 def test_the_viewer_and_the_command_line_write_the_same_files(folders, tmp_path):
     root, objects, prediction = folders
     viewer = PredictionViewer(objects, prediction)
     from_viewer = viewer.export(tmp_path / "viewer", what=("table", "classes"), corrections=False)
-    assert cli.main(["predict", str(root / "model.svnb"), str(root / "images"), str(root / "masks"),
-                     str(tmp_path / "cli"), "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "predict",
+                str(root / "model.svnb"),
+                str(root / "images"),
+                str(root / "masks"),
+                str(tmp_path / "cli"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     names = sorted(p.name for p in from_viewer)
     assert names == ["objects.csv", "well_A1_classes.tif", "well_B2_classes.tif"]
     assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == names
     for name in names[1:]:
-        np.testing.assert_array_equal(tifffile.imread(tmp_path / "viewer" / name), tifffile.imread(tmp_path / "cli" / name))
-    viewer_table, cli_table = pd.read_csv(tmp_path / "viewer" / "objects.csv"), pd.read_csv(tmp_path / "cli" / "objects.csv")
+        np.testing.assert_array_equal(
+            tifffile.imread(tmp_path / "viewer" / name), tifffile.imread(tmp_path / "cli" / name)
+        )
+    viewer_table, cli_table = (
+        pd.read_csv(tmp_path / "viewer" / "objects.csv"),
+        pd.read_csv(tmp_path / "cli" / "objects.csv"),
+    )
     assert list(viewer_table.columns) == list(cli_table.columns)
     pd.testing.assert_frame_equal(viewer_table, cli_table, atol=1e-5)
 

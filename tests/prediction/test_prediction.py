@@ -142,17 +142,34 @@ def test_cli_predicts_a_folder(trained, tmp_path, scene_2d):
     for name in ("one", "two"):
         tifffile.imwrite(tmp_path / "images" / f"{name}.tif", image)
         tifffile.imwrite(tmp_path / "masks" / f"{name}_cp_masks.tif", mask)
-    status = cli.main([
-        "predict", str(tmp_path / "model.svnb"), str(tmp_path / "images"), str(tmp_path / "masks"),
-        str(tmp_path / "out"), "--no-progress",
-    ])
+    status = cli.main(
+        [
+            "predict",
+            str(tmp_path / "model.svnb"),
+            str(tmp_path / "images"),
+            str(tmp_path / "masks"),
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )
     assert status == 0
     table = pd.read_csv(tmp_path / "out" / "objects.csv")
     assert len(table) == 2 * len(objects) and set(table["image"]) == {"one.tif", "two.tif"}
     classes = tifffile.imread(tmp_path / "out" / "one_classes.tif")
     np.testing.assert_array_equal(classes, result.class_image())
-    assert cli.main(["predict", str(tmp_path / "nope.svnb"), str(tmp_path / "images"), str(tmp_path / "masks"),
-                     str(tmp_path / "out2"), "--no-progress"]) == 2
+    assert (
+        cli.main(
+            [
+                "predict",
+                str(tmp_path / "nope.svnb"),
+                str(tmp_path / "images"),
+                str(tmp_path / "masks"),
+                str(tmp_path / "out2"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
 
 
 def test_objects_from_folders(tmp_path, scene_2d):
@@ -179,16 +196,38 @@ def test_cli_predicts_with_a_model_trained_on_one_channel(tmp_path, scene_2d_mul
     (tmp_path / "masks").mkdir()
     tifffile.imwrite(tmp_path / "images" / "cells.tif", image)
     tifffile.imwrite(tmp_path / "masks" / "cells.tif", mask)
-    status = cli.main(["predict", str(tmp_path / "model.svnb"), str(tmp_path / "images"),
-                       str(tmp_path / "masks"), str(tmp_path / "out"), "--channel-axis", "-1", "--no-progress"])
+    status = cli.main(
+        [
+            "predict",
+            str(tmp_path / "model.svnb"),
+            str(tmp_path / "images"),
+            str(tmp_path / "masks"),
+            str(tmp_path / "out"),
+            "--channel-axis",
+            "-1",
+            "--no-progress",
+        ]
+    )
     assert status == 0
-    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "cells_classes.tif"),
-                                  clf.predict(objects).class_image())
+    np.testing.assert_array_equal(
+        tifffile.imread(tmp_path / "out" / "cells_classes.tif"), clf.predict(objects).class_image()
+    )
     # --network-alone: the network's probabilities, without the forest where it is unsure (3 epochs: many)
     network = clf.network_proba(objects).max(1)
     assert (network < clf.second_opinion.below).sum() > 0
-    status = cli.main(["predict", str(tmp_path / "model.svnb"), str(tmp_path / "images"), str(tmp_path / "masks"),
-                       str(tmp_path / "alone"), "--channel-axis", "-1", "--no-progress", "--network-alone"])
+    status = cli.main(
+        [
+            "predict",
+            str(tmp_path / "model.svnb"),
+            str(tmp_path / "images"),
+            str(tmp_path / "masks"),
+            str(tmp_path / "alone"),
+            "--channel-axis",
+            "-1",
+            "--no-progress",
+            "--network-alone",
+        ]
+    )
     assert status == 0
     default = pd.read_csv(tmp_path / "out" / "objects.csv")["confidence"].to_numpy()
     alone = pd.read_csv(tmp_path / "alone" / "objects.csv")["confidence"].to_numpy()

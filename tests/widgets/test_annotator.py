@@ -28,7 +28,7 @@ def make(objects, names=("healthy", "fragmented"), **kwargs):
     annotator = Annotator(objects, list(names), **kwargs)
     a = annotator
     for painter in (a.crop_painter, a.overview.painter, a.thumbnails.painter):
-        painter.mark_ready()   # as if the front end had connected
+        painter.mark_ready()  # as if the front end had connected
     return annotator
 
 
@@ -73,7 +73,7 @@ def test_label_with_key_events_on_the_canvas(objects):
     send_event(a.crop_canvas, "key_down", key="2")
     second = a.current
     send_event(a.crop_canvas, "key_down", key="1")
-    send_event(a.crop_canvas, "key_down", key="q")           # not a shortcut: ignored
+    send_event(a.crop_canvas, "key_down", key="q")  # not a shortcut: ignored
     assert dict(a.annotations.items()) == {first: "fragmented", second: "healthy"}
     assert a.press_key("x") is False and a.press_key("1") is True
 
@@ -83,7 +83,7 @@ def test_undo_redo_skip_by_buttons_and_keys(objects):
     first = a.current
     a.label("healthy")
     second = a.current
-    a.back_button.click()                                       # undo: back to the first object
+    a.back_button.click()  # undo: back to the first object
     assert len(a.annotations) == 0 and a.current == first
     a.redo_button.click()
     assert a.annotations[first] == "healthy" and a.current == second
@@ -123,7 +123,7 @@ def test_errors_show_in_the_widget(objects):
     a = make(objects)
     with pytest.raises(ValueError, match="unknown class"):
         a.label("nope")
-    a.mode_dropdown.value = "uncertainty"                     # no classifier: refused, shown
+    a.mode_dropdown.value = "uncertainty"  # no classifier: refused, shown
     assert a.mode == "propose" and a.mode_dropdown.value == "propose"
     assert len(a.errors.errors) == 1 and "classifier" in str(a.errors.errors[0])
     assert "classifier" in a.errors.outputs[0]["text"]
@@ -150,9 +150,9 @@ def test_thumbnails_show_last_labels_and_go_back_to_correct(objects):
     assert [k for k, _, _ in a.thumbnails.items] == keys[::-1]
     strip = decode_image(a.thumbnails.painter._last[0][0])
     assert strip.shape == (88, 8 * 78 - 6, 4) and strip[..., 3].any()
-    send_event(a.thumbnails.canvas, "mouse_down", x=78 + 10, y=20)   # second thumbnail
+    send_event(a.thumbnails.canvas, "mouse_down", x=78 + 10, y=20)  # second thumbnail
     assert a.current == keys[1]
-    send_event(a.thumbnails.canvas, "key_down", key="1")                # correct it
+    send_event(a.thumbnails.canvas, "key_down", key="1")  # correct it
     assert a.annotations[keys[1]] == "healthy"
     assert a.thumbnails.items[0][:2] == (keys[1], "healthy")
 
@@ -163,8 +163,7 @@ def _expected(image_yxc, mask_crop, label, colors, limits, size, visible=None):
     obj = mask_crop == label
     side = obj.shape[0]
     factor = size // side
-    base = render.upscale_nearest(render.composite(image_yxc, colors=colors, limits=limits,
-                                                   visible=visible), factor)
+    base = render.upscale_nearest(render.composite(image_yxc, colors=colors, limits=limits, visible=visible), factor)
     big_obj = render.upscale_nearest(obj, factor)
     touched = render.outline(big_obj, thickness=max(1, min(3, factor // 3)), outer=True)
     touched |= render.label_outlines(render.upscale_nearest(mask_crop, factor))
@@ -197,14 +196,13 @@ def test_multichannel_crop_pixels_match_a_direct_crop():
     base, clean, off = _expected(image, mask, objects.labels[row], colors, limits, 240)
     frame = a._frame
     n = base.shape[0]
-    np.testing.assert_array_equal(frame[off:off + n, off:off + n][clean], base[clean])
+    np.testing.assert_array_equal(frame[off : off + n, off : off + n][clean], base[clean])
     # hide channel 1 with its checkbox: the frame is channel 0 alone, in its colour
     a.display.checks[1].value = False
-    base, clean, off = _expected(image, mask, objects.labels[row], colors, limits, 240,
-                                 visible=[True, False])
-    np.testing.assert_array_equal(a._frame[off:off + n, off:off + n][clean], base[clean])
+    base, clean, off = _expected(image, mask, objects.labels[row], colors, limits, 240, visible=[True, False])
+    np.testing.assert_array_equal(a._frame[off : off + n, off : off + n][clean], base[clean])
     sent = decode_image(a.crop_painter._last[0][0])
-    np.testing.assert_array_equal(sent, a._frame)               # PNG: exact
+    np.testing.assert_array_equal(sent, a._frame)  # PNG: exact
     # contrast slider changes the limits used
     a.display.sliders[0].value = (float(limits[0, 0]), float(limits[0, 0]) + 10.0)
     assert a.display.limits()[0].tolist() == [float(limits[0, 0]), float(limits[0, 0]) + 10.0]
@@ -229,7 +227,7 @@ def test_3d_crop_slices_projection_and_z_keys():
     def check(plane, mask_plane):
         base, clean, off = _expected(plane, mask_plane, label, ["#ffffff"], limits, 200)
         n = base.shape[0]
-        np.testing.assert_array_equal(a._frame[off:off + n, off:off + n][clean], base[clean])
+        np.testing.assert_array_equal(a._frame[off : off + n, off : off + n][clean], base[clean])
 
     check(image[zc - origin[0]], mask[zc - origin[0]])
     send_event(a.crop_canvas, "key_down", key="ArrowUp")
@@ -238,13 +236,11 @@ def test_3d_crop_slices_projection_and_z_keys():
     a.display.projection_box.value = True
     obj = (mask == label).any(axis=0)
     factor = 200 // side
-    base = render.upscale_nearest(render.composite(image.max(axis=0), colors=["#ffffff"],
-                                                   limits=limits), factor)
-    ring = render.outline(render.upscale_nearest(obj, factor),
-                          thickness=max(1, min(3, factor // 3)), outer=True)
+    base = render.upscale_nearest(render.composite(image.max(axis=0), colors=["#ffffff"], limits=limits), factor)
+    ring = render.outline(render.upscale_nearest(obj, factor), thickness=max(1, min(3, factor // 3)), outer=True)
     clean = ~ring
     off, n = (200 - base.shape[0]) // 2, base.shape[0]
-    np.testing.assert_array_equal(a._frame[off:off + n, off:off + n][clean], base[clean])
+    np.testing.assert_array_equal(a._frame[off : off + n, off : off + n][clean], base[clean])
 
 
 def test_rgb_images_are_shown_as_they_are(small):
@@ -258,16 +254,17 @@ def test_rgb_images_are_shown_as_they_are(small):
     image, mask, _ = _direct_crop(objects, row, side)
     factor = 160 // side
     off = (160 - side * factor) // 2
-    frame = a._frame[off:off + side * factor, off:off + side * factor]
+    frame = a._frame[off : off + side * factor, off : off + side * factor]
     # one pixel per magnified block, from a block corner away from any outline
-    inner = frame[factor // 2::factor, factor // 2::factor, :3]
+    inner = frame[factor // 2 :: factor, factor // 2 :: factor, :3]
     far = ~ndimage_dilate(mask > 0) | (mask == 0)
     np.testing.assert_array_equal(inner[far & (mask == 0)], image[far & (mask == 0)])
-    assert a.display.sliders == []                              # no channel controls for RGB
+    assert a.display.sliders == []  # no channel controls for RGB
 
 
 def ndimage_dilate(mask):
     from scipy import ndimage
+
     return ndimage.binary_dilation(mask, iterations=1)
 
 
@@ -284,15 +281,15 @@ def test_click_mode_selects_labels_and_tints(objects):
     a.mode = "click"
     assert a.overview.layout.display == "" and a.crop_canvas.layout.display == "none"
     assert a.overview.frame_shape == (320, 320)
-    assert painter.frames_sent == 2                               # image + overlay, once
+    assert painter.frames_sent == 2  # image + overlay, once
     row = 5
     y, x = objects.centres[row]
     _click_canvas(a, y + 0.5, x + 0.5)
     assert a.current == objects.key(row)
-    assert painter.frames_sent == 3                               # a selection: overlay only
+    assert painter.frames_sent == 3  # a selection: overlay only
     send_event(a.overview.canvas, "key_down", key="2")
     assert a.annotations[objects.key(row)] == "fragmented"
-    assert a.current == objects.key(row)                          # stays selected in click mode
+    assert a.current == objects.key(row)  # stays selected in click mode
     overlay = decode_image(a.overview.painter._last[1][0])
     cx, cy = (int(v) for v in a.overview.to_canvas(y + 0.5, x + 0.5))
     assert overlay[cy, cx, :3].tolist() == list(render.hex_to_rgb(render.class_color(1)))
@@ -317,17 +314,17 @@ def test_click_mode_zoom_and_pan(objects):
     y0, x0, y1, x1 = a.overview.viewport
     assert np.isclose(y1 - y0, 160 / 1.5) and np.isclose((y0 + y1) / 2, 80)
     send_event(a.overview.canvas, "mouse_down", x=200, y=100)
-    send_event(a.overview.canvas, "mouse_up", x=100, y=100)       # drag left: view moves right
+    send_event(a.overview.canvas, "mouse_up", x=100, y=100)  # drag left: view moves right
     assert np.isclose(a.overview.viewport[1], x0 + 100 * a.overview.scale)
     send_event(a.overview.canvas, "mouse_move", x=10, y=10)
     before = a.overview.to_image(10, 10)
-    send_event(a.overview.canvas, "mouse_wheel", x=0, y=-100)     # zoom in at the pointer
+    send_event(a.overview.canvas, "mouse_wheel", x=0, y=-100)  # zoom in at the pointer
     assert np.allclose(a.overview.to_image(10, 10), before)
     a.press_key("0")
     assert a.overview.viewport == (0.0, 0.0, 160.0, 160.0)
     for _ in range(20):
         a.press_key("+")
-    assert a.overview.scale == pytest.approx(1 / 16)             # magnification is bounded
+    assert a.overview.scale == pytest.approx(1 / 16)  # magnification is bounded
     # selecting an object out of view (thumbnail, undo, select) brings it into view
     a.press_key("0")
     a.overview.zoom(4.0, at=(0.0, 0.0))
@@ -349,12 +346,12 @@ def test_wheel_zoom_is_drawn_once_per_burst(objects):
         before = painter.frames_sent
         for _ in range(6):
             send_event(a.overview.canvas, "mouse_wheel", x=0, y=-50)
-        assert painter.frames_sent == before          # nothing drawn yet
+        assert painter.frames_sent == before  # nothing drawn yet
         await asyncio.sleep(0.2)
         return painter.frames_sent - before
 
-    assert asyncio.run(burst()) == 2                  # image + overlay, once
-    assert a.overview.scale == pytest.approx(0.5 / 1.25 ** 6)
+    assert asyncio.run(burst()) == 2  # image + overlay, once
+    assert a.overview.scale == pytest.approx(0.5 / 1.25**6)
 
 
 def test_several_images_dropdown(small):
@@ -400,7 +397,7 @@ def test_uncertainty_mode_orders_by_margin_with_one_prediction(small, objects):
         a.label("healthy")
     assert seen == expected
     assert margin[objects.rows(seen)].tolist() == sorted(margin[objects.rows(seen)].tolist())
-    assert len(calls) == 1                                          # not once per label
+    assert len(calls) == 1  # not once per label
     assert "model's guess" in a.info.value
     a.refresh_uncertainty()
     assert len(calls) == 2
@@ -428,7 +425,7 @@ def test_autosave_and_resume(objects, tmp_path):
     b.close()
     before = b.progress.value
     free = next(k for k in objects.keys if k not in b.annotations)
-    b.annotations.add(free, "healthy")                 # a closed annotator no longer follows
+    b.annotations.add(free, "healthy")  # a closed annotator no longer follows
     assert b.progress.value == before
     with pytest.raises(ValueError, match="other Objects"):
         Annotator(sv.Objects(objects.images[0][..., 0], objects.masks[0]), b.annotations)

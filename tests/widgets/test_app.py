@@ -10,12 +10,7 @@ def test_app_tabs_share_annotations_and_classifier(demo, tmp_path):
     path = tmp_path / "cells.json"
     app = App(demo.image, demo.mask, demo.class_names, autosave=path)
     assert app.titles == ("Annotate", "Train", "Predict")
-    assert (
-        app.annotator.annotations
-        is app.annotations
-        is app.trainer.annotations
-        is app.viewer.annotations
-    )
+    assert app.annotator.annotations is app.annotations is app.trainer.annotations is app.viewer.annotations
     # Annotate 80 objects from the Annotate tab (clicks on its class buttons via its public API).
     rng = np.random.default_rng(1)
     picked = rng.choice(app.objects.labels, 80, replace=False)
@@ -29,9 +24,7 @@ def test_app_tabs_share_annotations_and_classifier(demo, tmp_path):
     assert prediction is not None and app.viewer.prediction is prediction
     assert app.viewer.classifier is app.classifier and app.annotator.classifier is app.classifier
     held_out = np.setdiff1d(app.objects.labels, picked)
-    accuracy = np.mean(
-        [prediction.classes[int(label)] == demo.truth[int(label)] for label in held_out]
-    )
+    accuracy = np.mean([prediction.classes[int(label)] == demo.truth[int(label)] for label in held_out])
     assert accuracy >= 0.85
     assert "Predicted 160 objects" in app.status.value
     # A correction in the Predict tab reaches the shared annotations (and the autosave file).

@@ -146,8 +146,9 @@ def test_the_second_opinion_is_shown_where_the_forest_was_consulted(trained):
         opinion = opinions(clf, objects, objects.keys[unsure])
         assert "Second opinion" in text and f"{opinion.forest[0]:.0%}" in text
         np.testing.assert_allclose(opinion.network, network[unsure], atol=1e-6)
-        np.testing.assert_allclose(viewer.prediction.probabilities[unsure],
-                                   0.5 * opinion.network + 0.5 * opinion.forest, atol=1e-5)
+        np.testing.assert_allclose(
+            viewer.prediction.probabilities[unsure], 0.5 * opinion.network + 0.5 * opinion.forest, atol=1e-5
+        )
         viewer.select(objects.keys[sure])
         assert "Second opinion" not in viewer.panel.explanation.value
         assert opinions(clf, objects, objects.keys[sure]) is None
@@ -176,9 +177,7 @@ def test_exports_round_trip(trained, tmp_path):
     classes = tifffile.imread(tmp_path / "all" / "image_classes.tif")
     np.testing.assert_array_equal(classes, pred.class_image())
     healthy = tifffile.imread(tmp_path / "all" / "image_healthy.tif")
-    assert set(np.unique(healthy[healthy > 0])) == set(
-        objects.labels[pred.class_index == 0].tolist()
-    )
+    assert set(np.unique(healthy[healthy > 0])) == set(objects.labels[pred.class_index == 0].tolist())
 
 
 def test_zoom_refines_and_never_sends_full_resolution(trained):
@@ -244,7 +243,7 @@ def test_display_errors_show_in_the_widget(trained, monkeypatch):
         raise RuntimeError("overlay exploded")
 
     monkeypatch.setattr(viewer.overview, "render_overlay", broken)
-    viewer.opacity = 0.3                    # an observer: the error is shown, not raised
+    viewer.opacity = 0.3  # an observer: the error is shown, not raised
     assert viewer.errors.errors and "overlay exploded" in str(viewer.errors.errors[-1])
     assert "overlay exploded" in viewer.errors.outputs[-1]["text"]
 

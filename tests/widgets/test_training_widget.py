@@ -175,14 +175,24 @@ def test_monitor_draws_each_epoch_in_place(annotated):
     trainer = Trainer(None, ann)
     monitor, line = trainer.monitor, trainer.acc_line
     assert isinstance(monitor, TrainingMonitor) and isinstance(monitor, sv.Callback)
-    monitor.on_train_begin({"max_epochs": 3, "n_batches": 2, "n_train": 10, "n_val": 4,
-                            "patch": "96×96 px, shrunk 2× to 48×48"})
+    monitor.on_train_begin(
+        {"max_epochs": 3, "n_batches": 2, "n_train": 10, "n_val": 4, "patch": "96×96 px, shrunk 2× to 48×48"}
+    )
     assert "Training on 10 objects" in trainer.status.value and "shrunk 2× to 48×48" in trainer.status.value
     for epoch in (1, 2, 3):
         monitor.on_batch_end(1, 2, 0.5)
-        monitor.on_epoch_end(epoch, {"epoch": epoch, "max_epochs": 3, "train_loss": 1.0 / epoch,
-                                     "train_acc": 0.5, "val_loss": None, "val_acc": None,
-                                     "seconds": float(epoch)})
+        monitor.on_epoch_end(
+            epoch,
+            {
+                "epoch": epoch,
+                "max_epochs": 3,
+                "train_loss": 1.0 / epoch,
+                "train_acc": 0.5,
+                "val_loss": None,
+                "val_acc": None,
+                "seconds": float(epoch),
+            },
+        )
         monitor.draw()
         assert line.x.tolist() == list(range(1, epoch + 1))
         assert np.isnan(line.y[1]).all() and f"Epoch {epoch}/3" in trainer.status.value
