@@ -122,7 +122,7 @@ def test_annotator_in_jupyterlab(browser_page, lab_server, tmp_path):
     expected[objects.key(row)] = "fragmented"
     assert _records(autosave) == expected
     # the object is tinted with its class colour on the canvas
-    tint = kernel_eval(page, "__import__('svetlana_nb').render.class_color(1)")
+    tint = kernel_eval(page, "__import__('svetlana_nb').display.class_color(1)")
     rgb = [int(tint[i : i + 2], 16) for i in (1, 3, 5)]
 
     def tinted():

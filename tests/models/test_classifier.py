@@ -102,6 +102,7 @@ def test_every_network_in_2d_and_3d(name, shape):
         build_network("vgg", 2, 2, 2)
 
 
+@pytest.mark.slow
 def test_default_classifier_beats_chance_on_held_out(scene_2d):
     image, mask, truth = scene_2d
     objects = sv.Objects(image, mask)
@@ -115,6 +116,7 @@ def test_default_classifier_beats_chance_on_held_out(scene_2d):
     np.testing.assert_allclose(result.probabilities.sum(1), 1, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_multichannel_and_3d_train(scene_2d_multichannel, scene_3d):
     for image, mask, truth in (scene_2d_multichannel, scene_3d):
         objects = sv.Objects(image, mask)
@@ -124,6 +126,7 @@ def test_multichannel_and_3d_train(scene_2d_multichannel, scene_3d):
         assert held_out_accuracy(clf.predict(objects), truth, ann) >= 0.7
 
 
+@pytest.mark.slow
 def test_validation_split_early_stopping_and_history(scene_2d):
     image, mask, truth = scene_2d
     objects = sv.Objects(image, mask)
@@ -279,6 +282,7 @@ def test_custom_module_for_transfer_learning(scene_2d, tmp_path):
         wrong.fit(ann, epochs=1)
 
 
+@pytest.mark.slow
 def test_channels_chooses_what_the_network_sees(scene_2d_multichannel):
     image, mask, truth = scene_2d_multichannel  # channel 1 carries the class, channel 0 does not
     objects = sv.Objects(image, mask, channel_axis=-1)
@@ -336,6 +340,7 @@ def _upscaled(scene, factor):
     return image, np.kron(mask, block), truth
 
 
+@pytest.mark.slow
 def test_classifier_shrinks_large_objects_and_still_classifies_them(scene_2d, tmp_path):
     image, mask, truth = _upscaled(scene_2d, 4)  # discs of 24-40 px radius
     objects = sv.Objects(image, mask)

@@ -75,6 +75,7 @@ def test_version_1_files_load_and_predict_the_recorded_probabilities(case, demo_
         assert clf.second_opinion == sv.SecondOpinion() and clf.backend.opinion is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(RECORD["cases"]))
 def test_the_same_training_gives_the_recorded_probabilities(case, demo_objects):
     record = RECORD["cases"][case]

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import svetlana_nb as sv
 from svetlana_nb.widgets.app import App
 
 
+@pytest.mark.slow
 def test_app_tabs_share_annotations_and_classifier(demo, tmp_path):
     path = tmp_path / "cells.json"
     app = App(demo.image, demo.mask, demo.class_names, autosave=path)
@@ -37,6 +39,7 @@ def test_app_tabs_share_annotations_and_classifier(demo, tmp_path):
     assert app.viewer.folder_text.value == str(tmp_path)
 
 
+@pytest.mark.slow
 def test_app_switching_network_predicts_with_the_new_classifier(demo):
     app = App(demo.image, demo.mask, demo.class_names)
     for label in app.objects.labels[:60]:
@@ -50,6 +53,7 @@ def test_app_switching_network_predicts_with_the_new_classifier(demo):
     assert "Top features" in app.viewer.panel.explanation.value
 
 
+@pytest.mark.slow
 def test_retraining_in_place_refreshes_the_annotators_uncertainty(demo):
     app = App(demo.image, demo.mask, demo.class_names)
     for label in app.objects.labels[:40]:

@@ -153,6 +153,7 @@ def test_options_map_to_fit_arguments(annotated):
     assert trainer.options()["early_stopping"] is False
 
 
+@pytest.mark.slow
 def test_warm_start_continues_from_current_weights(annotated):
     _, ann, _ = annotated
     trainer = Trainer(None, ann)

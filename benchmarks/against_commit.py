@@ -8,8 +8,8 @@ table gives each tree's best time per round and their ratio per round.
 
 Usage (from the repository root)::
 
-    python -m benchmarks.bench_against --ref db036e2            # 5 rounds, about 5 minutes
-    python -m benchmarks.bench_against --ref HEAD~1 --quick     # a small image, a smoke run
+    python -m benchmarks.against_commit --ref db036e2            # 5 rounds, about 5 minutes
+    python -m benchmarks.against_commit --ref HEAD~1 --quick     # a small image, a smoke run
 
 Only the public API both trees share is used (``Objects``, ``Annotations``, ``Classifier``).
 """
