@@ -6,11 +6,14 @@ Usage (from the repository root)::
     python -m benchmarks.run_all --quick               # each with --quick (a smoke run)
     python -m benchmarks.run_all --only bench_engine -- --only speed
     python -m benchmarks.run_all --write docs/benchmarks.md   # also write their output there
+    python -m benchmarks.run_all --only bench_engine --append docs/benchmarks.md -- --only accuracy
 
 Arguments after ``--`` are passed to every benchmark. Each benchmark's output is printed as it
 arrives; the exit status is non-zero when one of them failed. ``--write`` puts every
 benchmark's own output, as it printed it, into one Markdown file with the machine, the date
-and the commit: ``docs/benchmarks.md`` is made so, never by hand.
+and the commit: ``docs/benchmarks.md`` is made so, never by hand. ``--append`` adds sections to
+such a file (e.g. the accuracy runs, which do not depend on the machine's load, after the speed
+runs made on an idle machine).
 """
 
 from __future__ import annotations
@@ -63,8 +66,8 @@ def commit() -> str:
     return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def markdown(sections: list[tuple[str, list[str], int, str, float]]) -> str:
-    """The benchmarks' outputs as one Markdown document."""
+def markdown(sections: list[tuple[str, list[str], int, str, float]], *, header: bool = True) -> str:
+    """The benchmarks' outputs as one Markdown document (or only its sections)."""
     import torch
 
     head = [
@@ -80,7 +83,7 @@ def markdown(sections: list[tuple[str, list[str], int, str, float]]) -> str:
         f"{torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}",
         "",
     ]
-    body = []
+    body = [] if header else [f"- appended {datetime.date.today().isoformat()} at commit `{commit()}`", ""]
     for name, arguments, code, output, seconds in sections:
         status = "" if code == 0 else f" — **failed (exit {code})**"
         body += [
@@ -94,7 +97,7 @@ def markdown(sections: list[tuple[str, list[str], int, str, float]]) -> str:
             "```",
             "",
         ]
-    return "\n".join(head + body)
+    return "\n".join((head if header else []) + body)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
     parser.add_argument("--only", nargs="+", help="benchmark file names or stems to run")
     parser.add_argument("--write", type=Path, help="also write every output to this Markdown file")
+    parser.add_argument("--append", type=Path, help="also append every output to this Markdown file")
     args = parser.parse_args(argv)
     scripts = benchmarks(args.only)
     if not scripts:
@@ -122,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         args.write.write_text(markdown(sections), encoding="utf-8")
         print(f"\nwrote {args.write}")
+    if args.append:
+        with args.append.open("a", encoding="utf-8") as handle:
+            handle.write("\n" + markdown(sections, header=False))
+        print(f"\nappended to {args.append}")
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
         return 1

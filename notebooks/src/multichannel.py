@@ -149,8 +149,7 @@ print(
 # The nuclei channel is the same for both classes: to a network trained on a few dozen examples
 # it is noise. When you know which channel shows the class, `channels=[1]` makes the classifier
 # (network or forest) look at that one only, while the widgets still show every channel. On this
-# set's benchmark (`benchmarks/explore_defaults.py`, 640 cells), it raises the network's balanced
-# accuracy from 20 annotations from 0.935 to 0.940 (5 random draws).
+# set's benchmark it raises the balanced accuracy from 20 annotations (`docs/decisions.md`).
 
 # %%
 spots_only = sv.Classifier(app.objects, class_names=ann.class_names, channels=[1])

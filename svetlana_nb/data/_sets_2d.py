@@ -116,8 +116,8 @@ def large_2d(
     """Generate a large 2D benchmark image (like the paper's 8000 x 8000 osteoclast image).
 
     The same two texture classes as :func:`cells_2d`, nuclei 20-40 px across. Generated band
-    by band into a preallocated image: at full size it takes a few seconds and, besides the
-    image and the int32 mask, only a few tens of MB of working memory.
+    by band into a preallocated image, so that besides the image and the int32 mask it needs
+    only the working memory of one band.
 
     Parameters
     ----------

@@ -261,8 +261,8 @@ def _render(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render the scene band by band into a preallocated image (Y, X[, C]) and mask.
 
-    Noise is shot noise in its gaussian approximation (variance = signal in counts, much
-    faster than ``Generator.poisson`` on 64 Mpx) plus gaussian read noise.
+    Noise is shot noise in its gaussian approximation (variance = signal in counts, far faster
+    than ``Generator.poisson`` on large images) plus gaussian read noise.
     """
     d = len(sc.shape)
     n_ch = len(sc.channels)

@@ -31,8 +31,8 @@ def contrast_limits(
     Parameters
     ----------
     array : numpy.ndarray
-        Any shape (one channel); only ``max_samples`` evenly strided values are read, so an
-        8000 x 8000 image takes milliseconds.
+        Any shape (one channel); only ``max_samples`` evenly strided values are read, so a
+        large image costs what a small one does.
     percentiles : tuple of float
         Low and high percentile.
     max_samples : int

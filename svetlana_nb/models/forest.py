@@ -12,7 +12,7 @@ import torch
 
 
 def preload() -> None:
-    """Import scikit-learn's forest now (1-3 s the first time) rather than at the first fit."""
+    """Import scikit-learn's forest now (slow the first time) rather than at the first fit."""
     import sklearn.ensemble  # noqa: F401
 
 

@@ -44,8 +44,8 @@ def encode_image(rgba: np.ndarray, *, fmt: ImageFormat = "png", quality: int = 9
     quality : int
         JPEG quality.
     compress_level : int
-        PNG zlib level (1 is several times faster than PIL's default 6 for about the same size
-        on magnified crops).
+        PNG zlib level (1 is faster than PIL's default 6 for about the same size on magnified
+        crops; ``docs/decisions.md``).
 
     Returns
     -------
@@ -58,7 +58,7 @@ def encode_image(rgba: np.ndarray, *, fmt: ImageFormat = "png", quality: int = 9
     if fmt == "jpeg":
         Image.fromarray(rgba[..., :3]).save(buffer, "JPEG", quality=int(quality))
     elif fmt == "png":
-        opaque = bool((rgba[..., 3] == 255).all())  # an RGB PNG is a quarter smaller and faster
+        opaque = bool((rgba[..., 3] == 255).all())  # an RGB PNG is smaller and faster
         image = Image.fromarray(np.ascontiguousarray(rgba[..., :3]) if opaque else rgba, "RGB" if opaque else "RGBA")
         image.save(buffer, "PNG", compress_level=int(compress_level))
     else:

@@ -16,7 +16,7 @@ from ._training_view import nice_ticks, set_ticks, status_text
 class TrainingMonitor(Callback):
     """Training callback drawing live curves and progress, without slowing training down.
 
-    The training thread only records each epoch's metrics (microseconds); a drawing thread
+    The training thread only records each epoch's metrics (no drawing there); a drawing thread
     sends them: it reassigns the bqplot marks' ``x`` and ``y`` (never rebuilding a figure)
     and the progress bar, coalescing epochs that end faster than the front end is updated.
     The final state is drawn before :meth:`on_train_end` returns.
