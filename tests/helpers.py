@@ -5,12 +5,18 @@ Scenes are discs on a grid whose class 'b' carries a bright centre (:func:`grid_
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
 import svetlana_nb as sv
 from svetlana_nb.objects.batches import network_inputs
+
+#: The repository's root (benchmarks run as modules from there).
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def grid_scene(*, size: int = 240, spacing: int = 30, ndim: int = 2, channels: int = 0, seed: int = 0, depth: int = 12):
@@ -87,3 +93,19 @@ def patches(objects: sv.Objects, rows: Sequence[int] | np.ndarray | None = None,
     return network_inputs(
         objects, sv.PatchSpec(**settings).resolve(objects), None if rows is None else np.asarray(rows)
     )
+
+
+def run_benchmark(module: str, *arguments: str, timeout: float) -> str:
+    """Run ``python -m benchmarks.<module> <arguments>`` from the repository root; its stdout.
+
+    Fails the test, with the end of its stderr, when the benchmark exits non-zero.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout

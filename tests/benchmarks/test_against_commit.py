@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,15 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_against_commit_quick_times_both_trees_and_checks_they_agree():
     if subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True).returncode != 0:
         pytest.skip("not a git checkout")
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.against_commit", "--ref", "HEAD", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=290,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout
+    out = run_benchmark("against_commit", "--ref", "HEAD", "--quick", timeout=290)
     assert out.count("round ") == 4 and "HEAD (reference)" in out and "this tree" in out, out
     assert "this tree / reference, per round: median" in out
     # the same package at both ends: the same training and the same probabilities

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from helpers import run_benchmark
 
 
 @pytest.mark.timeout(180)
 def test_bench_annotator_quick_prints_tables():
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_annotator", "--quick", "--labels", "40"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=170,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout
+    out = run_benchmark("bench_annotator", "--quick", "--labels", "40", timeout=170)
     for expected in (
         "2D crop (40 labels)",
         "3D crop (40 labels)",

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from helpers import run_benchmark
 
 
 @pytest.mark.timeout(120)
 def test_bench_engine_quick_prints_tables():
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_engine", "--quick", "--threads", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=110,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout
+    out = run_benchmark("bench_engine", "--quick", "--threads", "1", timeout=110)
     for expected in (
         "SPEED",
         "svetlana_nb",
@@ -154,14 +141,7 @@ def test_measurement_models_find_the_deciding_measurement_and_pay_for_noise():
 
 @pytest.mark.timeout(120)
 def test_bench_large_objects_quick_compares_shrunk_and_full_patches():
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_large_objects", "--quick", "--threads", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=110,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    table = [line for line in proc.stdout.splitlines() if line.startswith("| ") and " px" in line]
-    assert len(table) == 2, proc.stdout[-3000:]
+    out = run_benchmark("bench_large_objects", "--quick", "--threads", "1", timeout=110)
+    table = [line for line in out.splitlines() if line.startswith("| ") and " px" in line]
+    assert len(table) == 2, out[-3000:]
     assert "shrunk 2× to" in table[0] and "shrunk" not in table[1]
