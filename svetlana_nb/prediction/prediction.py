@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -124,6 +125,61 @@ class Prediction:
         """Objects per predicted class (of one image, or all)."""
         index = self.class_index if image is None else self.class_index[self.objects.rows_of_image(image)]
         return dict(zip(self.class_names, np.bincount(index, minlength=len(self.class_names)).tolist()))
+
+    def summary(
+        self,
+        confusion: Any,
+        *,
+        groups: Mapping[str, Any] | None = None,
+        n_boot: int = 2000,
+        level: float = 0.95,
+        seed: int | None = 0,
+    ) -> pd.DataFrame:
+        """Class proportions per image (or group of images), corrected for the classifier's errors.
+
+        A raw count of predicted classes carries the classifier's bias; the corrected proportion
+        removes it using the errors the classifier makes on annotations it did not learn, and its
+        interval accounts for the finite number of objects and of annotations
+        (:mod:`svetlana_nb.prediction.proportions`).
+
+        Parameters
+        ----------
+        confusion : numpy.ndarray, shape (k, k), or an object with a ``confusion`` attribute
+            Out-of-fold confusion counts of the annotations, ``[j, i]`` = annotated ``i`` predicted
+            ``j``, e.g. ``svetlana_nb.models.cross_validation.out_of_fold(clf, annotations)``.
+        groups : mapping of image name to group, keyword-only, optional
+            Pool images by condition, well...; every image must be mapped. One row set per image if None.
+        n_boot, level, seed : keyword-only
+            Bootstrap replicates, interval coverage, seed (reproducible intervals).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per image (column ``image``) or group (column ``group``) and class: ``count``,
+            ``proportion`` (raw), ``corrected``, ``low``, ``high``, ``n_objects``. Counts use the
+            model's own classes (``predicted_index``), also for annotated objects.
+        """
+        from .proportions import proportion_table
+
+        counts = np.asarray(getattr(confusion, "confusion", confusion))
+        k = len(self.class_names)
+        if counts.shape != (k, k):
+            raise ValueError(
+                f"confusion: expected out-of-fold counts of shape ({k}, {k}) for the classes {self.class_names}, "
+                f"got shape {counts.shape}"
+            )
+        image_names = np.asarray(self.objects.names, dtype=object)[self.image_index]
+        column = "image"
+        if groups is not None:
+            missing = sorted(set(self.objects.names) - set(groups))
+            if missing:
+                raise ValueError(f"groups: no group given for the images {missing}")
+            image_names = np.asarray([groups[name] for name in self.objects.names], dtype=object)[self.image_index]
+            column = "group"
+        table = proportion_table(
+            self.predicted_index, counts, self.class_names, groups=image_names, n_boot=n_boot, level=level, seed=seed
+        )
+        return table.rename(columns={"group": column})
 
     @cached_property
     def table(self) -> pd.DataFrame:
