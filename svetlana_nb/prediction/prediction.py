@@ -156,8 +156,10 @@ class Prediction:
         -------
         pandas.DataFrame
             One row per image (column ``image``) or group (column ``group``) and class: ``count``,
-            ``proportion`` (raw), ``corrected``, ``low``, ``high``, ``n_objects``. Counts use the
-            model's own classes (``predicted_index``), also for annotated objects.
+            ``proportion`` (raw), ``corrected``, ``low``, ``high``, ``n_objects``. On a
+            :meth:`corrected` prediction, annotated objects count as their annotated class, with
+            no uncertainty, and only the others are corrected; elsewhere every object counts as
+            the model's class.
         """
         from .proportions import proportion_table
 
@@ -177,7 +179,14 @@ class Prediction:
             image_names = np.asarray([groups[name] for name in self.objects.names], dtype=object)[self.image_index]
             column = "group"
         table = proportion_table(
-            self.predicted_index, counts, self.class_names, groups=image_names, n_boot=n_boot, level=level, seed=seed
+            self.predicted_index,
+            counts,
+            self.class_names,
+            known=np.where(self.annotated, self.class_index, -1),
+            groups=image_names,
+            n_boot=n_boot,
+            level=level,
+            seed=seed,
         )
         return table.rename(columns={"group": column})
 

@@ -180,6 +180,7 @@ def proportion_table(
     confusion: np.ndarray,
     class_names: Sequence[str],
     *,
+    known: np.ndarray | None = None,
     groups: Sequence | np.ndarray | None = None,
     n_boot: int = 2000,
     level: float = 0.95,
@@ -190,10 +191,13 @@ def proportion_table(
     Parameters
     ----------
     predicted : numpy.ndarray of int, shape (N,)
-        Predicted class index of every object.
+        The model's class index of every object.
     confusion : numpy.ndarray of int, shape (k, k)
         Out-of-fold confusion counts of the annotations (:func:`confusion_counts`).
     class_names : sequence of str, length k
+    known : numpy.ndarray of int, shape (N,), optional, keyword-only
+        The user's class of annotated objects, -1 elsewhere. Annotated objects are counted by
+        their known class, with no uncertainty; only the others are corrected.
     groups : array-like, shape (N,), optional, keyword-only
         The group of each object (image name, condition, well); all objects form one group if None.
     n_boot, level, seed : keyword-only
@@ -202,31 +206,52 @@ def proportion_table(
     Returns
     -------
     pandas.DataFrame
-        Columns ``group, class, count, proportion, corrected, low, high, n_objects``.
+        Columns ``group, class, count, proportion, corrected, low, high, n_objects``: ``count``
+        and ``proportion`` are the raw figures (annotated objects by their known class).
     """
     names = list(class_names)
     k = len(names)
     predicted = _class_indices(predicted, k, "predicted")
+    known_values = np.full(predicted.size, -1, dtype=np.int64) if known is None else np.asarray(known)
+    if known_values.shape != predicted.shape or (
+        known_values.size and not np.issubdtype(known_values.dtype, np.integer)
+    ):
+        raise ValueError(
+            f"known: expected one integer class (or -1) per object ({predicted.size}), got {known_values.shape}"
+        )
+    if known_values.size and (known_values.min() < -1 or known_values.max() >= k):
+        raise ValueError(f"known: class indices must lie in [-1, {k - 1}]")
     group_values = np.zeros(predicted.size, dtype=np.int64) if groups is None else np.asarray(groups)
     if group_values.shape != predicted.shape:
         raise ValueError(f"groups: expected one group per object ({predicted.size}), got shape {group_values.shape}")
     labels, inverse = np.unique(group_values, return_inverse=True)
-    counts = np.zeros((labels.size, k), dtype=np.int64)
-    np.add.at(counts, (inverse, predicted), 1)
+    is_known = known_values >= 0
+    unknown_counts = np.zeros((labels.size, k), dtype=np.int64)
+    known_counts = np.zeros((labels.size, k), dtype=np.int64)
+    np.add.at(unknown_counts, (inverse[~is_known], predicted[~is_known]), 1)
+    np.add.at(known_counts, (inverse[is_known], known_values[is_known]), 1)
     rows = []
     for g, label in enumerate(labels):  # one solve per group (groups are few); the bootstrap is vectorised
-        estimate, low, high = adjusted_proportions(counts[g], confusion, n_boot=n_boot, level=level, seed=seed)
-        n = int(counts[g].sum())
+        n_unknown = int(unknown_counts[g].sum())
+        n_known = known_counts[g]
+        n = n_unknown + int(n_known.sum())
+        if n_unknown:
+            estimate, low, high = adjusted_proportions(
+                unknown_counts[g], confusion, n_boot=n_boot, level=level, seed=seed
+            )
+        else:
+            estimate = low = high = np.zeros(k)
+        raw = unknown_counts[g] + n_known
         for c, name in enumerate(names):
             rows.append(
                 {
                     "group": "all" if groups is None else label,
                     "class": name,
-                    "count": int(counts[g, c]),
-                    "proportion": counts[g, c] / n if n else np.nan,
-                    "corrected": estimate[c],
-                    "low": low[c],
-                    "high": high[c],
+                    "count": int(raw[c]),
+                    "proportion": raw[c] / n if n else np.nan,
+                    "corrected": (n_known[c] + estimate[c] * n_unknown) / n if n else np.nan,
+                    "low": (n_known[c] + low[c] * n_unknown) / n if n else np.nan,
+                    "high": (n_known[c] + high[c] * n_unknown) / n if n else np.nan,
                     "n_objects": n,
                 }
             )

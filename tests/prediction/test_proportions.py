@@ -141,3 +141,16 @@ def test_table_has_one_row_per_group_and_class():
 def test_bad_input_names_the_argument(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+def test_known_objects_count_as_their_class_and_only_the_others_are_corrected():
+    predicted = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    known = np.array([0, 0, -1, -1, -1, -1, -1, -1])  # two annotated objects the model got wrong
+    table = proportion_table(predicted, np.array([[50, 0], [0, 50]]), ["a", "b"], known=known, n_boot=500)
+    assert table["count"].tolist() == [6, 2]
+    # the 6 unknown objects: 2 predicted b by a perfect classifier; the 2 known are a
+    np.testing.assert_allclose(table["corrected"], [6 / 8, 2 / 8], atol=0.03)
+    assert (table["low"] <= table["corrected"]).all() and (table["corrected"] <= table["high"]).all()
+    assert table.loc[0, "low"] >= 2 / 8  # the known part carries no uncertainty
+    with pytest.raises(ValueError, match="known"):
+        proportion_table(predicted, np.eye(2, dtype=int), ["a", "b"], known=known[:3])

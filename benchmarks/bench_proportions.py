@@ -1,0 +1,96 @@
+"""Corrected class proportions on the demo sets: interval coverage and error against the raw count.
+
+For each demo set and annotation count, over repeated random draws of annotations: train the
+classifier, predict every object, estimate its errors out of fold (5 folds), and compare the
+corrected proportion of the set's second class (and its 95 % interval) with the truth.
+
+Usage (from the repository root)::
+
+    python -m benchmarks.bench_proportions                      # 100 draws, network and forest
+    python -m benchmarks.bench_proportions --draws 20 --models random_forest
+    python -m benchmarks.bench_proportions --quick              # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+import svetlana_nb as sv
+from svetlana_nb.models.cross_validation import out_of_fold
+
+SETS = ("cells_2d", "infected_cells_2d")
+COUNTS = (20, 100)
+MODELS = ("default", "random_forest")
+
+
+def one_draw(demo: sv.data.DemoData, objects: sv.Objects, n: int, model: str, rng: np.random.Generator) -> dict:
+    """Train on ``n`` random annotations and return the summary row of the second class with the truth."""
+    truth = demo.truth_index(demo.labels)
+    while True:
+        chosen = rng.choice(len(demo.labels), n, replace=False)
+        if np.bincount(truth[chosen], minlength=2).min() >= 2:
+            break
+    annotations = sv.Annotations(objects, demo.class_names)
+    for row in chosen:
+        annotations.add(int(demo.labels[row]), demo.class_names[truth[row]])
+    clf = sv.Classifier(objects) if model == "default" else sv.Classifier(objects, model=model)
+    clf.fit(annotations)
+    errors = out_of_fold(clf, annotations, folds=5)
+    prediction = clf.predict().corrected(annotations)
+    row = prediction.summary(errors, n_boot=1000, seed=int(rng.integers(1 << 31))).iloc[1]
+    true = float(np.mean(truth == 1))
+    return {
+        "true": true,
+        "raw": float(row["proportion"]),
+        "corrected": float(row["corrected"]),
+        "covered": bool(row["low"] <= true <= row["high"]),
+        "width": float(row["high"] - row["low"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print one table row per set, model and annotation count."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draws", type=int, default=100)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--quick", action="store_true", help="2 draws of 20 annotations, forest only")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    counts = (20,) if args.quick else COUNTS
+    draws = 2 if args.quick else args.draws
+    models = ["random_forest"] if args.quick else args.models
+    print("PROPORTIONS: the second class's share of each demo image, corrected for the classifier's errors")
+    print(f"{draws} draws of random annotations; errors out of fold (5 folds); 95 % Dirichlet-bootstrap interval")
+    print("| set | model | annotations | true | coverage | mean abs. error, raw | corrected | paired gap | width |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in args.sets:
+        demo = sv.data.load(name)
+        objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
+        for model in models:
+            for n in counts:
+                rng = np.random.default_rng(0)
+                start = time.perf_counter()
+                results = [one_draw(demo, objects, n, model, rng) for _ in range(draws)]
+                raw = np.array([abs(r["raw"] - r["true"]) for r in results])
+                corrected = np.array([abs(r["corrected"] - r["true"]) for r in results])
+                gap = corrected - raw
+                print(
+                    f"| {name} | {model} | {n} | {results[0]['true']:.3f} | "
+                    f"{np.mean([r['covered'] for r in results]):.2f} | {raw.mean():.4f} | {corrected.mean():.4f} | "
+                    f"{gap.mean():+.4f} ± {gap.std(ddof=1) / np.sqrt(draws) if draws > 1 else 0:.4f} | "
+                    f"{np.median([r['width'] for r in results]):.3f} |",
+                    flush=True,
+                )
+                print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

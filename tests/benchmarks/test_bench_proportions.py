@@ -1,0 +1,16 @@
+"""Smoke test of the proportions benchmark: ``python -m benchmarks.bench_proportions --quick`` prints its table."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import run_benchmark
+
+
+@pytest.mark.timeout(180)
+def test_bench_proportions_quick_prints_one_row_per_set():
+    out = run_benchmark("bench_proportions", "--quick", "--threads", "1", timeout=170)
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "random_forest" in line]
+    assert [row.split("|")[1].strip() for row in rows] == ["cells_2d", "infected_cells_2d"], out[-2000:]
+    for row in rows:
+        coverage = float(row.split("|")[5])
+        assert 0.0 <= coverage <= 1.0
