@@ -122,20 +122,45 @@ def check_choice(value: object, choices: tuple | list, *, name: str) -> None:
         raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
 
 
-def check_number(value: object, *, name: str, low: float = 0.0, high: float | None = None) -> float:
+def check_number(
+    value: object, *, name: str, low: float = 0.0, high: float | None = None, open_low: bool = False
+) -> float:
     """``value`` as a float when it is a real number in ``[low, high]`` (``high=None``: no bound above).
 
-    Booleans, strings and NaN are refused with a ``ValueError`` naming ``name`` and the range.
+    ``open_low`` excludes ``low`` itself (``lr > 0``). Booleans, strings, NaN and infinities are
+    refused with a ``ValueError`` naming ``name`` and the range.
     """
     if (
         isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not value >= low
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not np.isfinite(value)
+        or not (value > low if open_low else value >= low)
         or (high is not None and not value <= high)
     ):
-        expected = f"from {low:g} to {high:g}" if high is not None else f">= {low:g}"
-        raise ValueError(f"{name}: expected a number {expected}, got {value!r}")
+        bound = f"above {low:g}" if open_low else f"from {low:g}"
+        expected = f"{bound} to {high:g}" if high is not None else (f"> {low:g}" if open_low else f">= {low:g}")
+        raise ValueError(f"{name}: expected a finite number {expected}, got {value!r}")
     return float(value)
+
+
+def check_count(value: object, *, name: str, low: int = 0, optional: bool = False) -> int | None:
+    """``value`` as an int when it is a whole number >= ``low`` (None too when ``optional``).
+
+    ``2.5``, ``"3"``, ``True`` and NaN are refused with a ``ValueError`` naming ``name``.
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        none = " or None" if optional else ""
+        raise ValueError(f"{name}: expected a whole number >= {low}{none}, got {value!r}")
+    return int(value)
+
+
+def check_flag(value: object, *, name: str) -> bool:
+    """``value`` when it is True or False; ``ValueError`` naming ``name`` otherwise (``"yes"``, 1)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
 
 
 def check_channels(channels: object, *, n_channels: int | None = None) -> tuple[int, ...] | None:

@@ -6,7 +6,9 @@ The training loop knows nothing of who watches it: widgets, loggers and tests ar
 
 from __future__ import annotations
 
+import atexit
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -164,6 +166,32 @@ class CallbackList:
             cb.on_train_end(history)
 
 
+#: Jobs still running, stopped and waited for when Python exits (see :func:`_stop_running_jobs`).
+_RUNNING: set["TrainingJob"] = set()
+_RUNNING_LOCK = threading.Lock()
+#: How long the exit waits for a stopped job (a batch, or a forest's fit, which cannot be interrupted).
+EXIT_WAIT_SECONDS = 60.0
+
+
+def _stop_running_jobs() -> None:
+    """Stop every running training and wait for it, so that Python never exits under a torch thread.
+
+    Python kills daemon threads at exit; one inside a torch operation then aborts the process
+    ("terminate called without an active exception"). Registered with :mod:`atexit`, which runs
+    while daemon threads still live.
+    """
+    with _RUNNING_LOCK:
+        jobs = list(_RUNNING)
+    for job in jobs:
+        job.stop()
+    deadline = time.monotonic() + EXIT_WAIT_SECONDS
+    for job in jobs:
+        job.wait(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_stop_running_jobs)
+
+
 class TrainingJob:
     """A fit running in a background thread, so a notebook stays responsive.
 
@@ -188,7 +216,12 @@ class TrainingJob:
             except BaseException as error:  # reported through .error and the callbacks' owner
                 self.error = error
             finally:
+                with _RUNNING_LOCK:
+                    _RUNNING.discard(self)
                 self._done.set()
+
+        with _RUNNING_LOCK:
+            _RUNNING.add(self)
 
         self.thread = threading.Thread(target=run, name="svetlana-nb-training", daemon=True)
         self.thread.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -104,7 +105,48 @@ class Classifier(ClassifierSettings):
         Returns
         -------
         History
+
+        Raises
+        ------
+        TrainingDivergedError
+            The loss became non-finite or exploded (a learning rate far too high).
+        RuntimeError
+            Another fit of this classifier is running (in a background job or another thread).
+
+        If training fails or is refused, the classifier is left as it was before the call:
+        weights, classes, objects and history.
         """
+        if not self._fit_lock.acquire(blocking=False):
+            raise RuntimeError(
+                "fit: this classifier is already training (a fit or fit_in_background is running); "
+                "wait for it to finish or call stop() first"
+            )
+        saved = self._state_before_fit(warm_start)
+        try:
+            return self._fit(annotations, epochs=epochs, callbacks=callbacks, warm_start=warm_start, **training_options)
+        except BaseException:
+            self.__dict__.update(saved)
+            raise
+        finally:
+            self._fit_lock.release()
+
+    def _state_before_fit(self, warm_start: bool) -> dict[str, Any]:
+        """What :meth:`fit` may change, kept to be put back when it fails (the backend copied if trained in place)."""
+        names = ("backend", "class_names", "n_classes", "objects", "history", "patch", "ndim", "image_channels")
+        saved = {name: self.__dict__[name] for name in names}
+        if warm_start and self.backend is not None:
+            saved["backend"] = copy.deepcopy(self.backend)
+        return saved
+
+    def _fit(
+        self,
+        annotations: Annotations,
+        *,
+        epochs: int | None,
+        callbacks: Sequence[Callback],
+        warm_start: bool,
+        **training_options: Any,
+    ) -> History:
         options = dict(training_options)
         if epochs is not None:
             options["epochs"] = epochs
@@ -157,6 +199,10 @@ class Classifier(ClassifierSettings):
 
     def fit_in_background(self, annotations: Annotations, **fit_options: Any) -> TrainingJob:
         """Run :meth:`fit` in a background thread; returns a :class:`~svetlana_nb.models.callbacks.TrainingJob`."""
+        if self._fit_lock.locked():
+            raise RuntimeError(
+                "fit_in_background: this classifier is already training; wait for it to finish or call stop() first"
+            )
         return TrainingJob(lambda: self.fit(annotations, **fit_options), self.stop)
 
     # -- prediction ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from .._validation import check_choice, check_count, check_flag, check_number
 from .augment import Augmentation
 
 #: Options of earlier versions, and what replaced them.
@@ -79,17 +80,28 @@ class TrainingConfig:
         return new
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first invalid option."""
-        if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"epochs: expected None or a positive int, got {self.epochs}")
-        if not self.lr > 0:
-            raise ValueError(f"lr: expected a positive learning rate, got {self.lr}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive int, got {self.batch_size}")
-        if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction: expected 0 <= val_fraction < 1, got {self.val_fraction}")
-        if self.lr_schedule not in ("cosine", "plateau", "none"):
-            raise ValueError(f"lr_schedule: expected 'cosine', 'plateau' or 'none', got {self.lr_schedule!r}")
+        """Raise ``ValueError`` naming the first invalid option and what it expects.
+
+        Types are checked as well as ranges: ``epochs=2.5``, ``"3"``, ``True`` or ``lr=inf`` are
+        refused here rather than failing deep inside the training loop.
+        """
+        check_count(self.epochs, name="epochs", low=1, optional=True)
+        check_number(self.lr, name="lr", low=0.0, high=10.0, open_low=True)
+        check_count(self.batch_size, name="batch_size", low=1)
+        check_number(self.weight_decay, name="weight_decay", low=0.0, high=1e3)
+        check_choice(self.lr_schedule, ("cosine", "plateau", "none"), name="lr_schedule")
+        for name in ("class_weight", "early_stopping", "mixed_precision"):
+            check_flag(getattr(self, name), name=name)
+        check_number(self.val_fraction, name="val_fraction", low=0.0, high=0.9)
+        check_count(self.min_val_annotations, name="min_val_annotations", low=2)
+        check_count(self.patience, name="patience", low=1)
+        if not isinstance(self.augmentation, Augmentation):
+            raise ValueError(
+                "augmentation: expected an Augmentation, True (the default strengths), False (none) or a dict "
+                f"of strengths, got {self.augmentation!r}"
+            )
+        check_count(self.seed, name="seed", low=0, optional=True)
+        check_number(self.label_smoothing, name="label_smoothing", low=0.0, high=0.5)
 
     def to_dict(self) -> dict:
         """JSON-ready options."""

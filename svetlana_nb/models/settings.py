@@ -73,6 +73,7 @@ class ClassifierSettings:
         self.backend: Backend | None = None
         self.history: History | None = None
         self._stop_event = threading.Event()
+        self._fit_lock = threading.Lock()  # one fit at a time: two would corrupt each other's gradients
 
     # -- settings ------------------------------------------------------------------------------
     @property

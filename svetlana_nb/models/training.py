@@ -18,6 +18,10 @@ from .config import TrainingConfig
 from .devices import fast_layout, fast_module
 
 
+class TrainingDivergedError(ValueError):
+    """The training loss became non-finite or exploded: the run stopped, the model was not kept."""
+
+
 def stratified_split(targets: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Split indices into train/validation keeping class proportions (at least one per class).
 
@@ -140,6 +144,10 @@ def train_network(
     callbacks = callbacks or CallbackList()
     callbacks.train_begin(begin_info)
 
+    # A loss a hundred times the first batch's (itself near log(k) for normalised patches) means the
+    # weights have blown up (a learning rate far too high): the model would then answer one class
+    # with full confidence. Set from the first batch.
+    loss_limit = math.inf
     best_score, best_state, since_best = math.inf, None, 0
     for epoch in range(1, max_epochs + 1):
         model.train()
@@ -155,6 +163,13 @@ def train_network(
             loss.backward()
             optimizer.step()
             loss_value = float(loss.detach())
+            if loss_limit == math.inf and math.isfinite(loss_value):
+                loss_limit = 100.0 * max(1.0, math.log(n_classes), loss_value)
+            if not math.isfinite(loss_value) or loss_value > loss_limit:
+                raise TrainingDivergedError(
+                    f"training diverged: the training loss became {loss_value:.3g} at epoch {epoch} "
+                    f"(a sound run stays below {loss_limit:.0f}); lower the learning rate (lr={config.lr:g})"
+                )
             loss_sum += loss_value * len(idx)
             correct += int((logits.detach().argmax(1) == yb).sum())
             seen += len(idx)
@@ -203,6 +218,10 @@ def train_network(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise TrainingDivergedError(
+            f"training diverged: the network's weights are no longer finite; lower the learning rate (lr={config.lr:g})"
+        )
     model.eval()
     if val is not None and len(val[0]):
         _, _, pred = evaluate(model, val[0], val[1], weight)

@@ -213,7 +213,7 @@ def test_training_errors(scene_2d):
         sv.Classifier(objects, model="vgg")
     with pytest.raises(TypeError, match="lr_max: unknown training option"):
         sv.Classifier(objects, lr_max=3)
-    with pytest.raises(ValueError, match="lr: expected a positive"):
+    with pytest.raises(ValueError, match="lr: expected a finite number above 0"):
         sv.Classifier(objects).fit(ann, lr=-1)
     with pytest.raises(RuntimeError, match="not trained yet"):
         sv.Classifier(objects).predict(objects)
