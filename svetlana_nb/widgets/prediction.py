@@ -209,10 +209,18 @@ class PredictionViewer(widgets.VBox):
         return rgba
 
     # -- events --------------------------------------------------------------------------------
+    @traitlets.validate("prediction")
+    def _check_prediction(self, proposal: dict) -> Prediction | None:
+        """Refuse a prediction of other objects before it is stored (a later export would write its rows)."""
+        value = proposal["value"]
+        if value is not None and value.objects is not self.objects:
+            raise ValueError(
+                "prediction: it was made for other objects than this viewer's; the viewer keeps its prediction"
+            )
+        return value
+
     @traitlets.observe("prediction")
     def _on_prediction(self, _change: dict) -> None:
-        if self.prediction is not None and self.prediction.objects is not self.objects:
-            raise ValueError("prediction: it was made for other objects than this viewer's")
         self._update_layers()
         self.overview.refresh(base=False)
         if self.selected is not None:

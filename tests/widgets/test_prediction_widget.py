@@ -273,3 +273,18 @@ def test_annotations_of_other_objects_are_refused(trained, demo):
     other = sv.Objects(demo.image, demo.mask)  # the same pixels, but another Objects
     with pytest.raises(ValueError, match="annotations: they belong to other objects"):
         PredictionViewer(objects, pred, annotations=fresh_annotations(other, demo))
+
+
+def test_a_prediction_of_other_objects_is_refused_and_not_kept(trained, demo, tmp_path):
+    objects, ann, clf, prediction = trained
+    viewer = PredictionViewer(objects, prediction, classifier=clf, annotations=fresh_annotations(objects, demo))
+    other_mask = demo.mask.copy()
+    other_mask[other_mask == objects.labels[0]] = 0  # another segmentation: one object fewer
+    other_objects = sv.Objects(demo.image, other_mask)
+    other = sv.Prediction(other_objects, np.full((len(other_objects), 2), 0.5, np.float32), demo.class_names)
+    with pytest.raises(ValueError, match="prediction: it was made for other objects"):
+        viewer.prediction = other
+    assert viewer.prediction is prediction
+    paths = viewer.export(tmp_path)
+    table = pd.read_csv(next(p for p in paths if p.suffix == ".csv"))
+    assert len(table) == len(objects)
