@@ -82,3 +82,36 @@ def bounding_boxes(mask: np.ndarray, *, name: str = "mask") -> tuple[np.ndarray,
         np.minimum.at(starts, where, part_starts)
         np.maximum.at(stops, where, part_stops)
     return labels, np.concatenate([starts, stops], axis=1)
+
+
+#: Label ids above this are renumbered when they are sparse: tables indexed by label id (colours,
+#: classes per pixel, measurements) would otherwise take gigabytes for a handful of objects.
+SPARSE_ID_LIMIT = 1 << 22
+
+
+def compact_labels(mask: np.ndarray, *, name: str = "mask") -> tuple[np.ndarray, np.ndarray | None]:
+    """Renumber the objects 1..n when the largest id is huge and far above the object count.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of int, shape (Y, X) or (Z, Y, X)
+
+    Returns
+    -------
+    mask : numpy.ndarray of int32
+        ``mask`` itself when its ids are fine, else a renumbered copy (0 stays background).
+    original : numpy.ndarray of int64, shape (n,), or None
+        When renumbered, ``original[i]`` is the old id of new label ``i + 1``; None otherwise.
+    """
+    top = int(mask.max())
+    if top <= SPARSE_ID_LIMIT:
+        return mask, None
+    ids, inverse = np.unique(mask, return_inverse=True)
+    objects = ids[ids > 0]
+    if top <= 4 * len(objects):
+        return mask, None
+    if ids[0] < 0:
+        raise ValueError(f"{name}: label ids must be >= 0 (0 is background), found {ids[0]}")
+    shift = 0 if ids[0] == 0 else 1
+    renumbered = (inverse.reshape(mask.shape) + shift).astype(np.int32)
+    return renumbered, objects.astype(np.int64)

@@ -6,6 +6,7 @@ Everything per object is an array (one row per object), computed in one pass ove
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Union
@@ -14,7 +15,7 @@ import numpy as np
 
 from .._validation import as_image, as_label_mask, channel_last, check_choice
 from . import features as _features
-from .boxes import bounding_boxes
+from .boxes import bounding_boxes, compact_labels
 from .patch_spec import NORMALIZATIONS, Normalization, as_patch_shape, estimate_patch_shape
 from .pixels import crop_one, intensity_range
 
@@ -76,6 +77,9 @@ class Objects:
         self.names: list[str] = names
         self.images: list[np.ndarray] = []
         self.masks: list[np.ndarray] = []
+        #: Per image: None, or the user's label id of each object when the ids were renumbered
+        #: because they were huge and sparse (``original_labels[i][label - 1]``).
+        self.original_labels: list[np.ndarray | None] = []
         all_labels, all_bbox, all_index = [], [], []
         for i, (img, msk) in enumerate(zip(images, masks)):
             suffix = f"[{i}]" if several else ""
@@ -87,6 +91,16 @@ class Objects:
                 image_name=f"image{suffix}",
                 mask_name=f"mask{suffix}",
             )
+            msk, original = compact_labels(msk, name=f"mask{suffix}")
+            if original is not None:
+                warnings.warn(
+                    f"mask{suffix} ({names[i]!r}): its largest label id ({int(original[-1])}) is far above its "
+                    f"{len(original)} objects, so they were renumbered 1 to {len(original)}; tables, keys and "
+                    "exports use the new ids, and objects.original_labels gives the old id of each",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            self.original_labels.append(original)
             labels, bbox = bounding_boxes(msk, name=f"mask{suffix}")
             if len(labels) == 0:
                 raise ValueError(f"mask{suffix}: the label image has no objects (all zeros)")

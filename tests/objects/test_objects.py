@@ -120,3 +120,35 @@ def test_two_band_scan_matches_one_band_and_checks_ids(monkeypatch):
     with pytest.raises(ValueError, match=r"mask\[1\]: label ids must be >= 0.*-2"):
         sv.Objects([np.ones_like(mask), np.ones_like(mask)], [mask, bad])
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("top", [2**31, 2**40])
+def test_huge_sparse_label_ids_are_renumbered_with_a_warning_and_little_memory(top):
+    import tracemalloc
+
+    mask = np.zeros((64, 64), np.int64)
+    mask[5:20, 5:20] = 7
+    mask[30:50, 30:50] = top
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        with pytest.warns(UserWarning, match=f"largest label id \\({top}\\) is far above its 2 objects"):
+            objects = sv.Objects(image, mask)
+        probabilities = np.array([[0.9, 0.1], [0.2, 0.8]], np.float32)
+        class_image = sv.Prediction(objects, probabilities, ["a", "b"]).class_image()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert objects.labels.tolist() == [1, 2]
+    np.testing.assert_array_equal(objects.original_labels[0], [7, top])
+    assert class_image[10, 10] == 1 and class_image[40, 40] == 2 and class_image[0, 0] == 0
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_ordinary_label_ids_are_kept():
+    mask = np.zeros((32, 32), np.int32)
+    mask[2:8, 2:8] = 5
+    mask[20:30, 20:30] = 1_000_000
+    objects = sv.Objects(np.ones((32, 32), np.float32), mask)
+    assert objects.labels.tolist() == [5, 1_000_000]
+    assert objects.original_labels == [None]
