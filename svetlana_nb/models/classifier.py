@@ -266,17 +266,23 @@ class Classifier(ClassifierSettings):
         modelfile.write(path, tensors, header)
 
     @classmethod
-    def load(
-        cls, path: str | os.PathLike, *, model: nn.Module | None = None, device: str | torch.device = "auto"
+    def _from_header(
+        cls,
+        tensors: dict[str, torch.Tensor],
+        header: dict[str, Any],
+        *,
+        model: nn.Module | None,
+        device: str | torch.device,
     ) -> Classifier:
-        """Read a classifier written by :meth:`save`; ``model`` supplies the module of a custom network."""
-        tensors, header = modelfile.read(path)
+        """The classifier a checked header and its tensors describe (errors name the setting)."""
         kind: ModelKind = model_kind(header["model"])
         if kind is CUSTOM and model is None:
             raise ValueError(
                 "model: this file holds a custom network; pass the module: Classifier.load(path, model=...)"
             )
         opinion = header["second_opinion"]
+        if not isinstance(header["training"], dict):
+            raise ValueError("training: expected a mapping of training options")
         clf = cls(
             None,
             model=model if model is not None and kind is CUSTOM else kind.name,
@@ -288,8 +294,19 @@ class Classifier(ClassifierSettings):
         )
         clf.ndim, clf.image_channels = int(header["ndim"]), int(header["image_channels"])
         clf.backend = clf.kind.new_backend(clf._setup(), network=clf._custom_network)
+        clf.backend.load_state(tensors, header["backend"])
+        return clf
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, *, model: nn.Module | None = None, device: str | torch.device = "auto"
+    ) -> Classifier:
+        """Read a classifier written by :meth:`save`; ``model`` supplies the module of a custom network."""
+        tensors, header = modelfile.read(path)
         try:
-            clf.backend.load_state(tensors, header["backend"])
-        except (ValueError, KeyError) as error:
-            raise ValueError(f"path: {str(path)!r} does not match its declared model ({error})") from None
+            clf = cls._from_header(tensors, header, model=model, device=device)
+        except KeyError as error:
+            raise ValueError(f"path: {str(path)!r} is not a usable model file: missing field {error}") from None
+        except (ValueError, TypeError, IndexError, RuntimeError) as error:
+            raise ValueError(f"path: {str(path)!r} is not a usable model file: {error}") from None
         return clf

@@ -120,7 +120,9 @@ class ForestModel:
         missing = sorted(set(cls.ARRAYS) - set(arrays))
         if missing:
             raise ValueError(f"its forest lacks the arrays {missing}")
-        return cls(arrays, list(feature_names))
+        names = list(feature_names)
+        check_arrays(arrays, n_features=len(names))
+        return cls(arrays, names)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Mean class fractions over trees, shape (n, n_classes).
@@ -129,6 +131,11 @@ class ForestModel:
         than a numpy walk); falls back to the vectorised numpy walk (:meth:`predict_proba_numpy`)
         if this scikit-learn cannot rebuild them.
         """
+        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
+            # the compiled trees index columns unchecked: fewer columns than features reads outside memory
+            raise ValueError(
+                f"the forest reads {len(self.feature_names)} measurements, got an array of shape {x.shape}"
+            )
         trees = self._sklearn_trees()
         if trees is None:
             return self.predict_proba_numpy(x)
@@ -202,3 +209,69 @@ def _rebuild_trees(arrays: dict[str, np.ndarray], n_features: int) -> list:
         )
         trees.append(tree)
     return trees
+
+
+#: More nodes than any forest of this project holds (200 trees of a few thousand annotations).
+MAX_NODES = 50_000_000
+
+
+def check_arrays(arrays: dict[str, np.ndarray], *, n_features: int) -> None:
+    """``ValueError`` naming the array unless ``arrays`` form a forest that prediction can walk safely.
+
+    scikit-learn's compiled trees trust their node arrays: a feature index out of range reads
+    outside memory, and a child pointing back makes the walk endless. So, vectorised over all
+    nodes: shapes agree, numbers are finite, every internal node has two children inside its own
+    tree and after itself (which rules out cycles), and features are in range.
+
+    Parameters
+    ----------
+    arrays : dict of str to numpy.ndarray
+        The arrays of :attr:`ForestModel.ARRAYS`, as read from a file.
+    n_features : int
+        Length of the forest's feature names.
+    """
+    if n_features < 1:
+        raise ValueError("its forest has no feature names")
+    kinds = {"feature": "i", "left": "i", "right": "i", "roots": "i"}
+    for name in ForestModel.ARRAYS:
+        array = arrays[name]
+        expected_kind = kinds.get(name, "f")
+        if array.dtype.kind != expected_kind:
+            raise ValueError(
+                f"forest array {name!r}: expected {'integers' if expected_kind == 'i' else 'floats'}, got {array.dtype}"
+            )
+        if expected_kind == "f" and not np.isfinite(array).all():
+            raise ValueError(f"forest array {name!r}: holds NaN or infinite values")
+    left, right, feature, threshold = arrays["left"], arrays["right"], arrays["feature"], arrays["threshold"]
+    value, roots = arrays["value"], arrays["roots"]
+    n = len(left)
+    if not 0 < n <= MAX_NODES or any(a.shape != (n,) for a in (left, right, feature, threshold)):
+        raise ValueError(
+            f"forest arrays 'left', 'right', 'feature', 'threshold': expected one value per node (1 to {MAX_NODES}), "
+            f"got shapes {[a.shape for a in (left, right, feature, threshold)]}"
+        )
+    if value.ndim != 2 or value.shape[0] != n or value.shape[1] < 2:
+        raise ValueError(f"forest array 'value': expected shape ({n}, n_classes >= 2), got {value.shape}")
+    leaf_sums = value[left == -1].sum(axis=1) if len(left) == n else np.zeros(0)
+    if (value < 0).any() or (value > 1).any() or (np.abs(leaf_sums - 1.0) > 1e-6).any():
+        raise ValueError("forest array 'value': expected class fractions from 0 to 1, summing to 1 at each leaf")
+    if roots.ndim != 1 or len(roots) == 0 or roots[0] != 0 or (np.diff(roots) <= 0).any() or roots[-1] >= n:
+        raise ValueError("forest array 'roots': expected increasing node indices starting at 0, each inside the forest")
+    for name in ("importances", "mean", "scale"):
+        if arrays[name].shape != (n_features,):
+            raise ValueError(f"forest array {name!r}: expected shape ({n_features},), got {arrays[name].shape}")
+    nodes = np.arange(n)
+    tree_end = np.append(roots[1:], n)[np.searchsorted(roots, nodes, side="right") - 1]
+    leaf = left == -1
+    if ((right == -1) != leaf).any():
+        raise ValueError("forest arrays 'left' and 'right': a node has one child only")
+    internal = ~leaf
+    for name, child in (("left", left), ("right", right)):
+        bad = internal & ((child <= nodes) | (child >= tree_end))
+        if bad.any():
+            node = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"forest array {name!r}: node {node} points to {int(child[node])}, outside its tree or backwards"
+            )
+    if (internal & ((feature < 0) | (feature >= n_features))).any():
+        raise ValueError(f"forest array 'feature': indices must lie in [0, {n_features - 1}]")

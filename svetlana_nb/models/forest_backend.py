@@ -143,8 +143,14 @@ class ForestBackend:
         second_opinion: SecondOpinion | None = None,
     ) -> np.ndarray:
         """Class probabilities, float32, shape (len(rows), n_classes)."""
-        x, _ = feature_matrix(objects, rows, channels=self.setup.spec.channels)
-        return self._forest().predict_proba(x).astype(np.float32)
+        x, names = feature_matrix(objects, rows, channels=self.setup.spec.channels)
+        forest = self._forest()
+        if names != forest.feature_names:
+            raise ValueError(
+                f"objects: the forest was trained on the measurements {forest.feature_names}, "
+                f"these objects have {names}"
+            )
+        return forest.predict_proba(x).astype(np.float32)
 
     def top_features(self, objects: Objects, row: int, k: int = 5) -> list[tuple[str, float, float]]:
         """The ``k`` most important measurements: (name, importance, this object's z-score)."""

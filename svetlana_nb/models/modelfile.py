@@ -70,7 +70,73 @@ def read(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, An
     missing = [name for name in HEADER_FIELDS if name not in header]
     if missing:
         raise ValueError(f"path: {str(path)!r} is an incomplete model file (missing {missing})")
+    check_header(header, path)
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"path: {str(path)!r}: tensor {name!r} holds NaN or infinite values")
     return tensors, header
+
+
+#: Largest patch side a model file may declare (far above any object this project classifies).
+MAX_PATCH_SIDE = 512
+#: Most image channels and classes a model file may declare.
+MAX_CHANNELS = 1024
+MAX_CLASSES = 1000
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_header(header: dict[str, Any], path: str | os.PathLike) -> None:
+    """``ValueError`` naming the file and the field unless the header's fields have sound types and ranges.
+
+    The settings themselves (patch, training options, second opinion) are checked again where
+    they are used, by the same checks as when a user gives them.
+    """
+
+    def bad(field: str, expected: str) -> ValueError:
+        value = repr(header.get(field.split(".")[0]))
+        value = value if len(value) <= 120 else value[:117] + "..."
+        return ValueError(f"path: {str(path)!r}: field {field!r}: expected {expected}, got {value}")
+
+    if not isinstance(header["model"], str) or not header["model"]:
+        raise bad("model", "a model name")
+    names = header["class_names"]
+    if (
+        not isinstance(names, list)
+        or not 2 <= len(names) <= MAX_CLASSES
+        or not all(isinstance(n, str) and n.strip() for n in names)
+        or len(set(names)) != len(names)
+    ):
+        raise bad("class_names", f"a list of 2 to {MAX_CLASSES} distinct, non-empty names")
+    if not _is_int(header["ndim"]) or header["ndim"] not in (2, 3):
+        raise bad("ndim", "2 or 3")
+    channels = header["image_channels"]
+    if not _is_int(channels) or not 1 <= channels <= MAX_CHANNELS:
+        raise bad("image_channels", f"a whole number from 1 to {MAX_CHANNELS}")
+    for field in ("patch", "training", "backend"):
+        if not isinstance(header[field], dict):
+            raise bad(field, "a mapping")
+    patch = header["patch"]
+    shape = patch.get("shape")
+    if shape is not None and (
+        not isinstance(shape, list)
+        or len(shape) != header["ndim"]
+        or not all(_is_int(side) and 1 <= side <= MAX_PATCH_SIDE for side in shape)
+    ):
+        raise bad("patch.shape", f"{header['ndim']} whole numbers from 1 to {MAX_PATCH_SIDE}")
+    selected = patch.get("channels")
+    if selected is not None and (
+        not isinstance(selected, list)
+        or not selected
+        or not all(_is_int(c) and 0 <= c < channels for c in selected)
+        or len(set(selected)) != len(selected)
+    ):
+        raise bad("patch.channels", f"distinct channel indices below image_channels ({channels}), or null")
+    opinion = header["second_opinion"]
+    if opinion is not None and (not isinstance(opinion, dict) or set(opinion) != {"weight", "below"}):
+        raise bad("second_opinion", "null or a mapping of 'weight' and 'below'")
 
 
 def _from_version_1(tensors: dict[str, torch.Tensor], old: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict]:

@@ -97,7 +97,7 @@ def test_version_1_forest_keeps_its_measurements(infected):
         ),
         (lambda h, t: ({**h, "format": "other"}, t), "not a svetlana_nb model file"),
         (lambda h, t: (h, {k: v for k, v in t.items() if not k.startswith("opinion.")}), "forest lacks"),
-        (lambda h, t: (h, {k: v for k, v in t.items() if "classifier" not in k}), "does not match its declared model"),
+        (lambda h, t: (h, {k: v for k, v in t.items() if "classifier" not in k}), "is not a usable model file"),
     ],
 )
 def test_broken_files_are_refused_naming_the_file(change, message, tmp_path):
