@@ -1,0 +1,81 @@
+"""The command line: one bad image does not stop a batch, and user errors are messages, not tracebacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from helpers import annotate, grid_scene
+
+import svetlana_nb as sv
+from svetlana_nb import cli
+
+
+@pytest.fixture(scope="module")
+def model_and_scene(tmp_path_factory):
+    image, mask, truth = grid_scene(size=120)
+    objects = sv.Objects(image, mask)
+    clf = sv.Classifier(objects, model="random_forest")
+    clf.fit(annotate(objects, truth, 12))
+    path = tmp_path_factory.mktemp("model") / "model.svnb"
+    clf.save(path)
+    return path, image, mask
+
+
+def _folders(tmp_path, image, mask, names=("a", "b", "c")):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for name in names:
+        tifffile.imwrite(tmp_path / "images" / f"{name}.tif", image)
+        tifffile.imwrite(tmp_path / "masks" / f"{name}.tif", mask)
+
+
+def _run(model, tmp_path, *extra, out="out"):
+    args = ["predict", str(model), str(tmp_path / "images"), str(tmp_path / "masks"), str(tmp_path / out)]
+    return cli.main([*args, "--no-progress", *extra])
+
+
+def test_a_corrupt_image_is_reported_by_name_and_the_others_complete(model_and_scene, tmp_path, capsys):
+    model, image, mask = model_and_scene
+    _folders(tmp_path, image, mask)
+    (tmp_path / "images" / "b.tif").write_bytes(b"II*\x00 this is not a tiff")
+    assert _run(model, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "1 of 3 image(s) failed" in err and "image b.tif" in err
+    assert "Traceback" not in err
+    table = pd.read_csv(tmp_path / "out" / "objects.csv")
+    assert sorted(set(table["image"])) == ["a.tif", "c.tif"]
+    assert len(table) == 2 * len(np.unique(mask[mask > 0]))
+    assert (tmp_path / "out" / "a_classes.tif").exists() and (tmp_path / "out" / "c_classes.tif").exists()
+    assert not (tmp_path / "out" / "b_classes.tif").exists()
+
+
+def test_a_mask_of_another_shape_names_both_files(model_and_scene, tmp_path, capsys):
+    model, image, mask = model_and_scene
+    _folders(tmp_path, image, mask, names=("a", "b"))
+    tifffile.imwrite(tmp_path / "masks" / "b.tif", mask[:60])
+    assert _run(model, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "image b.tif, mask b.tif" in err and "do not match" in err
+    assert set(pd.read_csv(tmp_path / "out" / "objects.csv")["image"]) == {"a.tif"}
+
+
+def test_an_out_dir_that_is_a_file_is_an_error_naming_it(model_and_scene, tmp_path, capsys):
+    model, image, mask = model_and_scene
+    _folders(tmp_path, image, mask, names=("a",))
+    (tmp_path / "out").write_text("not a folder")
+    assert _run(model, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "OUT_DIR" in err and "is a file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "2.5", "many"])
+def test_a_bad_batch_size_is_refused_by_argparse_naming_the_option(model_and_scene, tmp_path, capsys, value):
+    model, image, mask = model_and_scene
+    _folders(tmp_path, image, mask, names=("a",))
+    with pytest.raises(SystemExit) as exit_info:
+        _run(model, tmp_path, "--batch-size", value)
+    assert exit_info.value.code == 2
+    assert "--batch-size" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
