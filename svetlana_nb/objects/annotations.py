@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from .._files import atomic_write_text
+from .._files import atomic_write_text, folder_lock
+from .annotation_file import FORMAT, VERSION, FileChangedError, file_digest, fingerprint, mismatches, parse
 from .objects import Key, Objects
 
-FORMAT = "svetlana_nb.annotations"
-VERSION = 1
+__all__ = ["Annotations", "FileChangedError", "FORMAT", "VERSION"]
 
 
 class Annotations:
@@ -42,6 +45,10 @@ class Annotations:
     def __init__(
         self, objects: Objects, class_names: Sequence[str], *, autosave: str | os.PathLike | None = None
     ) -> None:
+        if class_names is None or isinstance(class_names, (str, bytes)):
+            raise TypeError(
+                f"class_names: expected a list of class names, e.g. ['healthy', 'infected'], got {class_names!r}"
+            )
         names = [str(c) for c in class_names]
         if len(names) < 2:
             raise ValueError(f"class_names: expected at least 2 classes, got {names}")
@@ -54,6 +61,8 @@ class Annotations:
         self._redo: list[tuple[tuple[str, int], str | None, str | None]] = []
         self._callbacks: list[Callable[[Annotations], None]] = []
         self.autosave = None if autosave is None else Path(autosave)
+        #: SHA-256 of the autosave file as this session last read or wrote it (None: no file then).
+        self._autosave_digest: str | None = None if autosave is None else file_digest(autosave)
 
     # -- mapping -------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -125,16 +134,35 @@ class Annotations:
         name = str(name)
         if not name.strip() or name in self.class_names:
             raise ValueError(f"name: expected a new non-empty class name, got {name!r}")
-        self.class_names = [*self.class_names, name]
-        self._changed()
+        with self._transaction():
+            self.class_names = [*self.class_names, name]
 
     def _apply(self, key: tuple[str, int], before: str | None, after: str | None) -> None:
         if before == after:
             return
-        self._set(key, after)
-        self._undo.append((key, before, after))
-        self._redo.clear()
-        self._changed()
+        with self._transaction():
+            self._set(key, after)
+            self._undo.append((key, before, after))
+            self._redo.clear()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Change memory and the autosave file together: if the save fails, memory is put back.
+
+        Listeners hear of a change only once it is saved; the error propagates to the caller
+        (the widgets show it), so memory, disk and display never disagree.
+        """
+        snapshot = (dict(self._labels), list(self._undo), list(self._redo), list(self.class_names))
+        try:
+            yield
+            if self.autosave is not None:
+                self._save_autosave()
+        except BaseException:
+            labels, undo, redo, names = snapshot
+            self._labels, self._undo, self._redo, self.class_names = labels, undo, redo, names
+            raise
+        for callback in list(self._callbacks):
+            callback(self)
 
     def _set(self, key: tuple[str, int], value: str | None) -> None:
         if value is None:
@@ -162,20 +190,20 @@ class Annotations:
         """Undo the last change; return the key it touched (None when nothing to undo)."""
         if not self._undo:
             return None
-        key, before, after = self._undo.pop()
-        self._set(key, before)
-        self._redo.append((key, before, after))
-        self._changed()
+        with self._transaction():
+            key, before, after = self._undo.pop()
+            self._set(key, before)
+            self._redo.append((key, before, after))
         return key
 
     def redo(self) -> tuple[str, int] | None:
         """Redo the last undone change; return the key it touched."""
         if not self._redo:
             return None
-        key, before, after = self._redo.pop()
-        self._set(key, after)
-        self._undo.append((key, before, after))
-        self._changed()
+        with self._transaction():
+            key, before, after = self._redo.pop()
+            self._set(key, after)
+            self._undo.append((key, before, after))
         return key
 
     # -- events --------------------------------------------------------------------------------
@@ -187,68 +215,143 @@ class Annotations:
         elif callback not in self._callbacks:
             self._callbacks.append(callback)
 
-    def _changed(self) -> None:
-        if self.autosave is not None:
-            self.save(self.autosave)
-        for callback in list(self._callbacks):
-            callback(self)
-
     # -- files ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """JSON-ready content: class names and (image name, label, class) records."""
+        """JSON-ready content: class names, (image name, label, class) records, image fingerprints."""
         return {
             "format": FORMAT,
             "version": VERSION,
             "class_names": list(self.class_names),
             "images": list(self.objects.names),
+            "fingerprints": {name: fingerprint(self.objects, i) for i, name in enumerate(self.objects.names)},
             "annotations": [{"image": img, "label": label, "class": cls} for (img, label), cls in self._labels.items()],
         }
 
+    def _text(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the annotations as JSON, atomically (image names only, never absolute paths)."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
+        if self.autosave is not None and Path(path).resolve() == self.autosave.resolve():
+            self._save_autosave()
+        else:
+            atomic_write_text(path, self._text())
+
+    def _save_autosave(self) -> None:
+        """Save to the autosave file unless another writer changed it since this session last did.
+
+        ``FileChangedError`` then: two Annotators or ``Annotations.open`` on one file would
+        otherwise each overwrite the other's labels. An advisory lock on the folder makes the
+        check and the write one step.
+        """
+        assert self.autosave is not None
+        text = self._text()
+        with folder_lock(self.autosave):
+            on_disk = file_digest(self.autosave)
+            if on_disk != self._autosave_digest:
+                raise FileChangedError(
+                    f"autosave: {str(self.autosave)!r} was changed by another program or Annotator since this "
+                    "one last read or saved it; to keep both sets of labels, save these under another name "
+                    "(annotations.save(other_path)) and merge by hand"
+                )
+            atomic_write_text(self.autosave, text)
+            self._autosave_digest = file_digest(self.autosave)
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike, objects: Objects, *, autosave: str | os.PathLike | None = None
+        cls,
+        path: str | os.PathLike,
+        objects: Objects,
+        *,
+        autosave: str | os.PathLike | None = None,
+        check: Literal["error", "warn"] = "error",
     ) -> "Annotations":
         """Read annotations written by :meth:`save` for these ``objects``.
+
+        Parameters
+        ----------
+        path : path
+        objects : Objects
+            The objects the annotations name (by image name and label id).
+        autosave : path, optional, keyword-only
+        check : {"error", "warn"}, keyword-only
+            When an image's segmentation differs from the one the file was saved on (shape,
+            object count, label ids): refuse (default) or warn and load anyway.
 
         Raises
         ------
         ValueError
-            When the file is not a svetlana_nb annotation file, is corrupt, or names objects,
-            images or classes that do not exist (nothing is half-loaded).
+            When the file is not a svetlana_nb annotation file, is corrupt, was saved on other
+            segmentations, or names objects, images or classes that do not exist (nothing is
+            half-loaded).
         """
+        if check not in ("error", "warn"):
+            raise ValueError(f"check: expected 'error' or 'warn', got {check!r}")
         path = Path(path)
+        where = f"path: {str(path)!r}"
         try:
-            content = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            content = json.loads(text)
         except FileNotFoundError:
             raise
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ValueError(f"path: {str(path)!r} is not a readable annotation file ({error})") from None
-        if not isinstance(content, dict) or content.get("format") != FORMAT:
-            raise ValueError(f"path: {str(path)!r} is not a svetlana_nb annotation file")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+            raise ValueError(f"{where} is not a readable annotation file ({error})") from None
+        parsed = parse(content, where)
         try:
-            ann = cls(objects, content["class_names"])
-            records = [(str(r["image"]), int(r["label"]), str(r["class"])) for r in content["annotations"]]
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"path: {str(path)!r} is a corrupt annotation file ({error!r})") from None
-        for image, label, class_name in records:
+            ann = cls(objects, parsed.class_names)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
+        images = {image for image, _, _ in parsed.records}
+        if parsed.fingerprints is None:
+            warnings.warn(
+                f"{where}: an annotation file of version 1 has no fingerprint of its images; "
+                "it cannot be checked that its labels belong to these segmentations",
+                UserWarning,
+                stacklevel=2,
+            )
+        else:
+            problems = mismatches(objects, parsed.fingerprints, images)
+            if problems:
+                message = (
+                    f"{where} was saved on other segmentations than these objects' — "
+                    + "; ".join(problems)
+                    + ". Its labels would attach to other objects"
+                )
+                if check == "error":
+                    raise ValueError(message + " (load(..., check='warn') loads it anyway)")
+                warnings.warn(message, UserWarning, stacklevel=2)
+        for image, label, class_name in parsed.records:
             try:
                 key = objects.normalize_key((image, label))
                 ann.class_index(class_name)
             except (KeyError, ValueError) as error:
-                raise ValueError(f"path: {str(path)!r} does not match these objects: {error}") from None
+                raise ValueError(f"{where} does not match these objects: {error}") from None
             ann._labels[key] = class_name
         ann.autosave = None if autosave is None else Path(autosave)
+        if ann.autosave is not None:
+            ann._autosave_digest = file_digest(ann.autosave)
         return ann
 
     @classmethod
-    def open(cls, path: str | os.PathLike, objects: Objects, class_names: Sequence[str]) -> "Annotations":
-        """Resume from ``path`` if it exists (else start empty) and autosave there after each change."""
+    def open(
+        cls,
+        path: str | os.PathLike,
+        objects: Objects,
+        class_names: Sequence[str],
+        *,
+        check: Literal["error", "warn"] = "error",
+    ) -> "Annotations":
+        """Resume from ``path`` if it exists (else start empty) and autosave there after each change.
+
+        A second session on the same file (another notebook, another Annotator) cannot silently
+        overwrite this one's labels: its save raises :class:`FileChangedError`.
+        """
+        if class_names is None or isinstance(class_names, (str, bytes)):
+            raise TypeError(
+                f"class_names: expected a list of class names, e.g. ['healthy', 'infected'], got {class_names!r}"
+            )
         if Path(path).exists():
-            ann = cls.load(path, objects, autosave=path)
+            ann = cls.load(path, objects, autosave=path, check=check)
             for name in class_names:
                 if name not in ann.class_names:
                     ann.class_names.append(str(name))

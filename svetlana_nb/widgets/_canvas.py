@@ -212,21 +212,36 @@ class ErrorArea(widgets.Output):
         self.errors: list[BaseException] = []
         self.add_class("svnb-errors")
 
+    #: Errors that answer something the user did or gave (bad input, a file changed, a disk full):
+    #: shown as a plain message. Anything else is a bug, shown with its traceback to report.
+    USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, KeyError, OSError, RuntimeError)
+
     def report(self, error: BaseException, context: str = "") -> None:
-        """Show ``error`` (its message prominently, the traceback below)."""
+        """Show ``error``: a plain message for the user's errors, with the traceback for a bug."""
         self.errors.append(error)
         where = f" while {context}" if context else ""
-        text = f"{type(error).__name__}{where}: {error}\n"
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        if isinstance(error, self.USER_ERRORS):
+            plain: tuple[dict[str, str], ...] = (
+                {"output_type": "stream", "name": "stderr", "text": f"Could not go on{where}: {message}\n"},
+            )
+            self.outputs = plain
+            return
         details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         self.outputs = (
-            {"output_type": "stream", "name": "stderr", "text": text},
+            {
+                "output_type": "stream",
+                "name": "stderr",
+                "text": f"Unexpected error{where} ({type(error).__name__}: "
+                f"{message}); please report it with the details below\n",
+            },
             {"output_type": "stream", "name": "stdout", "text": details[-3000:]},
         )
 
     def dismiss(self) -> None:
         """Clear the shown error (the history in :attr:`errors` is kept)."""
         if self.outputs:
-            self.outputs = ()  # type: ignore[assignment]  # a trait: any tuple of outputs
+            self.outputs = ()
 
     def guard(self, context: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Wrap a callback so that any exception is reported here instead of raised."""

@@ -429,3 +429,23 @@ def test_autosave_and_resume(objects, tmp_path):
     assert b.progress.value == before
     with pytest.raises(ValueError, match="other Objects"):
         Annotator(sv.Objects(objects.images[0][..., 0], objects.masks[0]), b.annotations)
+
+
+def test_a_failed_autosave_is_shown_in_plain_words_and_nothing_is_recorded(tmp_path, monkeypatch):
+    import svetlana_nb._files as files
+    from svetlana_nb.widgets.annotator import Annotator
+
+    demo = sv.data.cells_2d()
+    objects = sv.Objects(demo.image, demo.mask)
+    ann = sv.Annotations.open(tmp_path / "auto.json", objects, demo.class_names)
+    annotator = Annotator(objects, ann)
+    shown = annotator.current
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", disk_full)
+    annotator.class_box.children[0].click()
+    text = "".join(o["text"] for o in annotator.errors.outputs)
+    assert "No space left on device" in text and "Traceback" not in text
+    assert len(ann) == 0 and annotator.current == shown  # not recorded, not moved on
