@@ -186,6 +186,11 @@ class Annotations:
         """Key of the most recent change that can be undone."""
         return self._undo[-1][0] if self._undo else None
 
+    @property
+    def next_redo_key(self) -> tuple[str, int] | None:
+        """Key the next :meth:`redo` would touch (None when there is nothing to redo)."""
+        return self._redo[-1][0] if self._redo else None
+
     def undo(self) -> tuple[str, int] | None:
         """Undo the last change; return the key it touched (None when nothing to undo)."""
         if not self._undo:

@@ -57,11 +57,7 @@ class AnnotatorView(widgets.VBox):
         guard = self.errors.guard
         # header: mode, image, progress
         self.mode_dropdown = widgets.Dropdown(
-            options=[
-                ("Propose (random)", "propose"),
-                ("Most uncertain first", "uncertainty"),
-                ("Click on the image", "click"),
-            ],
+            options=self._mode_options(),
             value="propose",
             description="Mode",
             layout=widgets.Layout(width="250px"),
@@ -101,7 +97,7 @@ class AnnotatorView(widgets.VBox):
         self.class_box = widgets.VBox(layout=widgets.Layout(width="100%"))
         refocus = self._then_refocus
         self.back_button = self._nav_button(
-            "Back",
+            "Undo",
             "undo",
             "Undo the last label and show it again (Backspace)",
             refocus(guard("undoing")(lambda: self.undo())),
@@ -263,8 +259,19 @@ class AnnotatorView(widgets.VBox):
         """
         (self.overview.canvas if self.mode == "click" else self.crop_canvas).focus()
 
+    def _mode_options(self) -> list[tuple[str, str]]:
+        """The modes that can work now: "Most uncertain first" only with a trained classifier."""
+        clf = getattr(self, "classifier", None)
+        options = [("Propose (random)", "propose")]
+        if clf is not None and getattr(clf, "is_fitted", True):
+            options.append(("Most uncertain first", "uncertainty"))
+        return [*options, ("Click on the image", "click")]
+
     def _sync_mode_view(self) -> None:
         click = self.mode == "click"
+        options = self._mode_options()
+        if list(self.mode_dropdown.options) != options:
+            self.mode_dropdown.options = options
         self.mode_dropdown.value = self.mode
         self.image_dropdown.value = self.image
         self.crop_canvas.layout.display = "none" if click else ""

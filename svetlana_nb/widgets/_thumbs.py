@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +39,9 @@ class ThumbnailStrip(widgets.VBox):
         self.canvas.add_class("svnb-thumbnails-canvas")
         fixed_size(self.canvas, width, THUMB + BAND)
         self.painter = Painter(self.canvas, [self.canvas])
-        self._entries: deque[tuple[Any, str, str, np.ndarray]] = deque(maxlen=self.n_slots)
+        #: Newest first, at most ``n_slots`` (a list: a ``deque(maxlen=)`` built from the new item
+        #: followed by the old ones would drop the new item once full).
+        self._entries: list[tuple[Any, str, str, np.ndarray]] = []
         self._callbacks: list[Callable[[Any], None]] = []
         self._font = _font()
         title = widgets.HTML("<span class='svnb-muted'>Last annotated (click one to correct it)</span>")
@@ -58,7 +59,7 @@ class ThumbnailStrip(widgets.VBox):
         small = _shrink(frame, THUMB)
         entries = [e for e in self._entries if e[0] != key]
         tile = self._tile(small, class_name, color)
-        self._entries = deque([(key, class_name, color, tile), *entries], maxlen=self.n_slots)
+        self._entries = [(key, class_name, color, tile), *entries][: self.n_slots]
         self.redraw()
 
     def relabel(self, key: Any, class_name: str | None, color: str) -> None:
@@ -72,7 +73,7 @@ class ThumbnailStrip(widgets.VBox):
                 entry = (key, class_name, color, self._tile(entry[3][:THUMB], class_name, color))
             entries.append(entry)
         if changed:
-            self._entries = deque(entries, maxlen=self.n_slots)
+            self._entries = entries
             self.redraw()
 
     def _tile(self, small: np.ndarray, name: str, color: str) -> np.ndarray:

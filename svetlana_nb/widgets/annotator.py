@@ -154,8 +154,11 @@ class Annotator(AnnotatorView):
         key = self.annotations.redo()
         if key is not None:
             self._relabelled(key)
+            following = self.annotations.next_redo_key
             if self.mode == "click":
                 self._show(self.objects.row(key))
+            elif following is not None:  # the next object undone, which Redo would label again
+                self._show(self.objects.row(following))
             else:
                 self._advance()
         return key
@@ -231,6 +234,7 @@ class Annotator(AnnotatorView):
             self._advance()
         elif self.classifier is not None:
             self._update_info()
+        self._sync_mode_view()  # a classifier trained since it was attached offers "Most uncertain first"
 
     # -- traits --------------------------------------------------------------------------------
     @validate("mode")

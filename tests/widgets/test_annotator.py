@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import traitlets
 
 import svetlana_nb as sv
 from svetlana_nb import display as render
@@ -123,10 +124,11 @@ def test_errors_show_in_the_widget(objects):
     a = make(objects)
     with pytest.raises(ValueError, match="unknown class"):
         a.label("nope")
-    a.mode_dropdown.value = "uncertainty"  # no classifier: refused, shown
-    assert a.mode == "propose" and a.mode_dropdown.value == "propose"
-    assert len(a.errors.errors) == 1 and "classifier" in str(a.errors.errors[0])
-    assert "classifier" in a.errors.outputs[0]["text"]
+    # no classifier: the mode is not offered, and asking for it from Python says why
+    assert [value for _, value in a.mode_dropdown.options] == ["propose", "click"]
+    with pytest.raises(traitlets.TraitError, match="needs a trained classifier"):
+        a.mode = "uncertainty"
+    assert a.mode == "propose" and a.errors.outputs == ()
 
 
 def test_many_classes_get_buttons_and_letter_shortcuts(objects):
@@ -155,6 +157,33 @@ def test_thumbnails_show_last_labels_and_go_back_to_correct(objects):
     send_event(a.thumbnails.canvas, "key_down", key="1")  # correct it
     assert a.annotations[keys[1]] == "healthy"
     assert a.thumbnails.items[0][:2] == (keys[1], "healthy")
+
+
+def test_the_thumbnail_strip_keeps_the_newest_eight_after_twelve_labels(objects):
+    a = make(objects)
+    keys = []
+    for i in range(12):
+        keys.append(a.current)
+        a.label(("healthy", "fragmented")[i % 2])
+    assert [k for k, _, _ in a.thumbnails.items] == keys[::-1][:8]
+    for slot in (0, 7):  # clicking the newest and the oldest shown opens that object
+        send_event(a.thumbnails.canvas, "mouse_down", x=slot * 78 + 10, y=20)
+        assert a.current == keys[-1 - slot]
+
+
+def test_redo_walks_back_through_every_undone_object(objects):
+    a = make(objects)
+    keys = []
+    for _ in range(3):
+        keys.append(a.current)
+        a.label("healthy")
+    after = a.current
+    a.undo()
+    a.undo()
+    assert a.current == keys[1]
+    assert a.redo() == keys[1] and a.current == keys[2]  # the next undone object, not a new one
+    assert a.redo() == keys[2] and a.current == after
+    assert a.back_button.description == "Undo"
 
 
 # -- crops: pixels against direct NumPy crops --------------------------------------------------
@@ -385,9 +414,12 @@ def test_uncertainty_mode_orders_by_margin_with_one_prediction(small, objects):
         return real(*args, **kwargs)
 
     clf.predict_proba = counting
+    untrained = Annotator(objects, ann, classifier=sv.Classifier(objects, device="cpu"))
+    assert "uncertainty" not in [value for _, value in untrained.mode_dropdown.options]
     a = Annotator(objects, ann, classifier=clf)
     a.crop_painter.mark_ready()
-    a.mode = "uncertainty"
+    assert "uncertainty" in [value for _, value in a.mode_dropdown.options]
+    a.mode_dropdown.value = "uncertainty"  # what a user picks
     proba = real(objects)
     order, margin = uncertainty_order(proba)
     expected = [objects.key(r) for r in order if objects.key(r) not in ann][:4]
