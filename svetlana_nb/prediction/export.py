@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._files import atomic_write_text
-from .prediction import Prediction, image_stem
+from .prediction import Prediction, image_stem, safe_name
 
 #: What :func:`export` can write.
 EXPORTS = ("table", "classes", "masks")
@@ -32,8 +32,41 @@ def check_exports(what: Sequence[str]) -> tuple[str, ...]:
     return tuple(what)
 
 
+def class_key(prediction: Prediction) -> pd.DataFrame:
+    """What each value of a class image means: ``value`` (0 background) and ``class``."""
+    return pd.DataFrame(
+        {"value": range(len(prediction.class_names) + 1), "class": ["(background)", *prediction.class_names]}
+    )
+
+
+def planned_paths(
+    prediction: Prediction, folder: str | os.PathLike, *, what: Sequence[str], stems: Sequence[str] | None = None
+) -> list[Path]:
+    """The files :func:`export` would write, table first (nothing is written).
+
+    ``stems``: the file-name prefix of each image (default: the image's name without extension).
+    """
+    what = check_exports(what)
+    folder = Path(folder)
+    names = prediction.objects.names
+    stems = [image_stem(n) for n in names] if stems is None else list(stems)
+    if len(stems) != len(names):
+        raise ValueError(f"stems: expected one file-name prefix per image ({len(names)}), got {len(stems)}")
+    paths = [folder / TABLE_NAME] if "table" in what else []
+    for stem in stems:
+        if "classes" in what:
+            paths += [folder / f"{stem}_classes.tif", folder / f"{stem}_classes_key.csv"]
+        if "masks" in what:
+            paths += [folder / f"{stem}_{safe_name(c)}.tif" for c in prediction.class_names]
+    return paths
+
+
 def export_images(
-    prediction: Prediction, folder: str | os.PathLike, *, what: Sequence[str] = ("classes", "masks")
+    prediction: Prediction,
+    folder: str | os.PathLike,
+    *,
+    what: Sequence[str] = ("classes", "masks"),
+    stems: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write the per-image files of a prediction (not the table), atomically.
 
@@ -43,8 +76,11 @@ def export_images(
     folder : path
         Created if needed.
     what : sequence of {"classes", "masks"}
-        ``<image>_classes.tif`` (0 background, k + 1 for class k); ``<image>_<class>.tif`` (one
-        label image per class, each object keeping its label id). ``"table"`` is ignored here.
+        ``<image>_classes.tif`` (0 background, k + 1 for class k) with its key
+        ``<image>_classes_key.csv``; ``<image>_<class>.tif`` (one label image per class, each
+        object keeping its label id). ``"table"`` is ignored here.
+    stems : sequence of str, optional
+        File-name prefix of each image (default: its name without extension).
 
     Returns
     -------
@@ -54,11 +90,15 @@ def export_images(
     what = check_exports(what)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    names = prediction.objects.names
+    stems = [image_stem(n) for n in names] if stems is None else list(stems)
     paths: list[Path] = []
-    for i, name in enumerate(prediction.objects.names):
-        stem = image_stem(name)
+    for i, stem in enumerate(stems):
         if "classes" in what:
             paths.append(prediction.save_class_image(folder / f"{stem}_classes.tif", image=i))
+            key = folder / f"{stem}_classes_key.csv"
+            atomic_write_text(key, class_key(prediction).to_csv(index=False))
+            paths.append(key)
         if "masks" in what:
             paths += prediction.save_class_masks(folder, image=i, prefix=stem)
     return paths
@@ -71,8 +111,15 @@ def write_table(tables: Sequence[pd.DataFrame], folder: str | os.PathLike) -> Pa
     return path
 
 
-def export(prediction: Prediction, folder: str | os.PathLike, *, what: Sequence[str] = EXPORTS) -> list[Path]:
-    """Write a prediction's object table, class images and per-class masks into ``folder``.
+def export(
+    prediction: Prediction,
+    folder: str | os.PathLike,
+    *,
+    what: Sequence[str] = EXPORTS,
+    stems: Sequence[str] | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write a prediction's object table, class images (with their key) and per-class masks into ``folder``.
 
     Parameters
     ----------
@@ -81,7 +128,12 @@ def export(prediction: Prediction, folder: str | os.PathLike, *, what: Sequence[
     folder : path
         Created if needed.
     what : sequence of {"table", "classes", "masks"}
-        ``objects.csv``; ``<image>_classes.tif``; ``<image>_<class>.tif``.
+        ``objects.csv``; ``<image>_classes.tif`` and ``<image>_classes_key.csv``; ``<image>_<class>.tif``.
+    stems : sequence of str, optional
+        File-name prefix of each image (default: its name without extension).
+    overwrite : bool
+        Replace files already there. False (default): ``FileExistsError`` naming them, and
+        nothing is written.
 
     Returns
     -------
@@ -89,6 +141,13 @@ def export(prediction: Prediction, folder: str | os.PathLike, *, what: Sequence[
         The files written, the table first.
     """
     what = check_exports(what)
+    planned = planned_paths(prediction, folder, what=what, stems=stems)
+    existing = [p.name for p in planned if p.exists()]
+    if existing and not overwrite:
+        shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
+        raise FileExistsError(
+            f"folder: {str(folder)!r} already has {shown}; choose another folder or name, or overwrite them"
+        )
     Path(folder).mkdir(parents=True, exist_ok=True)
     paths = [write_table([prediction.table], folder)] if "table" in what else []
-    return paths + export_images(prediction, folder, what=what)
+    return paths + export_images(prediction, folder, what=what, stems=stems)

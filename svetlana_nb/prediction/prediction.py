@@ -67,8 +67,9 @@ class Prediction:
         """The same prediction with every annotated object given its annotated class.
 
         What a user exports after correcting the model in the viewer: the classes they set win
-        over the model's. Annotated rows get probability 1 for their class; classes only the
-        annotations have (added after training) are appended to :attr:`class_names`.
+        over the model's; the probabilities stay the model's (a table then shows how sure the
+        model was of an object the user corrected). Classes only the annotations have (added
+        after training) are appended to :attr:`class_names`.
 
         Parameters
         ----------
@@ -79,7 +80,8 @@ class Prediction:
         -------
         Prediction
             A new prediction; ``annotated`` marks the rows set by the user and
-            ``predicted_index`` keeps the model's class of every object.
+            ``predicted_index`` keeps the model's class of every object. Probabilities and
+            confidence stay the model's own, also for annotated objects.
         """
         if annotations.objects is not self.objects:
             raise ValueError(
@@ -92,9 +94,9 @@ class Prediction:
         items = list(annotations.items())
         rows = self.objects.rows([key for key, _ in items]) if items else np.zeros(0, dtype=np.int64)
         targets = np.array([names.index(name) for _, name in items], dtype=np.int64)
-        probabilities[rows] = 0.0
-        probabilities[rows, targets] = 1.0
         result = Prediction(self.objects, probabilities, names)
+        result.class_index = result.class_index.copy()
+        result.class_index[rows] = targets
         result.annotated = np.zeros(len(self), dtype=bool)
         result.annotated[rows] = True
         result.predicted_index = self.predicted_index.copy()
@@ -266,14 +268,15 @@ class Prediction:
         classes = self.class_image(i)
         paths = []
         for k, name in enumerate(self.class_names):
-            path = folder / f"{prefix}_{_safe(name)}.tif"
+            path = folder / f"{prefix}_{safe_name(name)}.tif"
             with atomic_path(path) as tmp:
                 tifffile.imwrite(tmp, np.where(classes == k + 1, self.objects.masks[i], 0), compression="zlib")
             paths.append(path)
         return paths
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
+    """``name`` with every character but letters, digits, ``-`` and ``_`` replaced by ``_`` (for file names)."""
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
 
 

@@ -19,7 +19,7 @@ from ..objects import Objects
 from ._canvas import ErrorArea, Painter, fixed_size, on_key
 from ._display import DisplayControls
 from ._overview import Overview
-from ._queue import shortcut_keys
+from ._queue import mode_options, shortcut_keys
 from ._thumbs import ThumbnailStrip, text_frame
 from ._tints import class_tints
 
@@ -57,7 +57,7 @@ class AnnotatorView(widgets.VBox):
         guard = self.errors.guard
         # header: mode, image, progress
         self.mode_dropdown = widgets.Dropdown(
-            options=self._mode_options(),
+            options=mode_options(None),
             value="propose",
             description="Mode",
             layout=widgets.Layout(width="250px"),
@@ -259,17 +259,9 @@ class AnnotatorView(widgets.VBox):
         """
         (self.overview.canvas if self.mode == "click" else self.crop_canvas).focus()
 
-    def _mode_options(self) -> list[tuple[str, str]]:
-        """The modes that can work now: "Most uncertain first" only with a trained classifier."""
-        clf = getattr(self, "classifier", None)
-        options = [("Propose (random)", "propose")]
-        if clf is not None and getattr(clf, "is_fitted", True):
-            options.append(("Most uncertain first", "uncertainty"))
-        return [*options, ("Click on the image", "click")]
-
     def _sync_mode_view(self) -> None:
         click = self.mode == "click"
-        options = self._mode_options()
+        options = mode_options(getattr(self, "classifier", None))
         if list(self.mode_dropdown.options) != options:
             self.mode_dropdown.options = options
         self.mode_dropdown.value = self.mode

@@ -13,6 +13,9 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import display
+from ..models import Classifier
+from ..models.explain import grad_cam, opinions, top_features
+from ..objects import Key, Objects
 from ._canvas import encode_image
 
 if TYPE_CHECKING:
@@ -191,3 +194,17 @@ class ObjectPanel(widgets.VBox):
             self.cam_image.value = encode_image(cam)
         self.pictures.children = [self.crop_box] + ([self.cam_box] if cam is not None else [])
         self.children = [self.title, self.pictures, self.probabilities, self.explanation, self.correct_box]
+
+
+def explain_object(clf: Classifier | None, objects: Objects, key: Key) -> tuple[np.ndarray | None, str]:
+    """The panel's explanation of one object: a Grad-CAM frame and the opinions, or the forest's measurements."""
+    if clf is None or not clf.is_fitted:
+        return None, ""
+    try:
+        if clf.network is None:  # the random forest: its most important measurements
+            return None, features_html(top_features(clf, objects, key))
+        gc = grad_cam(clf, objects, key)
+        opinion = opinions(clf, objects, key)
+    except (ValueError, RuntimeError) as error:  # e.g. a custom network without convolutions
+        return None, f"<i>No explanation: {html.escape(str(error))}</i>"
+    return cam_frame(gc.patch, gc.heatmap), opinion_html(opinion, list(clf.class_names or ()))

@@ -84,3 +84,11 @@ def next_position(order: np.ndarray, start: int, wanted: np.ndarray, skipped: np
         if found.size:
             return int(found[0])
     return None
+
+
+def mode_options(classifier: object) -> list[tuple[str, str]]:
+    """The annotator's modes that can work now: "Most uncertain first" only with a trained classifier."""
+    options = [("Propose (random)", "propose")]
+    if classifier is not None and getattr(classifier, "is_fitted", True):
+        options.append(("Most uncertain first", "uncertainty"))
+    return [*options, ("Click on the image", "click")]

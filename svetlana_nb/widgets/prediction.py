@@ -18,14 +18,13 @@ import traitlets
 
 from .. import display
 from ..models import Classifier
-from ..models.explain import grad_cam, opinions, top_features
 from ..objects import Annotations, Key, Objects
 from ..prediction import Prediction
 from ..prediction import export as write_exports
 from ._canvas import ErrorArea
 from ._display import DisplayControls
-from ._export_box import ExportBox
-from ._object_panel import PANEL_SIZE, ObjectPanel, cam_frame, features_html, opinion_html, probability_bars
+from ._export_box import ExportBox, default_name
+from ._object_panel import PANEL_SIZE, ObjectPanel, explain_object, probability_bars
 from ._overview import Overview
 from ._prediction_layers import build_layers, legend_html
 
@@ -212,12 +211,9 @@ class PredictionViewer(widgets.VBox):
     @traitlets.validate("prediction")
     def _check_prediction(self, proposal: dict) -> Prediction | None:
         """Refuse a prediction of other objects before it is stored (a later export would write its rows)."""
-        value = proposal["value"]
-        if value is not None and value.objects is not self.objects:
-            raise ValueError(
-                "prediction: it was made for other objects than this viewer's; the viewer keeps its prediction"
-            )
-        return value
+        if proposal["value"] is not None and proposal["value"].objects is not self.objects:
+            raise ValueError("prediction: it was made for other objects than this viewer's; it keeps its own")
+        return proposal["value"]
 
     @traitlets.observe("prediction")
     def _on_prediction(self, _change: dict) -> None:
@@ -330,7 +326,7 @@ class PredictionViewer(widgets.VBox):
             title += f": predicted <b>{html.escape(pred.class_names[k])}</b> ({p[k]:.0%})"
             colors = [display.class_color(self.class_names.index(c)) for c in pred.class_names]
             bars = probability_bars(p, pred.class_names, colors, predicted=k)
-            cam, explanation = self._explain(key)
+            cam, explanation = explain_object(self.classifier, self.objects, key)
             cam_class = pred.class_names[k]
         annotated = self.annotations.get(key) if self.annotations is not None else None
         if annotated is not None:
@@ -339,19 +335,6 @@ class PredictionViewer(widgets.VBox):
         self.panel.show(
             title=title, crop=crop, probabilities=bars, cam=cam, cam_class=cam_class, explanation=explanation
         )
-
-    def _explain(self, key: Key) -> tuple[np.ndarray | None, str]:
-        clf = self.classifier
-        if clf is None or not clf.is_fitted:
-            return None, ""
-        try:
-            if clf.network is None:  # the random forest: its most important measurements
-                return None, features_html(top_features(clf, self.objects, key))
-            gc = grad_cam(clf, self.objects, key)
-            opinion = opinions(clf, self.objects, key)
-        except (ValueError, RuntimeError) as error:  # e.g. a custom network without convolutions
-            return None, f"<i>No explanation: {html.escape(str(error))}</i>"
-        return cam_frame(gc.patch, gc.heatmap), opinion_html(opinion, list(clf.class_names or ()))
 
     def correct(self, class_name: str | None) -> None:
         """Annotate the selected object as ``class_name`` (None removes its annotation)."""
@@ -369,7 +352,8 @@ class PredictionViewer(widgets.VBox):
     def _build_export(self) -> None:
         ann = self.annotations
         here = ann.autosave.parent if ann is not None and ann.autosave is not None else Path.cwd()
-        self.export_box = ExportBox(here, self.errors.guard("exporting")(self.export))
+        name = default_name(self.objects, None if ann is None else ann.autosave)
+        self.export_box = ExportBox(here, self.errors.guard("exporting")(self.export), name=name)
         self.folder_text, self.export_buttons = self.export_box.folder_text, self.export_box.buttons
         self.export_status = self.export_box.status
 
@@ -379,6 +363,8 @@ class PredictionViewer(widgets.VBox):
         *,
         what: tuple[str, ...] = ("table", "classes", "masks"),
         corrections: bool = True,
+        overwrite: bool | None = None,
+        name: str | None = None,
     ) -> list[Path]:
         """Write the object table (``objects.csv``), class images and per-class masks (TIFF).
 
@@ -391,6 +377,10 @@ class PredictionViewer(widgets.VBox):
             Annotated objects get the class the user gave them (:meth:`Prediction.corrected`;
             the table then says which rows were annotated and what the model predicted).
             False: the model's prediction as it is.
+        overwrite : bool, optional
+            Replace existing files (default: the box "Replace existing files"); else they stop the export.
+        name : str, optional
+            File-name prefix when there is one image (default: the Name box).
 
         Returns
         -------
@@ -403,6 +393,8 @@ class PredictionViewer(widgets.VBox):
         prediction = self.prediction
         if corrections and self.annotations is not None:
             prediction = prediction.corrected(self.annotations)
-        paths = write_exports(prediction, folder, what=what)
-        self.export_status.value = f"<small>Wrote {len(paths)} file(s) to {html.escape(str(folder))}</small>"
+        box, self.export_status.value = self.export_box, ""
+        overwrite = box.overwrite_box.value if overwrite is None else overwrite
+        paths = write_exports(prediction, folder, what=what, stems=box.stems(self.objects, name), overwrite=overwrite)
+        box.say_written(paths, folder)
         return paths

@@ -86,12 +86,27 @@ def test_second_opinion_box_model_buttons_and_export_buttons(size, browser_page,
     viewer.locator("button", has_text="Class image").click()
     viewer.locator("button", has_text="Table (CSV)").click()
     wait_until(
-        lambda: sorted(p.name for p in out.glob("*")) == ["objects.csv", "well_A1_classes.tif"],
+        lambda: (
+            sorted(p.name for p in out.glob("*")) == ["objects.csv", "well_A1_classes.tif", "well_A1_classes_key.csv"]
+        ),
         timeout=30,
         interval=0.3,
-        message="the exported files",
+        message="the exported files, the class image's key with it",
     )
     wait_until(
-        lambda: "Wrote 1 file(s)" in viewer.inner_text(), timeout=30, interval=0.3, message="the export status line"
+        lambda: "Wrote objects.csv to" in viewer.inner_text(),
+        timeout=30,
+        interval=0.3,
+        message="the export status line naming the file",
     )
+    written = (out / "well_A1_classes.tif").stat().st_mtime_ns
+    viewer.locator("button", has_text="Class image").click()  # again: refused, said, nothing replaced
+    wait_until(
+        lambda: "already has well_A1_classes.tif" in viewer.inner_text(),
+        timeout=30,
+        interval=0.3,
+        message="the refusal to overwrite",
+    )
+    assert "Traceback" not in viewer.inner_text()
+    assert (out / "well_A1_classes.tif").stat().st_mtime_ns == written
     page.screenshot(path=str(ARTIFACTS / f"viewer-export-{size[0]}x{size[1]}.png"))

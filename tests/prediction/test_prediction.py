@@ -57,7 +57,11 @@ def test_corrected_prediction_takes_the_annotated_classes(trained):
     assert all(fixed.classes[label] == result.classes[label] for label in others)
     assert fixed.annotated.tolist() == [True, True] + [False] * (len(objects) - 2)
     np.testing.assert_array_equal(fixed.predicted_index, result.class_index)
-    assert fixed.confidence[0] == 1.0 and fixed.probabilities.shape == (len(objects), 3)
+    # the model's own probabilities and confidence stay, also for the objects the user corrected
+    assert fixed.probabilities.shape == (len(objects), 3)
+    np.testing.assert_array_equal(fixed.probabilities[:, :2], result.probabilities)
+    np.testing.assert_array_equal(fixed.confidence, result.confidence)
+    assert (fixed.probabilities[:, 2] == 0).all()
     table = fixed.table
     assert table["annotated"].tolist()[:3] == [True, True, False]
     assert table.loc[0, "class"] == wrong and table.loc[0, "predicted_class"] == result.classes[first]

@@ -170,6 +170,7 @@ def test_exports_round_trip(trained, tmp_path):
     names = sorted(p.name for p in paths)
     assert names == [
         "image_classes.tif",
+        "image_classes_key.csv",
         "image_fragmented.tif",
         "image_healthy.tif",
         "objects.csv",
@@ -288,3 +289,27 @@ def test_a_prediction_of_other_objects_is_refused_and_not_kept(trained, demo, tm
     paths = viewer.export(tmp_path)
     table = pd.read_csv(next(p for p in paths if p.suffix == ".csv"))
     assert len(table) == len(objects)
+
+
+def test_exports_name_their_files_refuse_to_overwrite_and_write_a_class_key(trained, demo, tmp_path):
+    objects, ann, clf, pred = trained
+    autosaved = sv.Annotations.open(tmp_path / "cells_A1.json", objects, demo.class_names)
+    autosaved.add(int(objects.labels[0]), pred.class_names[1 - pred.class_index[0]])  # a correction
+    viewer = PredictionViewer(objects, pred, classifier=clf, annotations=autosaved)
+    assert viewer.export_box.name_text.value == "cells_A1"  # not the array's default name "image"
+    assert viewer.folder_text.value == str(tmp_path)
+    viewer.export_buttons[1].click()  # class image
+    status = viewer.export_status.value
+    assert "cells_A1_classes.tif" in status and "cells_A1_classes_key.csv" in status
+    key = pd.read_csv(tmp_path / "cells_A1_classes_key.csv")
+    assert key["value"].tolist() == [0, 1, 2] and key["class"].tolist() == ["(background)", *pred.class_names]
+    before = (tmp_path / "cells_A1_classes.tif").stat().st_mtime_ns
+    viewer.export_buttons[1].click()  # again: refused, named, nothing replaced
+    text = "".join(o["text"] for o in viewer.errors.outputs)
+    assert "already has cells_A1_classes.tif" in text and "Traceback" not in text
+    assert (tmp_path / "cells_A1_classes.tif").stat().st_mtime_ns == before
+    viewer.export_box.overwrite_box.value = True
+    viewer.export_buttons[0].click()
+    table = pd.read_csv(tmp_path / "objects.csv")
+    assert table.loc[0, "annotated"] and not table.loc[1:, "annotated"].any()
+    assert table.loc[0, "confidence"] == pytest.approx(float(pred.confidence[0]), abs=1e-6)  # the model's
