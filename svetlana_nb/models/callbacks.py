@@ -62,6 +62,8 @@ class History:
     val_rows : numpy.ndarray
         Rows of the objects used for validation.
     class_names : list of str
+    n_val : int
+        Objects held out for validation (0 without validation).
     second_opinion_val_acc : float or None
         Validation accuracy of the network with its second opinion (the classifier's
         prediction), the forest scoring each validation object out of bag (by the trees
@@ -80,11 +82,44 @@ class History:
     val_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     class_names: list[str] = field(default_factory=list)
     second_opinion_val_acc: float | None = None
+    n_val: int = 0
 
     def record(self, metrics: dict) -> None:
         """Append one epoch's ``epoch``, ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``."""
         for name in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc"):
             getattr(self, name).append(metrics[name])
+
+    @property
+    def best_val_counts(self) -> tuple[int, int] | None:
+        """Validation objects right and in all at the best epoch, e.g. ``(8, 9)`` (None without validation)."""
+        acc = self.best_val_acc
+        if acc is None or self.n_val <= 0:
+            return None
+        return int(round(acc * self.n_val)), self.n_val
+
+    @property
+    def best_val_interval(self) -> tuple[float, float] | None:
+        """95 % Wilson interval of the validation accuracy at the best epoch (None without validation).
+
+        With 9 validation objects, "8 of 9" is compatible with anything from about 57 % to 98 %:
+        the interval says how little a small validation set tells.
+        """
+        counts = self.best_val_counts
+        if counts is None:
+            return None
+        from scipy.stats import binomtest
+
+        interval = binomtest(*counts).proportion_ci(confidence_level=0.95, method="wilson")
+        return float(interval.low), float(interval.high)
+
+    def validation_text(self) -> str | None:
+        """Plain text such as "8 of 9 validation objects right (95 % interval 57–98 %)"; None without validation."""
+        counts, interval = self.best_val_counts, self.best_val_interval
+        if counts is None or interval is None:
+            return None
+        return (
+            f"{counts[0]} of {counts[1]} validation objects right (95 % interval {interval[0]:.0%}–{interval[1]:.0%})"
+        )
 
     def to_frame(self):
         """Metrics as a pandas DataFrame, one row per epoch."""
@@ -110,7 +145,8 @@ class History:
     def summary(self) -> str:
         """One line: epochs, best epoch, accuracy, time."""
         acc = self.best_val_acc
-        acc_text = f", validation accuracy {acc:.1%}" if acc is not None else ""
+        counted = self.validation_text()
+        acc_text = f", {counted}" if counted else (f", validation accuracy {acc:.1%}" if acc is not None else "")
         if acc is not None and self.second_opinion_val_acc is not None:
             acc_text += f" ({self.second_opinion_val_acc:.1%} with the second opinion)"
         return (

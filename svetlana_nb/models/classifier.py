@@ -18,6 +18,7 @@ from ..prediction.prediction import Prediction
 from . import modelfile
 from .backend import TrainingData
 from .callbacks import Callback, CallbackList, History, TrainingJob
+from .config import plan_training
 from .network_backend import NetworkBackend
 from .registry import CUSTOM, ModelKind, model_kind
 from .second_opinion import SecondOpinion
@@ -165,11 +166,10 @@ class Classifier(ClassifierSettings):
         self.objects = objects
         self._stop_event.clear()
         rng = np.random.default_rng(config.seed)
-        use_val = (
-            config.val_fraction > 0
-            and len(rows) >= config.min_val_annotations
-            and np.bincount(targets)[present].min() >= 2
-        )
+        plan = plan_training(config, len(rows), annotations.counts())
+        use_val = plan.validation
+        if plan.epochs is not None and plan.epochs != config.epochs:
+            config = config.updated(epochs=plan.epochs)
         train_idx, val_idx = (
             stratified_split(targets, config.val_fraction, rng)
             if use_val

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -106,3 +108,69 @@ class TrainingConfig:
     def to_dict(self) -> dict:
         """JSON-ready options."""
         return asdict(self)
+
+
+def default_epochs(n_train: int, batch_size: int) -> int:
+    """Epoch budget giving ~1500 optimisation steps, between 60 and 300 epochs."""
+    batches = max(1, math.ceil(n_train / batch_size))
+    return int(min(300, max(60, math.ceil(1500 / batches))))
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What a training run will do with the annotations at hand, decided before it starts.
+
+    Attributes
+    ----------
+    validation : bool
+        Whether some annotations are held out to validate (and to stop early).
+    n_validation : int
+        How many are held out (0 without validation).
+    early_stopping : bool
+        Whether training stops when the validation loss no longer improves.
+    epochs : int or None
+        The epoch limit (None: chosen from the training patches, see :func:`default_epochs`).
+    note : str or None
+        A plain sentence for the user when the plan differs from the options shown.
+    """
+
+    validation: bool
+    n_validation: int
+    early_stopping: bool
+    epochs: int | None
+    note: str | None
+
+
+def plan_training(
+    config: TrainingConfig, n_annotations: int, class_counts: Mapping[str, int] | None = None
+) -> TrainingPlan:
+    """Decide validation, early stopping and the epoch limit for ``n_annotations`` annotations.
+
+    One source of truth: :meth:`Classifier.fit` follows it, and the Trainer shows it before Start.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+    n_annotations : int
+    class_counts : mapping of class name to count, optional
+        Annotations per class (validation needs at least 2 of each annotated class).
+    """
+    counts = [c for c in (class_counts or {}).values() if c > 0]
+    rare = min(counts) if counts else n_annotations
+    reasons = []
+    if config.val_fraction <= 0:
+        reasons.append("validation is set to 0 %")
+    elif n_annotations < config.min_val_annotations:
+        reasons.append(
+            f"{n_annotations} annotations are too few to hold some out for validation "
+            f"({config.min_val_annotations} needed)"
+        )
+    elif rare < 2:
+        reasons.append("a class has a single annotation, too few to hold one out for validation")
+    if reasons:
+        epochs = config.epochs or default_epochs(n_annotations, config.batch_size)
+        stopping = " and early stopping is off" if config.early_stopping else ""
+        note = f"{reasons[0].capitalize()}, so every annotation is used for training{stopping}: {epochs} epochs."
+        return TrainingPlan(False, 0, False, epochs, note)
+    n_validation = int(round(n_annotations * config.val_fraction))
+    return TrainingPlan(True, n_validation, config.early_stopping, config.epochs, None)

@@ -14,7 +14,7 @@ from torch import nn
 
 from .augment import augment
 from .callbacks import CallbackList, History
-from .config import TrainingConfig
+from .config import TrainingConfig, default_epochs
 from .devices import fast_layout, fast_module
 
 
@@ -44,12 +44,6 @@ def confusion_matrix(annotated: np.ndarray, predicted: np.ndarray, n_classes: in
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (np.asarray(annotated), np.asarray(predicted)), 1)
     return confusion
-
-
-def default_epochs(n_train: int, batch_size: int) -> int:
-    """Epoch budget giving ~1500 optimisation steps, between 60 and 300 epochs."""
-    batches = max(1, math.ceil(n_train / batch_size))
-    return int(min(300, max(60, math.ceil(1500 / batches))))
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -113,7 +107,7 @@ def train_network(
         The model holds the best weights (lowest validation loss) when training ends.
     """
     start = time.perf_counter()
-    history = History()
+    history = History(n_val=0 if val is None else len(val[0]))
     fast_module(model, x.dim() - 2)
     seed = config.seed
     generator = None

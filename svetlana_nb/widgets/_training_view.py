@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -10,6 +11,7 @@ import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines
 
 from ..models import Augmentation, History, TrainingConfig
+from ..models.config import TrainingPlan
 
 #: Short button labels of the registered models.
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
@@ -122,22 +124,40 @@ def confusion_html(confusion: np.ndarray | None, class_names: list[str]) -> str:
     )
 
 
+def plan_html(plan: TrainingPlan, n_annotations: int, *, network: bool) -> str:
+    """The line under the options: what Start will do with the annotations at hand."""
+    if not network:
+        return ""
+    if plan.note:
+        return f"<span style='color:#8a5300'>⚠ {html.escape(plan.note)}</span>"
+    stopping = ", then early stopping" if plan.early_stopping else ""
+    return (
+        f"<small>{plan.n_validation} of {n_annotations} annotations will be held out for validation{stopping}.</small>"
+    )
+
+
 def summary_html(history: History, model_label: str) -> str:
     """Summarise a finished run: model, epochs, how it ended, best epoch, accuracy, time."""
     acc = history.best_val_acc
+    counted = history.validation_text()
     if acc is not None:
-        acc_text = f"validation accuracy <b>{acc:.1%}</b>"
+        acc_text = f"<b>{html.escape(counted)}</b>" if counted else f"validation accuracy <b>{acc:.1%}</b>"
         if history.second_opinion_val_acc is not None:
             acc_text += f" (<b>{history.second_opinion_val_acc:.1%}</b> with the second opinion)"
     elif history.train_acc:
         acc_text = f"training accuracy <b>{history.train_acc[-1]:.1%}</b> (no validation split)"
     else:
         acc_text = "no epoch completed"
-    ended = {"completed": "completed", "early_stopping": "early stopping", "user": "stopped"}
+    ended = {"completed": "completed", "early_stopping": "stopped early (no more progress)", "user": "stopped by you"}
+    kept = (
+        f"weights of epoch <b>{history.best_epoch}</b> kept (lowest validation loss)"
+        if acc is not None
+        else f"weights of the last epoch (<b>{history.best_epoch}</b>) kept"
+    )
     return (
         f"<b>{html.escape(model_label)}</b>: "
         f"{len(history.epoch)} epoch(s), {ended.get(history.stopped, history.stopped)}; "
-        f"best epoch <b>{history.best_epoch}</b>, {acc_text}, {duration(history.seconds)}"
+        f"{kept}; {acc_text}, {duration(history.seconds)}"
     )
 
 
@@ -312,6 +332,13 @@ class TrainingOptions(widgets.VBox):
             "augmentation": augmentation,
             "seed": seed,
         }
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` whenever an option changes (the Trainer updates its plan)."""
+        for row in self.children:
+            for control in getattr(row, "children", ()):
+                if isinstance(control, widgets.ValueWidget):
+                    control.observe(lambda _change: callback(), names="value")
 
     def set_disabled(self, running: bool, forest: bool) -> None:
         """Disable everything while training; the network-only options for the random forest."""

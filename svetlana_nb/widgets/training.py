@@ -20,14 +20,17 @@ from ipywidgets import CallbackDispatcher
 from .._validation import check_channels
 from ..models import Classifier, History, SecondOpinion, TrainingConfig
 from ..models.callbacks import TrainingJob
+from ..models.config import plan_training
 from ..models.registry import MODELS, model_kind
 from ..objects import Annotations
+from ._canvas import ErrorArea
 from ._monitor import TrainingMonitor
 from ._training_view import (
     TrainingOptions,
     confusion_html,
     curve_figure,
     curves_legend,
+    plan_html,
     summary_html,
 )
 
@@ -35,12 +38,10 @@ from ._training_view import (
 class Trainer(widgets.VBox):
     """Train a classifier on annotations, with live curves: ``Trainer(clf, ann)``.
 
-    Above the options: the model (light CNN, deeper CNN, ResNet, random forest) and, for
-    multichannel images, a tick box per channel: the classifier sees the ticked ones only
-    (:attr:`channels`; each choice of model and channels keeps its own trained classifier).
-    Beside Start, **Second opinion** (:attr:`second_opinion`, on by default) gives a network a
-    random forest on the objects' measurements, averaged in where the network is unsure
-    (the classifier's ``second_opinion``; off: the network alone).
+    Above the options: the model and, for multichannel images, a tick box per channel (the
+    classifier sees the ticked ones only; each choice keeps its own trained classifier). Under
+    them, what Start will do with the annotations at hand. Beside Start, **Second opinion**
+    (:attr:`second_opinion`, on by default; off: the network alone).
 
     Parameters
     ----------
@@ -137,11 +138,12 @@ class Trainer(widgets.VBox):
             disabled=True,
             tooltip="Stop after the current batch; the best weights are kept",
         )
-        self.warm_toggle = widgets.ToggleButton(
-            description="Continue training",
-            icon="forward",
-            layout=widgets.Layout(width="auto"),
-            tooltip="On: continue from the current weights; off: restart from new weights",
+        self.warm_toggle = widgets.Checkbox(
+            description="Continue from the current weights",
+            indent=False,
+            layout=widgets.Layout(width="auto", margin="0 0 0 12px"),
+            tooltip="Ticked: the next Start continues from the weights trained so far; "
+            "unticked: it starts again from new weights",
         )
         #: The second opinion's settings when the box is ticked (the classifier's, else the default).
         self._opinion = classifier.second_opinion or SecondOpinion()
@@ -158,6 +160,8 @@ class Trainer(widgets.VBox):
         self.device_label = widgets.HTML(
             f"<span style='margin-left:12px'>Device: <b>{html.escape(classifier.device_name)}</b></span>"
         )
+        self.plan_note = widgets.HTML(layout=widgets.Layout(margin="0 0 4px 0"))
+        self.plan_note.add_class("svnb-plan")
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.loss_figure, self.loss_line = curve_figure("Loss", "cross-entropy", None, ".2f")
@@ -174,6 +178,7 @@ class Trainer(widgets.VBox):
                 self.model_help,
                 self.channel_row,
                 self.controls,
+                self.plan_note,
                 widgets.HBox(
                     [
                         self.start_button,
@@ -201,6 +206,18 @@ class Trainer(widgets.VBox):
         widgets.link((self, "warm_start"), (self.warm_toggle, "value"))
         widgets.link((self, "second_opinion"), (self.second_opinion_toggle, "value"))
         self._show_model()
+        annotations.on_change(lambda _annotations: self._update_plan())
+        self.controls.on_change(self._update_plan)
+        self._update_plan()
+
+    def _update_plan(self) -> None:
+        """Say before Start what training will do with the annotations at hand (e.g. no validation)."""
+        try:
+            options = {k: v for k, v in self.controls.values().items() if v is not None}
+            plan = plan_training(self._clf.config.updated(**options), len(self.annotations), self.annotations.counts())
+        except ValueError:  # an option being typed: its error shows at Start
+            return
+        self.plan_note.value = plan_html(plan, len(self.annotations), network=model_kind(self.model).is_network)
 
     def _sync_enabled(self) -> None:
         forest = not model_kind(self.model).is_network  # no epochs, no second opinion
@@ -372,7 +389,7 @@ class Trainer(widgets.VBox):
             self._show_model()  # and a second-opinion change made during the run
 
     def _show_error(self, error: BaseException) -> None:
-        text = f"{type(error).__name__}: {error}\n"
+        text = f"{error}\n" if isinstance(error, ErrorArea.USER_ERRORS) else f"{type(error).__name__}: {error}\n"
         self.errors.outputs = (*self.errors.outputs, {"output_type": "stream", "name": "stderr", "text": text})
 
     def on_trained(self, callback: Callable[[Classifier, History], None], remove: bool = False) -> None:

@@ -90,7 +90,7 @@ def test_train_from_start_then_inspect_an_object(browser_page, lab_server, tmp_p
         timeout=60,
         message=f"{epochs} points on the loss line",
     )
-    trainer.locator(".widget-html", has_text="best epoch").first.wait_for()
+    trainer.locator(".widget-html", has_text="weights of epoch").first.wait_for()
     ARTIFACTS.mkdir(exist_ok=True)
     trainer.screenshot(path=str(ARTIFACTS / "trainer.png"))
 

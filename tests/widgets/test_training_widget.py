@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 
+import ipywidgets as widgets
 import numpy as np
 import pytest
 import torch
@@ -36,7 +37,11 @@ def test_start_trains_to_a_real_accuracy_on_held_out_objects(demo, annotated):
     assert np.isfinite(trainer.acc_line.y).all()
     np.testing.assert_allclose(trainer.loss_line.y[0], history.train_loss)
     assert held_out_accuracy(trainer.classifier, objects, demo, held_out) >= 0.85
-    assert "best epoch" in trainer.summary.value and "<table" in trainer.confusion.value
+    assert (
+        "weights of epoch" in trainer.summary.value
+        and "validation objects right" in trainer.summary.value
+        and "<table" in trainer.confusion.value
+    )
     assert history.second_opinion_val_acc is not None
     assert f"<b>{history.second_opinion_val_acc:.1%}</b> with the second opinion" in trainer.summary.value
     assert trained and trained[0][0] is trainer.classifier and trained[0][1] is history
@@ -266,3 +271,31 @@ def test_second_opinion_box_sets_the_second_opinion_and_trains_its_forest(annota
     assert trainer.second_opinion_toggle.disabled
     trainer.model = "light_cnn"
     assert trainer.classifier is clf and clf.second_opinion is None
+
+
+def test_the_trainer_says_before_start_when_there_are_too_few_annotations_to_validate(demo):
+    objects = sv.Objects(demo.image, demo.mask)
+    ann = sv.Annotations(objects, demo.class_names)
+    trainer = Trainer(None, ann)
+    for i, label in enumerate(objects.labels[:24]):
+        ann.add(int(label), demo.truth[int(label)])
+    note = trainer.plan_note.value
+    assert "24 annotations are too few to hold some out for validation (40 needed)" in note
+    assert "early stopping is off" in note and "300 epochs" in note
+    for label in objects.labels[24:50]:
+        ann.add(int(label), demo.truth[int(label)])
+    assert "10 of 50 annotations will be held out for validation, then early stopping" in trainer.plan_note.value
+    trainer.controls.early_stopping.value = False
+    assert "early stopping" not in trainer.plan_note.value
+    assert isinstance(trainer.warm_toggle, widgets.Checkbox)  # a toggle looks like one
+
+
+def test_history_counts_validation_objects_with_an_interval():
+    from svetlana_nb.models import History
+
+    history = History(epoch=[1, 2], val_acc=[0.5, 8 / 9], val_loss=[1.0, 0.5], best_epoch=2, n_val=9)
+    assert history.best_val_counts == (8, 9)
+    low, high = history.best_val_interval
+    assert 0.55 < low < 0.6 and 0.97 < high < 0.99  # Wilson, 95 %
+    assert "8 of 9 validation objects right (95 % interval 57%–98%)" in history.summary()
+    assert History(epoch=[1], best_epoch=1).best_val_interval is None
