@@ -193,3 +193,12 @@ def test_scripted(kernel_dir, tmp_path):
     assert n == 120 and acc >= 0.75, text[-2000:]
     assert "annotations reloaded" in text and "'classes.tif'" in text
     assert widget_views(nb) == 0
+
+
+def test_app(kernel_dir, tmp_path):
+    """The Voilà page's notebook runs and shows one App (its three tabs), on the small demo set."""
+    nb, text = run_notebook("app", kernel_dir, tmp_path)
+    assert "Traceback" not in text, text[-2000:]
+    assert widget_views(nb) == 1, "the page shows the App and nothing else"
+    shown = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert [o.output_type for o in shown] == ["execute_result"], shown  # no prints, no warnings
