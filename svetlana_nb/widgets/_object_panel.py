@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import display
 from ..models import Classifier
-from ..models.explain import grad_cam, opinions, top_features
+from ..models.explain import attribution, opinions, top_features
 from ..objects import Key, Objects
 from ._canvas import encode_image
 
@@ -203,8 +203,11 @@ def explain_object(clf: Classifier | None, objects: Objects, key: Key) -> tuple[
     try:
         if clf.network is None:  # the random forest: its most important measurements
             return None, features_html(top_features(clf, objects, key))
-        gc = grad_cam(clf, objects, key)
+        gc = attribution(clf, objects, key)
         opinion = opinions(clf, objects, key)
-    except (ValueError, RuntimeError) as error:  # e.g. a custom network without convolutions
+    except (ValueError, RuntimeError) as error:  # e.g. a custom network that captum cannot follow
         return None, f"<i>No explanation: {html.escape(str(error))}</i>"
-    return cam_frame(gc.patch, gc.heatmap), opinion_html(opinion, list(clf.class_names or ()))
+    text = opinion_html(opinion, list(clf.class_names or ()))
+    if not gc.evidence:
+        return None, f"<i class='svnb-no-evidence'>{html.escape(gc.note or '')}</i>" + text
+    return cam_frame(gc.patch, gc.heatmap), text
