@@ -12,8 +12,9 @@
 #
 # The image shows nuclei, **healthy** (smooth) or **fragmented** (broken into bright pieces).
 #
-# 1. **Annotate**: click a nucleus, then press `1` (healthy) or `2` (fragmented), or use the
-#    buttons. Label about ten of each class.
+# 1. **Annotate**: one nucleus is shown at a time. Press `1` if it is healthy, `2` if it is
+#    fragmented (or click the buttons); the next one comes. Label about ten of each class.
+#    (*Mode → Click on the image* lets you pick nuclei yourself.)
 # 2. **Train**: open the *Train* tab and press *Start*. A small neural network learns from your
 #    labels (under a minute).
 # 3. **Predict**: open the *Predict* tab. Every nucleus is coloured by its predicted class. Click

@@ -77,12 +77,20 @@ annotator
 # Unattended fallback: if fewer than N_ANNOTATE objects were annotated by hand (for instance
 # after "Run all"), give random objects their true class, as you would have in the widget.
 N_ANNOTATE = 40
+by_hand = ann.counts()
+added = {name: 0 for name in demo.class_names}
 if len(ann) < N_ANNOTATE:
     for label in np.random.default_rng(0).permutation(objects.labels):
         if len(ann) >= N_ANNOTATE:
             break
         if int(label) not in ann:
             ann.add(int(label), demo.truth[int(label)])
+            added[demo.truth[int(label)]] += 1
+if sum(added.values()):
+    print(
+        f"You annotated {sum(by_hand.values())} objects; this cell added {sum(added.values())} more "
+        f"from the demo's ground truth ({added}) to reach {N_ANNOTATE}."
+    )
 print(f"{len(ann)} objects annotated: {ann.counts()}")
 
 # %% [markdown]

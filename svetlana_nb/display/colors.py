@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 #: Class colours: Okabe-Ito, then Paul Tol's muted and light schemes (colour-blind friendly,
@@ -37,9 +39,35 @@ CLASS_COLORS: list[str] = [
 CHANNEL_COLORS: list[str] = ["#0080ff", "#00ff00", "#ff0000", "#ff00ff", "#00ffff", "#ffff00", "#ffffff"]
 
 
-def class_color(k: int) -> str:
-    """Hex colour of class number ``k`` (cycles after ``len(CLASS_COLORS)``)."""
-    return CLASS_COLORS[int(k) % len(CLASS_COLORS)]
+#: Smallest CIEDE2000 difference between a class colour and a channel colour shown with it: below
+#: this, an object's class fill reads as the channel's own colour (sky blue over a blue nucleus).
+MIN_CLASS_CHANNEL_DELTA_E = 25.0
+
+
+@functools.lru_cache(maxsize=16)
+def class_palette(n_channels: int = 1) -> tuple[str, ...]:
+    """The class colours for images of ``n_channels`` channels, in order.
+
+    :data:`CLASS_COLORS` without those closer than :data:`MIN_CLASS_CHANNEL_DELTA_E` (CIEDE2000,
+    ``skimage.color.deltaE_ciede2000``) to a channel colour of :func:`default_channel_colors`;
+    they follow at the end, so any number of classes still gets colours.
+    """
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    def lab(colors: list[str]) -> np.ndarray:
+        return rgb2lab(np.array([[hex_to_rgb(c) for c in colors]], dtype=float) / 255.0)[0]
+
+    channels = lab(default_channel_colors(max(1, int(n_channels))))
+    classes = lab(CLASS_COLORS)
+    distance = deltaE_ciede2000(classes[:, None, :], channels[None, :, :]).min(axis=1)
+    far = [c for c, d in zip(CLASS_COLORS, distance) if d >= MIN_CLASS_CHANNEL_DELTA_E]
+    return tuple(far + [c for c in CLASS_COLORS if c not in far])
+
+
+def class_color(k: int, n_channels: int = 1) -> str:
+    """Hex colour of class number ``k`` on images of ``n_channels`` channels (cycles for many classes)."""
+    palette = class_palette(n_channels)
+    return palette[int(k) % len(palette)]
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:

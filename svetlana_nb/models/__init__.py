@@ -10,7 +10,7 @@ from .augment import Augmentation
 from .callbacks import Callback, FunctionCallback, History, TrainingJob
 from .classifier import Classifier
 from .config import TrainingConfig
-from .explain import GradCam, Opinions, grad_cam, opinions, top_features
+from .explain import GradCam, Opinions, attribution, grad_cam, opinions, top_features
 from .registry import MODELS
 from .second_opinion import SecondOpinion
 
@@ -26,6 +26,7 @@ __all__ = [
     "SecondOpinion",
     "TrainingConfig",
     "TrainingJob",
+    "attribution",
     "grad_cam",
     "opinions",
     "top_features",

@@ -1,6 +1,6 @@
 """Explanations of one object's class.
 
-Pixel evidence (networks: integrated gradients, see :mod:`.attribution`), top measurements
+Pixel evidence (networks: integrated gradients, see :mod:`.integrated_gradients`), top measurements
 (random forest), and both opinions where the second opinion was consulted (:func:`opinions`).
 """
 
@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from ..objects.objects import Key, Objects
-from .attribution import MIN_EVIDENCE, STEPS, integrated_gradients, positive_map
 from .classifier import Classifier
 from .forest_backend import ForestBackend
+from .integrated_gradients import MIN_EVIDENCE, STEPS, integrated_gradients, positive_map
 from .network_backend import NetworkBackend
 
 
@@ -44,6 +44,8 @@ class Explanation:
         over a blank patch.
     note : str
         One plain sentence saying what the map shows, or that it shows nothing.
+    method : str
+        How the map was made: ``"integrated_gradients"``.
     """
 
     patch: np.ndarray
@@ -54,6 +56,7 @@ class Explanation:
     evidence: bool
     evidence_nats: float
     note: str
+    method: str = "integrated_gradients"
 
 
 #: The former name of :class:`Explanation`.
@@ -115,7 +118,9 @@ def explain_network(
     )
 
 
-#: The former name of :func:`explain_network` (the map is no longer Grad-CAM's).
+#: Other names of :func:`explain_network`: ``attribution`` (as documented) and ``grad_cam`` (the
+#: former name; the map is no longer Grad-CAM's).
+attribution = explain_network
 grad_cam = explain_network
 
 

@@ -170,7 +170,7 @@ class AnnotatorView(widgets.VBox):
         buttons = []
         names = self.class_names
         for k, (name, key) in enumerate(zip(names, shortcut_keys(len(names)))):
-            color = display.class_color(k)
+            color = display.class_color(k, self.objects.n_channels)
             button = widgets.Button(
                 description=f"{key} · {name}" if key else name,
                 tooltip=f"Label as {name}" + (f" (key {key})" if key else ""),
@@ -210,7 +210,8 @@ class AnnotatorView(widgets.VBox):
         self.progress.value = done
         self.progress_label.value = f"<b>{done}</b> / {total} annotated"
         self.counts.value = "".join(
-            chip(f"{name}: {n}", display.class_color(k)) for k, (name, n) in enumerate(counts.items())
+            chip(f"{name}: {n}", display.class_color(k, self.objects.n_channels))
+            for k, (name, n) in enumerate(counts.items())
         )
         self.back_button.disabled = not self.annotations.can_undo
         self.redo_button.disabled = not self.annotations.can_redo
@@ -236,13 +237,13 @@ class AnnotatorView(widgets.VBox):
         lines = [f"<b>Object {label}</b>{image}", f"<span class='svnb-muted'>{where} · {extent} px</span>"]
         k = int(self._klass[row])
         if k >= 0:
-            lines.append("annotated " + chip(self.class_names[k], display.class_color(k)))
+            lines.append("annotated " + chip(self.class_names[k], display.class_color(k, self.objects.n_channels)))
         if self._proba is not None:
             p = self._proba[row]
             best = int(np.argmax(p))
             guess = self._proba_names[best] if best < len(self._proba_names) else str(best)
             names = self.class_names
-            color = display.class_color(names.index(guess)) if guess in names else "#999999"
+            color = display.class_color(names.index(guess), self.objects.n_channels) if guess in names else "#999999"
             lines.append(f"model's guess {chip(guess, color)} {100 * p[best]:.0f} %")
         self.info.value = "<br>".join(lines)
 

@@ -39,11 +39,12 @@ class Layers:
     classes: np.ndarray
     confidence: np.ndarray
     corrected: np.ndarray
+    n_channels: int = 1
 
     @property
     def colors(self) -> list[str]:
         """Hex colour of each of :attr:`names` (as in the annotator)."""
-        return [display.class_color(k) for k in range(len(self.names))]
+        return [display.class_color(k, self.n_channels) for k in range(len(self.names))]
 
 
 def build_layers(objects: Objects, prediction: Prediction | None, annotations: Annotations | None) -> Layers:
@@ -67,12 +68,13 @@ def build_layers(objects: Objects, prediction: Prediction | None, annotations: A
             corrected[rows[annotated != shown[rows]] + 1] = True
         shown[rows] = annotated
     palette = np.array(
-        [display.hex_to_rgb(display.class_color(k)) for k in range(len(names))] + [(0, 0, 0)], dtype=np.uint8
+        [display.hex_to_rgb(display.class_color(k, objects.n_channels)) for k in range(len(names))] + [(0, 0, 0)],
+        dtype=np.uint8,
     )
     classes = np.zeros((n + 1, 4), dtype=np.uint8)
     classes[1:, :3] = palette[shown]
     classes[1:, 3] = np.where(shown >= 0, 255, 0)
-    return Layers(names, shown, classes, confidence, corrected)
+    return Layers(names, shown, classes, confidence, corrected, objects.n_channels)
 
 
 def legend_html(layers: Layers, prediction: Prediction | None, mode: str) -> str:

@@ -38,7 +38,9 @@ def class_tints(
     rows = objects.rows_of_image(image)
     lab, classes = objects.labels[rows], klass[rows]
     done = classes >= 0
-    palette = np.array([display.hex_to_rgb(display.class_color(k)) for k in range(n_classes)], dtype=np.uint8)
+    palette = np.array(
+        [display.hex_to_rgb(display.class_color(k, objects.n_channels)) for k in range(n_classes)], dtype=np.uint8
+    )
     if int(lab.max()) < MAX_LUT:  # lookup by label id
         if image not in cache:
             lut = np.zeros((int(lab.max()) + 1, 4), dtype=np.uint8)

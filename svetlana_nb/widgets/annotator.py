@@ -341,7 +341,7 @@ class Annotator(AnnotatorView):
         self.thumbnails.relabel(key, name, self._color(name) if name else "#000000")
 
     def _color(self, class_name: str) -> str:
-        return display.class_color(self.class_names.index(class_name))
+        return display.class_color(self.class_names.index(class_name), self.objects.n_channels)
 
 
 def _annotations(

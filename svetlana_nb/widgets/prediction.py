@@ -324,7 +324,7 @@ class PredictionViewer(widgets.VBox):
         if pred is not None:
             p, k = pred.probabilities[row], int(pred.class_index[row])
             title += f": predicted <b>{html.escape(pred.class_names[k])}</b> ({p[k]:.0%})"
-            colors = [display.class_color(self.class_names.index(c)) for c in pred.class_names]
+            colors = [display.class_color(self.class_names.index(c), self.objects.n_channels) for c in pred.class_names]
             bars = probability_bars(p, pred.class_names, colors, predicted=k)
             cam, explanation = explain_object(self.classifier, self.objects, key)
             cam_class = pred.class_names[k]

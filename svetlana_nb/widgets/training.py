@@ -1,8 +1,4 @@
-"""``Trainer``: model choice, training options, Start/Stop, live curves, summary.
-
-The training loop knows nothing of this widget: :class:`~._monitor.TrainingMonitor` is one
-:class:`~svetlana_nb.Callback` among others, updating bqplot marks in place.
-"""
+"""``Trainer``: model choice, options, Start/Stop, live curves (a :class:`~._monitor.TrainingMonitor`), summary."""
 
 from __future__ import annotations
 

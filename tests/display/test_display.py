@@ -250,3 +250,24 @@ def test_render_crop_magnifies_outlines_and_pads():
     )
     assert factor == -3 and frame.shape == (100, 100, 4) and offset == (8, 28)
     assert frame[0, 0, :3].tolist() == list(render.hex_to_rgb("#202020"))
+
+
+@pytest.mark.parametrize("n_channels", [1, 2, 3, 4])
+def test_class_colours_stay_clear_of_the_channel_colours_shown(n_channels):
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    def lab(colors):
+        return rgb2lab(np.array([[render.hex_to_rgb(c) for c in colors]], float) / 255)[0]
+
+    classes = [render.class_color(k, n_channels) for k in range(4)]
+    assert len(set(classes)) == 4
+    distance = deltaE_ciede2000(lab(classes)[:, None], lab(render.default_channel_colors(n_channels))[None])
+    from svetlana_nb.display.colors import MIN_CLASS_CHANNEL_DELTA_E
+
+    assert distance.min() >= MIN_CLASS_CHANNEL_DELTA_E
+
+
+def test_the_infected_class_is_not_the_nuclear_blue():
+    # the multichannel demo: nuclei in blue, the infection spot in green; its 2nd class was sky blue
+    assert render.class_color(1, 2) != "#56B4E9"
+    assert render.class_color(1, 1) == "#56B4E9"  # grey images keep the usual palette

@@ -153,6 +153,7 @@ def test_quickstart(kernel_dir, tmp_path):
     nb, text = run_notebook("quickstart", kernel_dir, tmp_path)
     n, acc = accuracy(text)
     assert n == 120  # 160 objects, 40 annotated by the fallback
+    assert "You annotated 0 objects; this cell added 40 more from the demo's ground truth" in text
     assert acc >= 0.75, text[-2000:]
     assert widget_views(nb) >= 3  # annotator, trainer, prediction viewer
 

@@ -5,7 +5,7 @@ convolution was empty (all negative before its ReLU) for half of the infected ce
 ``infected_cells_2d`` demo, with or without the ReLU. Integrated gradients (Sundararajan et al.
 2017) put most of the positive mass on the viral spots of every infected cell measured, at a few
 tens of milliseconds per 2D patch on one CPU core. The measurement is in the report of issue 17
-(the test ``tests/models/test_explain.py`` checks it on every run).
+(``tests/models/test_explain.py`` checks it on every run).
 
 The object mask (the network's last input channel) is held fixed: it says *which* object to
 classify and is not evidence. The image channels go from a blank patch (zero, the normalised
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients  # type: ignore[import-untyped]
+from captum.attr import IntegratedGradients
 from torch import nn
 
 #: Default number of steps of the path integral (captum's Gauss-Legendre rule).
