@@ -1,7 +1,7 @@
 """Explanations of one object's class.
 
-Grad-CAM (networks), top measurements (random forest), and both opinions where the second
-opinion was consulted (:func:`opinions`).
+Pixel evidence (networks: integrated gradients, see :mod:`.integrated_gradients`), top measurements
+(random forest), and both opinions where the second opinion was consulted (:func:`opinions`).
 """
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..objects.objects import Key, Objects
 from .classifier import Classifier
 from .forest_backend import ForestBackend
+from .integrated_gradients import MIN_EVIDENCE, STEPS, integrated_gradients, positive_map
 from .network_backend import NetworkBackend
 
 
 @dataclass
-class GradCam:
-    """Grad-CAM of one object.
+class Explanation:
+    """Where a network found the evidence for one object's class.
 
     Attributes
     ----------
@@ -28,40 +28,51 @@ class GradCam:
         The network's input (normalised channels, then the object mask), at the classifier's
         :attr:`~svetlana_nb.Classifier.input_shape` (the patch shape, shrunk for large objects).
     heatmap : numpy.ndarray, shape (*input_shape)
-        Where the evidence for ``class_name`` lies, scaled to [0, 1].
+        Where the evidence for ``class_name`` lies, scaled to [0, 1]; all zero without evidence.
     probabilities : numpy.ndarray, shape (n_classes,)
         The classifier's (with its second opinion where it was consulted).
     class_name : str
-        The explained class (the predicted one unless asked otherwise). The heat map shows the
-        network's evidence for it.
+        The explained class (the predicted one unless asked otherwise).
+    attributions : numpy.ndarray, shape (C, *input_shape)
+        Signed integrated gradients per image channel, in nats of the class's log-probability.
+    evidence : bool
+        Whether the map shows evidence: its positive mass reaches ``min_evidence`` nats. False for
+        a network that has not learned anything about this object (constant or untrained), and
+        for a class chosen for lack of evidence for the others.
+    evidence_nats : float
+        The map's positive mass: how much the marked pixels raise the class's log-probability
+        over a blank patch.
+    note : str
+        One plain sentence saying what the map shows, or that it shows nothing.
+    method : str
+        How the map was made: ``"integrated_gradients"``.
     """
 
     patch: np.ndarray
     heatmap: np.ndarray
     probabilities: np.ndarray
     class_name: str
-    evidence: bool = True
-    method: str = "grad_cam"
-
-    @property
-    def note(self) -> str | None:
-        """A plain sentence when the map shows nothing (None when it carries evidence)."""
-        if self.evidence:
-            return None
-        return (
-            f"No evidence: no part of this patch raises the network's score for {self.class_name!r} "
-            "(the map is empty, so nothing is highlighted)"
-        )
+    attributions: np.ndarray
+    evidence: bool
+    evidence_nats: float
+    note: str
+    method: str = "integrated_gradients"
 
 
-def attribution(clf: Classifier, objects: Objects, key: Key, *, class_name: str | None = None) -> GradCam:
-    """Where the evidence for a class lies in one object's patch: integrated gradients (captum).
+#: The former name of :class:`Explanation`.
+GradCam = Explanation
 
-    Chosen over Grad-CAM by measurement on the infected-cells demo (docs/decisions.md): Grad-CAM
-    at the last convolution of these small networks was all zero for most infected cells, while
-    integrated gradients put most of the positive attribution on the infection spot. The map is
-    the positive part of the attribution summed over the image channels (not the mask channel),
-    scaled to [0, 1]; :attr:`GradCam.evidence` is False when nothing is positive.
+
+def explain_network(
+    clf: Classifier,
+    objects: Objects,
+    key: Key,
+    *,
+    class_name: str | None = None,
+    steps: int = STEPS,
+    min_evidence: float = MIN_EVIDENCE,
+) -> Explanation:
+    """Pixel evidence of a trained network for one object's class (integrated gradients).
 
     Parameters
     ----------
@@ -71,107 +82,56 @@ def attribution(clf: Classifier, objects: Objects, key: Key, *, class_name: str 
     key : int or (image name, label)
     class_name : str, optional
         Class to explain (default: the predicted class).
+    steps : int
+        Steps of the path integral from a blank patch.
+    min_evidence : float
+        Least positive mass, in nats, for the map to count as evidence.
 
     Returns
     -------
-    GradCam
-        With ``method="integrated_gradients"``.
+    Explanation
+        With ``evidence`` False and a ``note`` saying so when the map is empty or too weak.
     """
-    from captum.attr import IntegratedGradients
-
     network = clf.network
     if network is None or not clf.is_fitted:
-        raise ValueError("clf: an attribution map needs a trained network; for the random forest use top_features()")
+        raise ValueError("clf: explanations need a trained network; for the random forest use top_features()")
     names = list(clf.class_names or ())
-    row = objects.row(key)
-    patch = clf.patches(objects, np.array([row]))
-    probs = clf.predict_proba(objects, np.array([row]))[0]
+    if class_name is not None and class_name not in names:
+        raise ValueError(f"class_name: {class_name!r} is not one of the classifier's classes {names}")
+    row = np.array([objects.row(key)])
+    patch = clf.patches(objects, row)
+    probs = np.asarray(clf.predict_proba(objects, row)[0])  # the classifier's own decision
     target = int(probs.argmax()) if class_name is None else names.index(class_name)
-    x = torch.from_numpy(patch).to(clf.device).float()
-    was_training = network.training
-    network.eval()
-    try:
-        with torch.enable_grad():
-            attributions = IntegratedGradients(lambda batch: network(batch).float()).attribute(
-                x, baselines=torch.zeros_like(x), target=target, n_steps=32
-            )
-    finally:
-        network.train(was_training)
-    signed = attributions[0, :-1].sum(0).detach().cpu().double().numpy()  # image channels, not the mask
-    positive = np.clip(signed, 0.0, None)
-    scale = float(np.abs(signed).max())
-    evidence = bool(np.isfinite(positive).all() and positive.max() > 1e-6 * max(scale, 1e-12) and positive.max() > 0)
-    heatmap = (positive / positive.max()).astype(np.float32) if evidence else np.zeros_like(positive, np.float32)
-    return GradCam(
+    x = torch.from_numpy(patch).to(clf.device)
+    attributions = integrated_gradients(network, x, target, steps=steps)
+    heatmap, mass = positive_map(attributions)
+    evidence = bool(mass >= min_evidence)
+    return Explanation(
         patch=patch[0],
         heatmap=heatmap,
-        probabilities=np.asarray(probs),
+        probabilities=probs,
         class_name=names[target],
+        attributions=attributions,
         evidence=evidence,
-        method="integrated_gradients",
+        evidence_nats=mass,
+        note=evidence_note(names[target], evidence),
     )
 
 
-def grad_cam(clf: Classifier, objects: Objects, key: Key, *, class_name: str | None = None) -> GradCam:
-    """Grad-CAM (Selvaraju et al. 2017) of the classifier's last convolution for one object.
+#: Other names of :func:`explain_network`: ``attribution`` (as documented) and ``grad_cam`` (the
+#: former name; the map is no longer Grad-CAM's).
+attribution = explain_network
+grad_cam = explain_network
 
-    Parameters
-    ----------
-    clf : Classifier
-        A trained network classifier (not the random forest: see :func:`top_features`).
-    objects : Objects
-    key : int or (image name, label)
-    class_name : str, optional
-        Class to explain (default: the predicted class).
 
-    Returns
-    -------
-    GradCam
-    """
-    network = clf.network
-    if network is None or not clf.is_fitted:
-        raise ValueError("clf: Grad-CAM needs a trained network; for the random forest use top_features()")
-    layer = getattr(network, "target_layer", None)
-    if layer is None:
-        convs = [m for m in network.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d))]
-        if not convs:
-            raise ValueError("clf: the network has no convolution layer to explain")
-        layer = convs[-1]
-    names = list(clf.class_names or ())
-    row = objects.row(key)
-    patch = clf.patches(objects, np.array([row]))
-    x = torch.from_numpy(patch).to(clf.device)
-    probs = clf.predict_proba(objects, np.array([row]))[0]  # the classifier's own decision
-    saved: dict[str, torch.Tensor] = {}
-
-    def keep(_module, _inputs, output):
-        output.retain_grad()
-        saved["act"] = output
-
-    handle = layer.register_forward_hook(keep)
-    was_training = network.training
-    network.eval()
-    try:
-        with torch.enable_grad():
-            logits = network(x)
-            target = int(probs.argmax()) if class_name is None else names.index(class_name)
-            network.zero_grad(set_to_none=True)
-            logits[0, target].backward()
-    finally:
-        handle.remove()
-        network.train(was_training)
-    gradient = saved["act"].grad
-    assert gradient is not None
-    act, grad = saved["act"].detach(), gradient.detach()
-    spatial = tuple(range(2, act.dim()))
-    weights = grad.mean(dim=spatial, keepdim=True)
-    cam = F.relu((weights * act).sum(1, keepdim=True))
-    mode = "trilinear" if act.dim() == 5 else "bilinear"
-    cam = F.interpolate(cam, size=patch.shape[2:], mode=mode, align_corners=False)[0, 0]
-    cam = cam - cam.min()
-    cam = cam / cam.max() if float(cam.max()) > 0 else cam
-    return GradCam(
-        patch=patch[0], heatmap=cam.detach().cpu().numpy(), probabilities=np.asarray(probs), class_name=names[target]
+def evidence_note(class_name: str, evidence: bool) -> str:
+    """One plain sentence on what an object's map shows."""
+    if evidence:
+        return f"Coloured: the parts of the patch that make the network say “{class_name}”."
+    return (
+        f"No evidence for “{class_name}” in this patch: nothing in it raises that class "
+        "over a blank patch, so there is no map to show. The network may pick it for lack of "
+        "evidence for another class, or may not have learned it."
     )
 
 
@@ -183,7 +143,9 @@ def top_features(clf: Classifier, objects: Objects, key: Key, k: int = 5) -> lis
     list of (measurement name, importance, the object's value as a z-score over the training objects)
     """
     if not isinstance(clf.backend, ForestBackend) or not clf.is_fitted:
-        raise ValueError("clf: top_features needs a trained random-forest classifier; for networks use grad_cam()")
+        raise ValueError(
+            "clf: top_features needs a trained random-forest classifier; for networks use explain_network()"
+        )
     return clf.backend.top_features(objects, objects.row(key), k)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import display
 from ..models import Classifier
-from ..models.explain import attribution, opinions, top_features
+from ..models.explain import explain_network, opinions, top_features
 from ..objects import Key, Objects
 from ._canvas import encode_image
 
@@ -26,7 +26,7 @@ HINT = "<i>Click an object to see its class probabilities and explanation.</i>"
 
 
 def cam_frame(patch: np.ndarray, heatmap: np.ndarray, *, size: int = PANEL_SIZE, alpha: float = 0.75) -> np.ndarray:
-    """Blend a Grad-CAM heat map over the network's input patch.
+    """Blend an evidence heat map over the network's input patch.
 
     Parameters
     ----------
@@ -128,7 +128,7 @@ class ObjectPanel(widgets.VBox):
         self.crop_image = widgets.Image(format="png", layout=widgets.Layout(width=side, height=side))
         self.cam_image = widgets.Image(format="png", layout=widgets.Layout(width=side, height=side))
         self.crop_box = widgets.VBox([self.crop_image, widgets.HTML("<small>object</small>")])
-        self.cam_caption = widgets.HTML("<small>Grad-CAM</small>")
+        self.cam_caption = widgets.HTML("<small>evidence</small>")
         self.cam_box = widgets.VBox([self.cam_image, self.cam_caption])
         self.pictures = widgets.HBox([self.crop_box, self.cam_box])
         self.probabilities = widgets.HTML()
@@ -183,10 +183,10 @@ class ObjectPanel(widgets.VBox):
     ) -> None:
         """Show an object: ``crop``/``cam`` RGBA frames, ``probabilities``/``explanation`` HTML.
 
-        ``cam_class`` names the class whose evidence the Grad-CAM frame shows.
+        ``cam_class`` names the class whose evidence the ``cam`` frame shows.
         """
         self.title.value = title
-        self.cam_caption.value = f"<small>Grad-CAM: evidence for {html.escape(cam_class)}</small>"
+        self.cam_caption.value = f"<small>evidence for {html.escape(cam_class)}</small>"
         self.crop_image.value = encode_image(crop)
         self.probabilities.value = probabilities
         self.explanation.value = explanation
@@ -197,17 +197,22 @@ class ObjectPanel(widgets.VBox):
 
 
 def explain_object(clf: Classifier | None, objects: Objects, key: Key) -> tuple[np.ndarray | None, str]:
-    """The panel's explanation of one object: a Grad-CAM frame and the opinions, or the forest's measurements."""
+    """The panel's explanation of one object: an evidence frame and the opinions, or the forest's measurements.
+
+    A network's map without evidence gives no frame (it would look like the plain crop) but its
+    note, in an element of class ``svetlana-no-evidence``.
+    """
     if clf is None or not clf.is_fitted:
         return None, ""
     try:
         if clf.network is None:  # the random forest: its most important measurements
             return None, features_html(top_features(clf, objects, key))
-        gc = attribution(clf, objects, key)
+        found = explain_network(clf, objects, key)
         opinion = opinions(clf, objects, key)
-    except (ValueError, RuntimeError) as error:  # e.g. a custom network that captum cannot follow
+    except (ValueError, RuntimeError) as error:  # e.g. a custom network that fails on its patch
         return None, f"<i>No explanation: {html.escape(str(error))}</i>"
     text = opinion_html(opinion, list(clf.class_names or ()))
-    if not gc.evidence:
-        return None, f"<i class='svnb-no-evidence'>{html.escape(gc.note or '')}</i>" + text
-    return cam_frame(gc.patch, gc.heatmap), text
+    if not found.evidence:
+        note = f"<div class='svetlana-no-evidence' style='margin:4px 0'><i>{html.escape(found.note)}</i></div>"
+        return None, note + text
+    return cam_frame(found.patch, found.heatmap), text
