@@ -1,4 +1,4 @@
-"""Figures of a prediction's results, for a paper: class proportions with their intervals."""
+"""Figures of a prediction's results, for a paper: class proportions with their intervals, a reliability diagram."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["proportion_plot"]
+__all__ = ["proportion_plot", "reliability_diagram"]
 
 _NEEDED = ("class", "proportion", "corrected", "low", "high")
 
@@ -111,4 +111,64 @@ def proportion_plot(
     ax.legend(title="class", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title is not None:
         ax.set_title(title)
+    return figure
+
+
+def reliability_diagram(
+    probabilities: np.ndarray,
+    annotated: np.ndarray,
+    *,
+    bins: int = 10,
+    calibrated: np.ndarray | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Accuracy against confidence per bin, the diagonal of a calibrated model, and the ECE.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray, shape (A, k)
+        Out-of-fold probabilities of the annotations
+        (:attr:`~svetlana_nb.models.cross_validation.OutOfFold.probabilities`).
+    annotated : numpy.ndarray of int, shape (A,)
+        Their annotated class index.
+    bins : int, keyword-only
+        Equal-width confidence bins (:func:`~svetlana_nb.prediction.calibration.reliability_curve`).
+    calibrated : numpy.ndarray, shape (A, k), optional, keyword-only
+        The same objects' probabilities after calibration (e.g. temperature scaling), drawn as a
+        second curve.
+    ax : matplotlib.axes.Axes, optional, keyword-only
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A point per non-empty bin: its mean confidence and its accuracy; the legend gives each
+        curve's expected calibration error.
+    """
+    from matplotlib.figure import Figure
+
+    from .calibration import expected_calibration_error, reliability_curve
+
+    curves = {"model": probabilities} if calibrated is None else {"model": probabilities, "calibrated": calibrated}
+    if ax is None:
+        figure = Figure(figsize=(4.2, 4.0), layout="constrained")
+        ax = figure.add_subplot()
+    else:
+        figure = ax.get_figure()  # type: ignore[assignment]
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="calibrated model")
+    for name, values in curves.items():
+        curve = reliability_curve(values, annotated, bins=bins)
+        filled = curve[curve["n"] > 0]
+        ece = expected_calibration_error(values, annotated, bins=bins)
+        ax.plot(
+            filled["confidence"],
+            filled["accuracy"],
+            marker="o",
+            label=f"{name} (ECE {100 * ece:.1f} %)",
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (mean in bin)")
+    ax.set_ylabel("accuracy (annotations, out of fold)")
+    ax.set_aspect("equal")
+    ax.legend(frameon=False, loc="upper left")
     return figure
