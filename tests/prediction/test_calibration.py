@@ -99,3 +99,15 @@ def test_the_reliability_diagram_draws_the_curve_and_names_the_ece():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[1] == f"model (ECE {100 * expected_calibration_error(p, y):.1f} %)"
     assert labels[2].startswith("calibrated (ECE")
+
+
+def test_out_of_fold_predictions_give_their_temperature():
+    from svetlana_nb.models.cross_validation import OutOfFold
+
+    p, y = _over_confident(sharpness=2.0, n=500)
+    oof = OutOfFold(
+        rows=np.arange(y.size), annotated=y, probabilities=p.astype(np.float32), class_names=list("abc"), folds=5
+    )
+    fitted = oof.temperature()
+    assert fitted == Temperature.fit(p.astype(np.float32), y)
+    assert fitted.temperature == pytest.approx(2.0, rel=0.2) and fitted.ece_after < fitted.ece_before
