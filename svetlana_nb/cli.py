@@ -298,11 +298,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if result.table is not None:
         print(f"wrote {result.table} ({len(result.done)} image(s))")
-        corrected = (
-            "corrected for the model's out-of-fold errors on --annotations"
-            if result.confusion is not None
-            else "raw counts only: --annotations gives corrected proportions with intervals"
-        )
+        if result.confusion is not None:
+            totals = result.confusion.sum(axis=0)
+            recall = np.diag(result.confusion)[totals > 0] / totals[totals > 0]
+            corrected = (
+                f"corrected for the model's out-of-fold errors on {int(totals.sum())} annotations: "
+                f"balanced accuracy {recall.mean():.3f}"
+            )
+        else:
+            corrected = "raw counts only: --annotations gives corrected proportions with intervals"
         print(f"wrote {result.summary} ({corrected})")
     if result.failures:
         total = len(result.done) + len(result.failures)

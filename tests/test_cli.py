@@ -109,7 +109,9 @@ def test_summary_csv_is_corrected_by_out_of_fold_errors_of_the_annotations(model
     _folders(tmp_path, image, mask, names=("a", "b"))
     path = _annotation_file(tmp_path, image, mask, truth)
     assert _run(model, tmp_path, "--annotations", str(path), "--folds", "3") == 0
-    assert "corrected for the model's out-of-fold errors" in capsys.readouterr().out
+    assert (
+        "corrected for the model's out-of-fold errors on 14 annotations: balanced accuracy" in capsys.readouterr().out
+    )
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert sorted(set(summary["image"])) == ["a.tif", "b.tif"]
     assert summary[["corrected", "low", "high"]].notna().all().all()
