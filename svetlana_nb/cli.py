@@ -12,7 +12,8 @@ one ``OUT_DIR/summary.csv`` with, per image and class, the count and the raw pro
 
 With ``--annotations FILE`` (an annotation file of some of these images, as the Annotator saves
 it), ``summary.csv`` also gives the proportions corrected for the model's errors and their 95 %
-interval (:meth:`svetlana_nb.Prediction.summary`). The errors are measured on those annotations by
+interval (:meth:`svetlana_nb.Prediction.summary`), and annotated objects take the user's class
+in both tables (counted as known, without uncertainty). The errors are measured on those annotations by
 cross-validation: the model's settings are trained ``--folds`` times, each time without one fold,
 which predicts the fold (:func:`svetlana_nb.models.cross_validation.out_of_fold`). The model file
 itself holds no such figures: the errors of a model on the annotations it learned from would be
@@ -138,12 +139,18 @@ def _out_of_fold_confusion(
     *,
     channel_axis: int | None,
     folds: int,
-) -> np.ndarray:
-    """Out-of-fold confusion counts, shape (k, k), of the annotations in ``path`` on their images.
+) -> tuple[np.ndarray, dict[str, list[tuple[int, str]]]]:
+    """Out-of-fold confusion counts of the annotations in ``path``, and the annotations per image.
 
     The annotated images must be among the batch's pairs (by file name, as the Annotator names
     them); the model's settings are trained ``folds`` times on the other folds.
     ``ValueError`` naming ``--annotations`` for a file that does not fit.
+
+    Returns
+    -------
+    confusion : numpy.ndarray of int64, shape (k, k)
+        ``[j, i]``: annotated ``i`` predicted ``j`` out of fold.
+    by_image : dict of image file name to list of (label id, class name)
     """
     import json
 
@@ -180,10 +187,14 @@ def _out_of_fold_confusion(
     )
     try:
         annotations = Annotations.load(path, objects)
-        return out_of_fold(clf, annotations, folds=folds).confusion
+        confusion = out_of_fold(clf, annotations, folds=folds).confusion
     except ValueError as error:
         message = str(error)
         raise ValueError(message if message.startswith(where) else f"{where}: {message}") from None
+    by_image: dict[str, list[tuple[int, str]]] = {}
+    for (image, label), class_name in annotations.items():
+        by_image.setdefault(image, []).append((label, class_name))
+    return confusion, by_image
 
 
 def _summary(prediction: Prediction, confusion: np.ndarray | None) -> pd.DataFrame:
@@ -230,14 +241,15 @@ def predict_folder(
     ``summary.csv`` are written once, atomically, with the rows of every image that succeeded.
     ``network_alone``: predict with the model's network only, without its second opinion.
     ``annotations``: an annotation file of some of these images; the model's out-of-fold errors
-    on them (``folds`` trainings) correct the proportions of ``summary.csv``.
+    on them (``folds`` trainings) correct the proportions of ``summary.csv``, and annotated
+    objects take the user's class (:meth:`~svetlana_nb.Prediction.corrected`) in both tables.
     """
     from tqdm.auto import tqdm
 
     from ._files import atomic_write_text
     from .io import find_pairs, read_image, read_mask
     from .models import Classifier
-    from .objects import Objects
+    from .objects import Annotations, Objects
     from .prediction.export import export_images, write_table
 
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
@@ -248,8 +260,11 @@ def predict_folder(
     pairs = find_pairs(images_dir, masks_dir)
     _out_folder(out_dir)
     result = BatchResult(table=None)
+    annotated: dict[str, list[tuple[int, str]]] = {}
     if annotations is not None:
-        result.confusion = _out_of_fold_confusion(clf, annotations, pairs, channel_axis=channel_axis, folds=folds)
+        result.confusion, annotated = _out_of_fold_confusion(
+            clf, annotations, pairs, channel_axis=channel_axis, folds=folds
+        )
     tables, summaries = [], []
     for image_path, mask_path in tqdm(pairs, desc="images", unit="image", disable=not progress):
         try:
@@ -257,6 +272,11 @@ def predict_folder(
                 read_image(image_path), read_mask(mask_path), channel_axis=channel_axis, name=image_path.name
             )
             prediction = clf.predict(objects, batch_size=batch_size)
+            if image_path.name in annotated:  # the user's class counts, known, as in the notebook's export
+                known = Annotations(objects, list(clf.class_names or []))
+                for label, class_name in annotated[image_path.name]:
+                    known.add(label, class_name)
+                prediction = prediction.corrected(known)
             table = prediction.table
             summary = _summary(prediction, result.confusion)
             export_images(prediction, out_dir, what=("classes",))

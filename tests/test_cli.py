@@ -126,9 +126,14 @@ def test_summary_csv_is_corrected_by_out_of_fold_errors_of_the_annotations(model
     annotations = sv.Annotations.load(path, objects)
     from svetlana_nb.models.cross_validation import out_of_fold
 
-    expected = clf.predict(objects).summary(out_of_fold(clf, annotations, folds=3))
+    expected = clf.predict(objects).corrected(annotations).summary(out_of_fold(clf, annotations, folds=3))
     got = summary[summary["image"] == "a.tif"].reset_index(drop=True)
     np.testing.assert_allclose(got[["corrected", "low", "high"]], expected[["corrected", "low", "high"]])
+    # Annotated objects take the user's class in objects.csv too; b.tif has no annotation.
+    table = pd.read_csv(tmp_path / "out" / "objects.csv")
+    marked = table[table["annotated"].fillna(False).astype(bool)]
+    assert set(marked["image"]) == {"a.tif"} and len(marked) == len(annotations)
+    assert dict(zip(marked["label"], marked["class"])) == {label: cls for (_, label), cls in annotations.items()}
 
 
 @pytest.mark.parametrize(
