@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..objects.annotations import Annotations
+from ..prediction.calibration import Temperature
 from ..prediction.proportions import confusion_counts
 from .callbacks import Callback
 
@@ -65,6 +66,14 @@ class OutOfFold:
         totals = confusion.sum(axis=0)
         present = totals > 0
         return float((np.diag(confusion)[present] / totals[present]).mean())
+
+    def temperature(self, *, bins: int = 10, seed: int | None = 0) -> Temperature:
+        """Temperature scaling fitted on these out-of-fold probabilities, with the ECE before and after.
+
+        ``apply`` it to a prediction's probabilities for confidences that mean what they say
+        (:class:`~svetlana_nb.prediction.calibration.Temperature`).
+        """
+        return Temperature.fit(self.probabilities, self.annotated, bins=bins, seed=seed)
 
 
 def out_of_fold(

@@ -71,7 +71,7 @@ def test_the_viewer_and_the_command_line_write_the_same_files(folders, tmp_path)
         "well_B2_classes.tif",
         "well_B2_classes_key.csv",
     ]
-    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == names
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == sorted([*names, "summary.csv"])  # + proportions
     for name in names[1:]:
         viewer_file, cli_file = tmp_path / "viewer" / name, tmp_path / "cli" / name
         if name.endswith(".csv"):
