@@ -15,7 +15,7 @@ from torch import nn
 from .augment import augment
 from .callbacks import CallbackList, History
 from .config import TrainingConfig, default_epochs
-from .devices import fast_layout, fast_module
+from .devices import cuda_half_dtype, fast_layout, fast_module
 
 
 class TrainingDivergedError(ValueError):
@@ -46,11 +46,27 @@ def confusion_matrix(annotated: np.ndarray, predicted: np.ndarray, n_classes: in
     return confusion
 
 
-def _autocast(device: torch.device, enabled: bool):
+def _autocast_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """Dtype of mixed-precision training on ``device``, or None for float32 throughout."""
     if enabled and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return torch.autocast(device.type, enabled=False)
+        return cuda_half_dtype(device)
+    return None
+
+
+def _autocast(device: torch.device, enabled: bool, dtype: torch.dtype | None = None):
+    """Autocast context for the forward pass: ``dtype`` (default: :func:`_autocast_dtype`) or off."""
+    dtype = dtype if dtype is not None else _autocast_dtype(device, enabled)
+    if dtype is None:
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled only where float16 autocast trains (small gradients underflow in it).
+
+    bfloat16 has float32's range and needs none; a disabled scaler passes the steps through.
+    """
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
 
 def class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -142,6 +158,8 @@ def train_network(
     # weights have blown up (a learning rate far too high): the model would then answer one class
     # with full confidence. Set from the first batch.
     loss_limit = math.inf
+    amp_dtype = _autocast_dtype(device, config.mixed_precision)
+    scaler = _grad_scaler(device, amp_dtype)
     best_score, best_state, since_best = math.inf, None, 0
     for epoch in range(1, max_epochs + 1):
         model.train()
@@ -150,12 +168,13 @@ def train_network(
         for b in range(n_batches):
             idx = perm[b * batch_size : (b + 1) * batch_size]
             xb, yb = fast_layout(augment(x[idx], config.augmentation, generator)), y[idx]
-            with _autocast(device, config.mixed_precision):
+            with _autocast(device, config.mixed_precision, amp_dtype):
                 logits = model(xb)
             loss = F.cross_entropy(logits.float(), yb, weight=weight, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             loss_value = float(loss.detach())
             if loss_limit == math.inf and math.isfinite(loss_value):
                 loss_limit = 100.0 * max(1.0, math.log(n_classes), loss_value)
