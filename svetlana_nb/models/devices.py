@@ -74,10 +74,20 @@ def fast_module(module: torch.nn.Module, ndim: int) -> torch.nn.Module:
     return module.to(memory_format=fmt)  # type: ignore[call-overload]  # torch's stubs lack it
 
 
+def cuda_half_dtype(device: torch.device) -> torch.dtype:
+    """Half precision for a CUDA device: bfloat16 where the hardware has it, float16 elsewhere.
+
+    ``torch.cuda.is_bf16_supported()`` also answers True on GPUs that only emulate bfloat16
+    (compute capability below 8.0, e.g. a T4 or a V100), where it is many times slower than
+    float16; so only the capability counts. Used by training and inference alike.
+    """
+    return torch.bfloat16 if torch.cuda.get_device_capability(device) >= (8, 0) else torch.float16
+
+
 def inference_dtype(device: torch.device) -> torch.dtype:
     """Precision of inference: bfloat16/float16 on CUDA, bfloat16 on CPUs that have it, else float32."""
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return cuda_half_dtype(device)
     if device.type == "cpu" and cpu_supports_bf16():
         return torch.bfloat16
     return torch.float32

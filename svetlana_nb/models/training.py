@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .augment import augment
-from .callbacks import CallbackList, History
+from .callbacks import Callback, CallbackList, History
 from .config import TrainingConfig, default_epochs
-from .devices import fast_layout, fast_module
+from .devices import cuda_half_dtype, fast_layout, fast_module
 
 
 class TrainingDivergedError(ValueError):
@@ -46,11 +46,53 @@ def confusion_matrix(annotated: np.ndarray, predicted: np.ndarray, n_classes: in
     return confusion
 
 
-def _autocast(device: torch.device, enabled: bool):
+def _autocast_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """Dtype of mixed-precision training on ``device``, or None for float32 throughout."""
     if enabled and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return torch.autocast(device.type, enabled=False)
+        return cuda_half_dtype(device)
+    return None
+
+
+def _autocast(device: torch.device, enabled: bool, dtype: torch.dtype | None = None):
+    """Autocast context for the forward pass: ``dtype`` (default: :func:`_autocast_dtype`) or off."""
+    dtype = dtype if dtype is not None else _autocast_dtype(device, enabled)
+    if dtype is None:
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled only where float16 autocast trains (small gradients underflow in it).
+
+    bfloat16 has float32's range and needs none; a disabled scaler passes the steps through.
+    """
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
+def _listens_to_batches(callbacks: CallbackList) -> bool:
+    """Whether a callback handles ``on_batch_end`` (then the loss is read after every batch)."""
+    return any(
+        "on_batch_end" in vars(cb) or type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks.callbacks
+    )
+
+
+def _check_divergence(
+    loss: float, limit: float, first_loss: torch.Tensor, n_classes: int, epoch: int, lr: float
+) -> float:
+    """Raise :class:`TrainingDivergedError` on a non-finite loss or one past ``limit``; the limit.
+
+    The limit is set, once, to a hundred times the first batch's loss (at least ``log(n_classes)``).
+    """
+    if limit == math.inf:
+        first = float(first_loss)
+        if math.isfinite(first):
+            limit = 100.0 * max(1.0, math.log(n_classes), first)
+    if not math.isfinite(loss) or loss > limit:
+        raise TrainingDivergedError(
+            f"training diverged: the training loss became {loss:.3g} at epoch {epoch} "
+            f"(a sound run stays below {limit:.0f}); lower the learning rate (lr={lr:g})"
+        )
+    return limit
 
 
 def class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -140,41 +182,57 @@ def train_network(
 
     # A loss a hundred times the first batch's (itself near log(k) for normalised patches) means the
     # weights have blown up (a learning rate far too high): the model would then answer one class
-    # with full confidence. Set from the first batch.
+    # with full confidence. Set from the first batch. The figures stay on the device during an epoch
+    # and are read once at its end (a read per batch stalls a GPU), unless a callback listens to
+    # batches.
     loss_limit = math.inf
+    amp_dtype = _autocast_dtype(device, config.mixed_precision)
+    scaler = _grad_scaler(device, amp_dtype)
+    per_batch = _listens_to_batches(callbacks)
+    first_loss: torch.Tensor | None = None
     best_score, best_state, since_best = math.inf, None, 0
     for epoch in range(1, max_epochs + 1):
         model.train()
         perm = torch.from_numpy(order_rng.permutation(len(x))).to(device)
-        loss_sum, correct, seen, interrupted = 0.0, 0, 0, False
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.int64)
+        worst = torch.full((), -math.inf, device=device)
+        seen, interrupted = 0, False
         for b in range(n_batches):
             idx = perm[b * batch_size : (b + 1) * batch_size]
             xb, yb = fast_layout(augment(x[idx], config.augmentation, generator)), y[idx]
-            with _autocast(device, config.mixed_precision):
+            with _autocast(device, config.mixed_precision, amp_dtype):
                 logits = model(xb)
             loss = F.cross_entropy(logits.float(), yb, weight=weight, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_value = float(loss.detach())
-            if loss_limit == math.inf and math.isfinite(loss_value):
-                loss_limit = 100.0 * max(1.0, math.log(n_classes), loss_value)
-            if not math.isfinite(loss_value) or loss_value > loss_limit:
-                raise TrainingDivergedError(
-                    f"training diverged: the training loss became {loss_value:.3g} at epoch {epoch} "
-                    f"(a sound run stays below {loss_limit:.0f}); lower the learning rate (lr={config.lr:g})"
-                )
-            loss_sum += loss_value * len(idx)
-            correct += int((logits.detach().argmax(1) == yb).sum())
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            batch_loss = loss.detach()
+            if first_loss is None:
+                first_loss = batch_loss
+            loss_sum += batch_loss * len(idx)
+            worst = torch.maximum(worst, batch_loss)  # NaN propagates
+            correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(idx)
-            callbacks.batch_end(b + 1, n_batches, loss_value)
+            if per_batch:
+                loss_value = float(batch_loss)
+                loss_limit = _check_divergence(loss_value, loss_limit, first_loss, n_classes, epoch, config.lr)
+                callbacks.batch_end(b + 1, n_batches, loss_value)
             if callbacks.stop_requested():
                 interrupted = True
                 break
         if interrupted and seen < len(x):
             history.stopped = "user"
             break
-        train_loss, train_acc = loss_sum / seen, correct / seen
+        assert first_loss is not None
+        total, n_correct, worst_value, first_value = torch.stack(
+            [loss_sum, correct.to(loss_sum.dtype), worst, first_loss.to(loss_sum.dtype)]
+        ).tolist()  # the epoch's one read from the device
+        if loss_limit == math.inf and math.isfinite(first_value):
+            loss_limit = 100.0 * max(1.0, math.log(n_classes), first_value)
+        loss_limit = _check_divergence(worst_value, loss_limit, first_loss, n_classes, epoch, config.lr)
+        train_loss, train_acc = total / seen, n_correct / seen
         val_loss = val_acc = None
         if val is not None:
             val_loss, val_acc, _ = evaluate(model, val[0], val[1], weight)
