@@ -29,6 +29,8 @@ import svetlana_nb as sv
 from svetlana_nb.models.cross_validation import out_of_fold
 from svetlana_nb.prediction.calibration import Temperature, expected_calibration_error
 
+from .draws import random_annotations
+
 SETS = ("cells_2d", "infected_cells_2d")
 COUNTS = (100,)
 MODELS = ("default", "random_forest")
@@ -37,13 +39,7 @@ MODELS = ("default", "random_forest")
 def one_draw(demo: sv.data.DemoData, objects: sv.Objects, n: int, model: str, rng: np.random.Generator) -> dict:
     """Train on ``n`` random annotations; ECE before and after temperature scaling, out of fold and held out."""
     truth = demo.truth_index(demo.labels)
-    while True:
-        chosen = rng.choice(len(demo.labels), n, replace=False)
-        if np.bincount(truth[chosen], minlength=len(demo.class_names)).min() >= 2:
-            break
-    annotations = sv.Annotations(objects, demo.class_names)
-    for row in chosen:
-        annotations.add(int(demo.labels[row]), demo.class_names[truth[row]])
+    annotations, chosen = random_annotations(demo, objects, n, rng)
     clf = sv.Classifier(objects) if model == "default" else sv.Classifier(objects, model=model)
     clf.fit(annotations)
     oof = out_of_fold(clf, annotations, folds=5)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients
 from torch import nn
 
 #: Default number of steps of the path integral (captum's Gauss-Legendre rule).
@@ -52,6 +51,8 @@ def integrated_gradients(
     numpy.ndarray, float32, shape (C, *spatial)
         Signed attributions in nats; their sum approximates log p(target | patch) - log p(target | blank).
     """
+    from captum.attr import IntegratedGradients  # imported on first use: it costs start-up time
+
     mask = inputs[:, -1:].detach()
 
     def log_probability(images: torch.Tensor) -> torch.Tensor:
