@@ -18,6 +18,7 @@ from .. import display
 from ..objects import Objects
 from ._canvas import ErrorArea, Painter, fixed_size, on_key
 from ._display import DisplayControls
+from ._focus import FocusKeeper, keeps_focus
 from ._overview import Overview
 from ._queue import mode_options, shortcut_keys
 from ._thumbs import ThumbnailStrip, text_frame
@@ -122,13 +123,15 @@ class AnnotatorView(widgets.VBox):
         on_key(self.thumbnails.canvas, keys)
         self.display = DisplayControls(objects, guard("redrawing")(self._display_changed))
         self.display_panel = widgets.Accordion(children=[self.display], titles=("Display",), selected_index=None)
-        super().__init__([widgets.HTML(CSS), header, body, self.thumbnails, self.display_panel, self.errors])
+        super().__init__(
+            [widgets.HTML(CSS), FocusKeeper(), header, body, self.thumbnails, self.display_panel, self.errors]
+        )
         self.add_class("svnb-annotator")
 
     @staticmethod
     def _nav_button(text: str, icon: str, tooltip: str, action: Any) -> widgets.Button:
         button = widgets.Button(description=text, icon=icon, tooltip=tooltip, layout=widgets.Layout(width="90px"))
-        button.add_class(f"svnb-{text.lower()}-button")
+        keeps_focus(button).add_class(f"svnb-{text.lower()}-button")
         button.on_click(lambda _: action())
         return button
 
@@ -179,7 +182,7 @@ class AnnotatorView(widgets.VBox):
             button.style.button_color = color
             button.style.text_color = display.text_color_for(color)
             button.add_class("svnb-class-button")
-            button.add_class(f"svnb-class-{k}")
+            keeps_focus(button).add_class(f"svnb-class-{k}")
             button.on_click(
                 self._then_refocus(self.errors.guard(f"labelling as {name!r}")(lambda _, name=name: self.label(name)))
             )

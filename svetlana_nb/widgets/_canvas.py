@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import io
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -211,6 +212,10 @@ class ErrorArea(widgets.Output):
         super().__init__(**kwargs)
         self.errors: list[BaseException] = []
         self.add_class("svnb-errors")
+        # One guarded callback at a time. ipykernel 7 may run the handlers of different widgets'
+        # messages on different threads: a class button's click and a key on the canvas, handled
+        # at once, both labelled the object shown and one label was lost (issue 17, UI finding 9).
+        self._one_at_a_time = threading.RLock()
 
     #: Errors that answer something the user did or gave (bad input, a file changed, a disk full):
     #: shown as a plain message. Anything else is a bug, shown with its traceback to report.
@@ -244,13 +249,18 @@ class ErrorArea(widgets.Output):
             self.outputs = ()
 
     def guard(self, context: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Wrap a callback so that any exception is reported here instead of raised."""
+        """Wrap a callback: run it after any other callback of this widget, and report its errors here.
+
+        Callbacks guarded by one ErrorArea never run at the same time (a re-entrant lock), so a
+        burst of clicks and keys acts in the order it arrives, one action after the other.
+        """
 
         def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(function)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 try:
-                    return function(*args, **kwargs)
+                    with self._one_at_a_time:
+                        return function(*args, **kwargs)
                 except Exception as error:  # noqa: BLE001 - shown to the user
                     self.report(error, context)
                     return None

@@ -481,3 +481,39 @@ def test_a_failed_autosave_is_shown_in_plain_words_and_nothing_is_recorded(tmp_p
     text = "".join(o["text"] for o in annotator.errors.outputs)
     assert "No space left on device" in text and "Traceback" not in text
     assert len(ann) == 0 and annotator.current == shown  # not recorded, not moved on
+
+
+def test_guarded_callbacks_never_overlap_across_threads():
+    """ipykernel 7 may handle a button click and a canvas key on two threads at once (UI finding 9)."""
+    import threading
+    import time
+
+    from svetlana_nb.widgets._canvas import ErrorArea
+
+    area = ErrorArea()
+    inside = []
+    overlaps = []
+
+    @area.guard("testing")
+    def action():
+        inside.append(1)
+        if len(inside) > 1:
+            overlaps.append(len(inside))
+        time.sleep(0.005)
+        inside.pop()
+
+    threads = [threading.Thread(target=lambda: [action() for _ in range(20)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps == [] and area.errors == []
+
+
+def test_class_and_navigation_buttons_keep_the_keyboard_focus(objects):
+    from svetlana_nb.widgets._focus import KEEPS_FOCUS, FocusKeeper
+
+    a = make(objects)
+    assert any(isinstance(child, FocusKeeper) for child in a.children)
+    for button in [*a.class_box.children, a.back_button, a.redo_button, a.skip_button]:
+        assert KEEPS_FOCUS in button._dom_classes
