@@ -45,6 +45,10 @@ class FunctionCallback(Callback):
             setattr(self, name, function)
 
 
+#: How a run ended (:attr:`History.stopped`), in words for people.
+STOP_REASONS = {"completed": "completed", "early_stopping": "stopped early, no more progress", "user": "stopped by you"}
+
+
 @dataclass
 class History:
     """Per-epoch metrics of one training run.
@@ -150,7 +154,8 @@ class History:
         if acc is not None and self.second_opinion_val_acc is not None:
             acc_text += f" ({self.second_opinion_val_acc:.1%} with the second opinion)"
         return (
-            f"{len(self.epoch)} epochs ({self.stopped}), best epoch {self.best_epoch}{acc_text}, {self.seconds:.1f} s"
+            f"{len(self.epoch)} epochs ({STOP_REASONS.get(self.stopped, self.stopped)}), best epoch "
+            f"{self.best_epoch}{acc_text}, {self.seconds:.1f} s"
         )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 
 import torch
 
@@ -44,6 +46,25 @@ def describe_device(device: torch.device) -> str:
     if device.type == "mps":
         return "GPU: Apple MPS"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def in_colab() -> bool:
+    """Whether this Python runs in a Google Colab runtime."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def gpu_advice(device: torch.device) -> str | None:
+    """What to do for a GPU when training falls back to the CPU in Colab (else None).
+
+    A Colab runtime has no GPU unless one is chosen; the CNN then trains on 2 CPU threads,
+    several times slower. Elsewhere the CPU is what the machine has, and nothing is said.
+    """
+    if device.type != "cpu" or not in_colab():
+        return None
+    return (
+        "No GPU in this Colab runtime: choose Runtime → Change runtime type → a GPU (e.g. T4), "
+        "then run the notebook again; training is several times faster."
+    )
 
 
 def cpu_supports_bf16() -> bool:

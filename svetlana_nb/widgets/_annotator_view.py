@@ -85,6 +85,7 @@ class AnnotatorView(widgets.VBox):
         fixed_size(self.crop_canvas, self.size, self.size)
         self.crop_painter = Painter(self.crop_canvas, [self.crop_canvas])
         self.overview = Overview(size=2 * self.size)
+        self.overview.shrink_to_fit(300)  # click mode: the class buttons stay beside it on a laptop
         self.overview.render_base = self._render_base
         self.overview.render_overlay = self._render_overlay
         self.overview.on_click(guard("selecting an object")(self._clicked))
@@ -110,12 +111,9 @@ class AnnotatorView(widgets.VBox):
             "Skip", "forward", "Skip this object (Space)", refocus(guard("skipping")(lambda: self.skip()))
         )
         nav = widgets.HBox([self.back_button, self.redo_button, self.skip_button])
-        self.counts = widgets.HTML()
-        self.hint = widgets.HTML()
-        side = widgets.VBox(
-            [self.info, self.class_box, nav, self.counts, self.hint],
-            layout=widgets.Layout(width="300px", margin="0 0 0 12px"),
-        )
+        self.counts, self.hint = widgets.HTML(), widgets.HTML()
+        side_layout = widgets.Layout(flex="0 0 300px", margin="0 0 0 12px")
+        side = widgets.VBox([self.info, self.class_box, nav, self.counts, self.hint], layout=side_layout)
         body = widgets.HBox([self.crop_canvas, self.overview, side], layout=widgets.Layout(align_items="flex-start"))
         # thumbnails, display controls, errors
         self.thumbnails = ThumbnailStrip()

@@ -228,7 +228,7 @@ class ErrorArea(widgets.Output):
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         if isinstance(error, self.USER_ERRORS):
             plain: tuple[dict[str, str], ...] = (
-                {"output_type": "stream", "name": "stderr", "text": f"Could not go on{where}: {message}\n"},
+                {"output_type": "stream", "name": "stderr", "text": f"Could not go on{where}: {plain_error(error)}\n"},
             )
             self.outputs = plain
             return
@@ -268,3 +268,33 @@ class ErrorArea(widgets.Output):
             return wrapper
 
         return decorate
+
+
+def plain_error(error: BaseException) -> str:
+    """An error as a sentence for the user: the input it names in words, no exception class.
+
+    ``"val_fraction: expected ..."`` becomes ``"Validation share: expected ..."``; errors that
+    are bugs (not :data:`ErrorArea.USER_ERRORS`) keep their class name, to be reported.
+    """
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    name, sep, rest = text.partition(": ")
+    if sep and name.isidentifier():
+        text = f"{OPTION_WORDS.get(name, name.replace('_', ' ').capitalize())}: {rest}"
+    if not isinstance(error, ErrorArea.USER_ERRORS):
+        text = f"{type(error).__name__}: {text}"
+    return text
+
+
+#: Option and parameter names, as the Trainer's labels say them.
+OPTION_WORDS = {
+    "annotations": "Annotations",
+    "val_fraction": "Validation share",
+    "lr": "Learning rate",
+    "batch_size": "Batch size",
+    "weight_decay": "Weight decay",
+    "early_stopping": "Stop early",
+    "class_weight": "Balance the classes",
+    "epochs": "Epochs",
+    "patience": "Patience",
+    "seed": "Seed",
+}

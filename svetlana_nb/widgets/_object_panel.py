@@ -78,11 +78,34 @@ def probability_bars(
     return "<div class='svetlana-probabilities'>" + "".join(rows) + "</div>"
 
 
+#: Measurement names (``features.py``, ``measurements.py``) in words.
+FEATURE_WORDS = {
+    "area": "area",
+    "major_axis_length": "length",
+    "minor_axis_length": "width",
+    "eccentricity": "elongation",
+    "extent": "fill of its box",
+    "mean_intensity": "mean intensity",
+    "std_intensity": "intensity spread",
+    "max_intensity": "brightest pixel",
+    "min_intensity": "darkest pixel",
+}
+
+
+def readable_feature(name: str) -> str:
+    """``"patch_std_intensity_1"`` -> ``"intensity spread, channel 1 (patch)"``; unknown names as given."""
+    stem, patch = (name[6:], " (patch)") if name.startswith("patch_") else (name, "")
+    base, _, channel = stem.rpartition("_")
+    if base in FEATURE_WORDS and channel.isdigit():
+        return f"{FEATURE_WORDS[base]}, channel {channel}{patch}"
+    return FEATURE_WORDS.get(stem, stem.replace("_", " ")) + patch
+
+
 def features_html(features: list[tuple[str, float, float]]) -> str:
     """Render the random forest's top features: importance bars and this object's z-score."""
     top = max([imp for _, imp, _ in features] + [1e-12])
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td><span style='display:inline-block;height:10px;"
+        f"<tr><td>{html.escape(readable_feature(name))}</td><td><span style='display:inline-block;height:10px;"
         f"width:{60 * imp / top:.0f}px;background:#7a7'></span> {imp:.2f}</td>"
         f"<td>{z:+.1f} σ</td></tr>"
         for name, imp, z in features
@@ -124,12 +147,19 @@ class ObjectPanel(widgets.VBox):
         self, class_names: Sequence[str], colors: Sequence[str], on_correct: Callable[[str | None], Any], **kwargs: Any
     ) -> None:
         self.title = widgets.HTML(HINT)
-        side = f"{PANEL_SIZE}px"
-        self.crop_image = widgets.Image(format="png", layout=widgets.Layout(width=side, height=side))
-        self.cam_image = widgets.Image(format="png", layout=widgets.Layout(width=side, height=side))
-        self.crop_box = widgets.VBox([self.crop_image, widgets.HTML("<small>object</small>")])
+
+        def picture() -> widgets.Image:  # PANEL_SIZE px, smaller when the panel is narrow
+            return widgets.Image(
+                format="png", layout=widgets.Layout(width="100%", max_width=f"{PANEL_SIZE}px", height="auto")
+            )
+
+        def column() -> widgets.Layout:
+            return widgets.Layout(flex="1 1 0", min_width="0", max_width=f"{PANEL_SIZE + 4}px", margin="0 4px 0 0")
+
+        self.crop_image, self.cam_image = picture(), picture()
+        self.crop_box = widgets.VBox([self.crop_image, widgets.HTML("<small>object</small>")], layout=column())
         self.cam_caption = widgets.HTML("<small>evidence</small>")
-        self.cam_box = widgets.VBox([self.cam_image, self.cam_caption])
+        self.cam_box = widgets.VBox([self.cam_image, self.cam_caption], layout=column())
         self.pictures = widgets.HBox([self.crop_box, self.cam_box])
         self.probabilities = widgets.HTML()
         self.explanation = widgets.HTML()
@@ -193,7 +223,7 @@ class ObjectPanel(widgets.VBox):
         if cam is not None:
             self.cam_image.value = encode_image(cam)
         self.pictures.children = [self.crop_box] + ([self.cam_box] if cam is not None else [])
-        self.children = [self.title, self.pictures, self.probabilities, self.explanation, self.correct_box]
+        self.children = [self.title, self.pictures, self.probabilities, self.correct_box, self.explanation]
 
 
 def explain_object(clf: Classifier | None, objects: Objects, key: Key) -> tuple[np.ndarray | None, str]:

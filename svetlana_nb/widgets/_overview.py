@@ -65,7 +65,8 @@ class Overview(widgets.VBox):
         self.shape: tuple[int, int] = (1, 1)
         self.canvas = MultiCanvas(2, width=self.size, height=self.size)
         self.canvas.add_class("svnb-overview-canvas")
-        fixed_size(self.canvas, self.size, self.size)
+        self.min_width: int | None = None  # see shrink_to_fit
+        self._size_canvas(self.size, self.size)
         self.painter = Painter(self.canvas, [self.canvas[0], self.canvas[1]])
         self.render_base: Renderer | None = None
         self.render_overlay: Renderer | None = None
@@ -98,6 +99,27 @@ class Overview(widgets.VBox):
         return button
 
     # -- geometry ------------------------------------------------------------------------------
+    def shrink_to_fit(self, min_width: int) -> None:
+        """Let the image shrink to the width its row leaves (not below ``min_width`` px).
+
+        On a laptop (a 1100 px window with the file browser open) a side panel then stays
+        beside the image instead of dropping below it, off-screen. The canvas keeps its pixels
+        and its aspect; the browser scales it down, and clicks map back (ipycanvas scales the
+        event coordinates by the shown size).
+        """
+        self.min_width = int(min_width)
+        self.layout.flex = f"3 1 {self.min_width}px"
+        self.layout.min_width = f"{self.min_width}px"
+        self._size_canvas(int(self.canvas.width), int(self.canvas.height))
+
+    def _size_canvas(self, width: int, height: int) -> None:
+        if self.min_width is None:
+            fixed_size(self.canvas, width, height)
+            return
+        self.layout.max_width = f"{width}px"
+        layout = self.canvas.layout
+        layout.width, layout.max_width, layout.height, layout.min_width = "100%", f"{width}px", "auto", "0"
+
     @property
     def frame_shape(self) -> tuple[int, int]:
         """Canvas (height, width) in pixels."""
@@ -119,7 +141,7 @@ class Overview(widgets.VBox):
         )
         with self.canvas.hold_trait_notifications():
             self.canvas.width, self.canvas.height = cw, ch
-        fixed_size(self.canvas, cw, ch)
+        self._size_canvas(cw, ch)
         before = self.viewport
         self.fit()
         if self.viewport == before:  # no viewport change, so no redraw happened

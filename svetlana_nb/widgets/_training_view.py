@@ -1,16 +1,16 @@
-"""Pieces of the Trainer's view: option controls, curves, end-of-run summary and confusion."""
+"""Pieces of the Trainer's view: curves, plan, end-of-run summary and confusion."""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines
 
-from ..models import Augmentation, History, TrainingConfig
+from ..models import History
+from ..models.callbacks import STOP_REASONS
 from ..models.config import TrainingPlan
 
 #: Short button labels of the registered models.
@@ -148,7 +148,7 @@ def summary_html(history: History, model_label: str) -> str:
         acc_text = f"training accuracy <b>{history.train_acc[-1]:.1%}</b> (no validation split)"
     else:
         acc_text = "no epoch completed"
-    ended = {"completed": "completed", "early_stopping": "stopped early (no more progress)", "user": "stopped by you"}
+    ended = STOP_REASONS
     kept = (
         f"weights of epoch <b>{history.best_epoch}</b> kept (lowest validation loss)"
         if acc is not None
@@ -161,201 +161,20 @@ def summary_html(history: History, model_label: str) -> str:
     )
 
 
-def _optional_int(text: str, name: str) -> int | None:
-    text = text.strip()
-    if not text or text.lower() in ("auto", "none", "random"):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{name}: expected a whole number or blank, got {text!r}") from None
+def ready_text(counts: dict[str, int]) -> str:
+    """The status before the first run: what is annotated, and what is still needed to start."""
+    n, used = sum(counts.values()), [name for name, k in counts.items() if k > 0]
+    if len(used) < 2:
+        return f"Ready when objects of at least two classes are annotated ({n} annotated so far)."
+    return f"Ready: {n} annotations of {len(used)} classes; press Start."
 
 
-class TrainingOptions(widgets.VBox):
-    """The training options as controls (defaults from a config), read by :meth:`values`.
-
-    Parameters
-    ----------
-    config : TrainingConfig
-        Initial values (a classifier's ``config``).
-    """
-
-    def __init__(self, config: TrainingConfig, **kwargs: Any) -> None:
-        desc = {"description_width": "95px"}
-
-        def box() -> widgets.Layout:
-            return widgets.Layout(width="245px")
-
-        def check(value: bool, text: str, width: int, tip: str) -> widgets.Checkbox:
-            return widgets.Checkbox(
-                value=value, description=text, indent=False, tooltip=tip, layout=widgets.Layout(width=f"{width}px")
-            )
-
-        cfg = config
-        self.epochs = widgets.Text(
-            value="" if cfg.epochs is None else str(cfg.epochs),
-            placeholder="auto",
-            description="Epochs",
-            style=desc,
-            layout=box(),
-            tooltip="Maximum epochs; blank: chosen from the number of annotations",
-        )
-        self.lr = widgets.BoundedFloatText(
-            value=cfg.lr,
-            min=1e-6,
-            max=1.0,
-            step=1e-4,
-            description="Learning rate",
-            style=desc,
-            layout=box(),
-            tooltip="AdamW learning rate",
-        )
-        self.batch_size = widgets.BoundedIntText(
-            value=cfg.batch_size,
-            min=1,
-            max=4096,
-            description="Batch size",
-            style=desc,
-            layout=box(),
-            tooltip="Patches per optimisation step",
-        )
-        self.weight_decay = widgets.BoundedFloatText(
-            value=cfg.weight_decay,
-            min=0.0,
-            max=1.0,
-            step=1e-4,
-            description="Weight decay",
-            style=desc,
-            layout=box(),
-            tooltip="AdamW weight decay (regularisation)",
-        )
-        self.val_fraction = widgets.FloatSlider(
-            value=cfg.val_fraction,
-            min=0.0,
-            max=0.5,
-            step=0.05,
-            description="Validation",
-            style=desc,
-            layout=box(),
-            readout_format=".0%",
-            tooltip="Fraction of the annotations held out to validate and stop early "
-            f"(used from {cfg.min_val_annotations} annotations)",
-        )
-        self.seed = widgets.Text(
-            value="" if cfg.seed is None else str(cfg.seed),
-            placeholder="random",
-            description="Seed",
-            style=desc,
-            layout=box(),
-            tooltip="Seed of the split, initial weights and augmentation; blank: random",
-        )
-        self.early_stopping = check(
-            cfg.early_stopping,
-            "Early stopping",
-            130,
-            "Stop when the validation loss stops improving; keep the best weights",
-        )
-        self.patience = widgets.BoundedIntText(
-            value=cfg.patience,
-            min=1,
-            max=1000,
-            description="patience",
-            style={"description_width": "60px"},
-            layout=widgets.Layout(width="130px"),
-            tooltip="Epochs without improvement before stopping",
-        )
-        self.class_weight = check(
-            cfg.class_weight, "Class weighting", 140, "Weight the loss by inverse class frequency (unbalanced classes)"
-        )
-        aug = cfg.augmentation
-        self.rotate = check(aug.rotate, "rotations", 95, "Random 90° rotations")
-        self.flip = check(aug.flip, "flips", 70, "Random flips")
-        self.noise = check(
-            aug.intensity > 0 or aug.blur > 0 or aug.channel_gain > 0,
-            "noise/blur",
-            100,
-            "Random per-channel gain, intensity jitter, Gaussian noise and light blur",
-        )
-        row = widgets.Layout(align_items="center", flex_flow="row wrap")
-        super().__init__(
-            [
-                widgets.HBox([self.epochs, self.lr, self.batch_size], layout=row),
-                widgets.HBox([self.weight_decay, self.val_fraction, self.seed], layout=row),
-                widgets.HBox(
-                    [
-                        widgets.HTML("", layout=widgets.Layout(width="20px")),
-                        self.early_stopping,
-                        self.patience,
-                        self.class_weight,
-                        widgets.Label("Augmentation:", layout=widgets.Layout(margin="0 6px 0 12px")),
-                        self.rotate,
-                        self.flip,
-                        self.noise,
-                    ],
-                    layout=row,
-                ),
-            ],
-            layout=widgets.Layout(margin="4px 0 6px 0"),
-            **kwargs,
-        )
-
-    def values(self) -> dict[str, Any]:
-        """Return the options as keyword arguments of :meth:`Classifier.fit`.
-
-        Raises
-        ------
-        ValueError
-            Naming the option whose text is not a valid number.
-        """
-        epochs = _optional_int(self.epochs.value, "epochs")
-        seed = _optional_int(self.seed.value, "seed")
-        if epochs is not None and epochs < 1:
-            raise ValueError(f"epochs: expected a positive number or blank, got {epochs}")
-        default = Augmentation()
-        noise = self.noise.value
-        augmentation = Augmentation(
-            rotate=self.rotate.value,
-            flip=self.flip.value,
-            intensity=default.intensity if noise else 0.0,
-            blur=default.blur if noise else 0.0,
-            channel_gain=default.channel_gain if noise else 0.0,
-        )
-        return {
-            "epochs": epochs,
-            "lr": float(self.lr.value),
-            "batch_size": int(self.batch_size.value),
-            "weight_decay": float(self.weight_decay.value),
-            "val_fraction": float(self.val_fraction.value),
-            "early_stopping": bool(self.early_stopping.value),
-            "patience": int(self.patience.value),
-            "class_weight": bool(self.class_weight.value),
-            "augmentation": augmentation,
-            "seed": seed,
-        }
-
-    def on_change(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` whenever an option changes (the Trainer updates its plan)."""
-        for row in self.children:
-            for control in getattr(row, "children", ()):
-                if isinstance(control, widgets.ValueWidget):
-                    control.observe(lambda _change: callback(), names="value")
-
-    def set_disabled(self, running: bool, forest: bool) -> None:
-        """Disable everything while training; the network-only options for the random forest."""
-        for w in (
-            self.epochs,
-            self.lr,
-            self.batch_size,
-            self.weight_decay,
-            self.early_stopping,
-            self.patience,
-            self.rotate,
-            self.flip,
-            self.noise,
-        ):
-            w.disabled = running or forest
-        for w in (self.val_fraction, self.seed, self.class_weight):
-            w.disabled = running
+def device_html(device_name: str, advice: str | None) -> str:
+    """The device line beside Start, on one line, with what to do for a GPU when there is advice."""
+    line = f"<span style='white-space:nowrap'>Device: <b>{html.escape(device_name)}</b></span>"
+    if advice:
+        line += f"<br><span class='svnb-gpu-advice' style='color:#8a5300'>⚠ {html.escape(advice)}</span>"
+    return line
 
 
 def set_ticks(axis: Any, ticks: np.ndarray) -> bool:

@@ -129,8 +129,8 @@ class PredictionViewer(widgets.VBox):
             [self.mode_buttons, self.style_buttons, self.opacity_slider, self.image_dropdown],
             layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
         )
-        self.overview.layout.flex = "0 0 auto"  # never squeezed: the panel wraps below instead
-        side = widgets.VBox([self.legend, self.panel], layout=widgets.Layout(flex="1 1 340px", max_width="420px"))
+        self.overview.shrink_to_fit(320)  # the panel stays beside the image on a laptop
+        side = widgets.VBox([self.legend, self.panel], layout=widgets.Layout(flex="1 1 280px", max_width="420px"))
         main = widgets.HBox(
             [self.overview, side], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")
         )

@@ -17,16 +17,19 @@ from .._validation import check_channels
 from ..models import Classifier, History, SecondOpinion, TrainingConfig
 from ..models.callbacks import TrainingJob
 from ..models.config import plan_training
+from ..models.devices import gpu_advice
 from ..models.registry import MODELS, model_kind
 from ..objects import Annotations
-from ._canvas import ErrorArea
+from ._canvas import plain_error
 from ._monitor import TrainingMonitor
+from ._training_options import TrainingOptions, channel_choice
 from ._training_view import (
-    TrainingOptions,
     confusion_html,
     curve_figure,
     curves_legend,
+    device_html,
     plan_html,
+    ready_text,
     summary_html,
 )
 
@@ -91,33 +94,7 @@ class Trainer(widgets.VBox):
         self.model_help = widgets.HTML()
         n_channels = annotations.objects.n_channels
         chosen = set(classifier.channels) if classifier.channels else set(range(n_channels))
-        self.channel_boxes = (
-            [
-                widgets.Checkbox(
-                    value=c in chosen,
-                    description=f"channel {c}",
-                    indent=False,
-                    layout=widgets.Layout(width="auto", margin="0 12px 0 0"),
-                )
-                for c in range(n_channels)
-            ]
-            if n_channels > 1
-            else []
-        )
-        self.channel_row = widgets.HBox(
-            (
-                [
-                    widgets.HTML(
-                        "<span title='A channel that does not show the class is noise to a "
-                        "network trained on few examples'>Channels the classifier sees:&nbsp;</span>"
-                    )
-                ]
-                + self.channel_boxes
-            )
-            if self.channel_boxes
-            else [],
-            layout=widgets.Layout(align_items="center"),
-        )
+        self.channel_boxes, self.channel_row = channel_choice(n_channels, chosen)
         for box in self.channel_boxes:
             box.observe(self._on_channel_box, names="value")
         self.controls = TrainingOptions(config)
@@ -154,16 +131,19 @@ class Trainer(widgets.VBox):
             "Off: the network alone.",
         )
         self.device_label = widgets.HTML(
-            f"<span style='margin-left:12px'>Device: <b>{html.escape(classifier.device_name)}</b></span>"
+            device_html(classifier.device_name, gpu_advice(classifier.device)),
+            layout=widgets.Layout(margin="0 0 0 12px"),
         )
+        self.device_label.add_class("svnb-device")
         self.plan_note = widgets.HTML(layout=widgets.Layout(margin="0 0 4px 0"))
         self.plan_note.add_class("svnb-plan")
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.loss_figure, self.loss_line = curve_figure("Loss", "cross-entropy", None, ".2f")
         self.acc_figure, self.acc_line = curve_figure("Accuracy", "accuracy", 1.0, ".0%")
-        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="40%"))
-        self.status = widgets.Label("Ready: annotate objects of at least two classes, then Start.")
+        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(flex="0 0 180px"))
+        self.status = widgets.HTML()
+        self.status.add_class("svnb-status")
         self.monitor = TrainingMonitor(self.loss_figure, self.acc_figure, self.progress, self.status)
         self.summary, self.confusion = widgets.HTML(), widgets.HTML()
         self.errors = widgets.Output(layout=widgets.Layout(max_height="200px", overflow="auto"))
@@ -183,7 +163,7 @@ class Trainer(widgets.VBox):
                         self.second_opinion_toggle,
                         self.device_label,
                     ],
-                    layout=center,
+                    layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
                 ),
                 widgets.HBox([self.progress, self.status], layout=center),
                 widgets.HTML(curves_legend(), layout=widgets.Layout(margin="6px 0 0 55px")),
@@ -213,6 +193,8 @@ class Trainer(widgets.VBox):
             plan = plan_training(self._clf.config.updated(**options), len(self.annotations), self.annotations.counts())
         except ValueError:  # an option being typed: its error shows at Start
             return
+        if not self.running and self.history is None:
+            self.status.value = ready_text(self.annotations.counts())
         self.plan_note.value = plan_html(plan, len(self.annotations), network=model_kind(self.model).is_network)
 
     def _sync_enabled(self) -> None:
@@ -385,7 +367,7 @@ class Trainer(widgets.VBox):
             self._show_model()  # and a second-opinion change made during the run
 
     def _show_error(self, error: BaseException) -> None:
-        text = f"{error}\n" if isinstance(error, ErrorArea.USER_ERRORS) else f"{type(error).__name__}: {error}\n"
+        text = plain_error(error) + "\n"
         self.errors.outputs = (*self.errors.outputs, {"output_type": "stream", "name": "stderr", "text": text})
 
     def on_trained(self, callback: Callable[[Classifier, History], None], remove: bool = False) -> None:

@@ -91,6 +91,14 @@ def test_train_from_start_then_inspect_an_object(browser_page, lab_server, tmp_p
         message=f"{epochs} points on the loss line",
     )
     trainer.locator(".widget-html", has_text="weights of epoch").first.wait_for()
+    # UI finding 5: validation as counts with an interval, and the epoch whose weights were kept
+    shown = trainer.inner_text()
+    counted = re.search(r"(\d+) of (\d+) validation objects right \(95 % interval (\d+)%–(\d+)%\)", shown)
+    assert counted, shown
+    right, total, low, high = map(int, counted.groups())
+    assert total == kernel_eval(page, "trainer.history.n_val") and low <= 100 * right / total <= high
+    best = kernel_eval(page, "trainer.history.best_epoch")
+    assert f"weights of epoch {best}" in shown
     ARTIFACTS.mkdir(exist_ok=True)
     trainer.screenshot(path=str(ARTIFACTS / "trainer.png"))
 

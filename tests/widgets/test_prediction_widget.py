@@ -313,3 +313,15 @@ def test_exports_name_their_files_refuse_to_overwrite_and_write_a_class_key(trai
     table = pd.read_csv(tmp_path / "objects.csv")
     assert table.loc[0, "annotated"] and not table.loc[1:, "annotated"].any()
     assert table.loc[0, "confidence"] == pytest.approx(float(pred.confidence[0]), abs=1e-6)  # the model's
+
+
+def test_forest_features_are_named_in_words():
+    """UI finding 11: the panel says "intensity spread, channel 0", not ``std_intensity_0``."""
+    from svetlana_nb.widgets._object_panel import features_html, readable_feature
+
+    assert readable_feature("std_intensity_0") == "intensity spread, channel 0"
+    assert readable_feature("patch_major_axis_length") == "length (patch)"
+    assert readable_feature("something_new") == "something new"
+    assert "_" not in features_html([("patch_min_intensity_2", 0.4, 1.0), ("eccentricity", 0.2, -0.5)]).replace(
+        "font-size", ""
+    )

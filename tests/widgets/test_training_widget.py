@@ -137,7 +137,55 @@ def test_invalid_option_is_shown_not_raised(annotated):
     trainer = Trainer(None, ann)
     trainer.controls.epochs.value = "many"
     assert trainer.start() is None
-    assert "epochs" in trainer.errors.outputs[0]["text"] and not trainer.running
+    text = trainer.errors.outputs[0]["text"]
+    assert text.startswith("Epochs: expected a whole number") and "Error" not in text and not trainer.running
+
+
+def test_messages_use_the_labels_words_not_parameter_names(annotated):
+    """UI finding 11: no `val_fraction:` or `ValueError:` in what the Trainer shows."""
+    from svetlana_nb.models.callbacks import History
+    from svetlana_nb.widgets._canvas import plain_error
+
+    assert plain_error(ValueError("val_fraction: expected a number in [0, 0.9], got 2")) == (
+        "Validation share: expected a number in [0, 0.9], got 2"
+    )
+    assert plain_error(ZeroDivisionError("division by zero")) == "ZeroDivisionError: division by zero"
+    history = History(epoch=[1, 2], train_loss=[0.5, 0.4], stopped="early_stopping", best_epoch=1)
+    assert "early_stopping" not in history.summary() and "stopped early" in history.summary()
+    _, ann, _ = annotated
+    trainer = Trainer(None, ann)
+    trainer.controls.lr.value = 0.5
+    trainer.controls.val_fraction.value = 0.0
+    trainer._update_plan()
+    assert "_" not in trainer.plan_note.value.replace("svnb_", "")
+
+
+def test_advanced_options_are_folded_away(annotated):
+    """UI finding 11: epochs and validation shown; the rest under a closed "Advanced" section."""
+    _, ann, _ = annotated
+    controls = Trainer(None, ann).controls
+    assert controls.advanced.selected_index is None
+    folded = controls.advanced.children[0]
+
+    def inside(widget, box):
+        return widget is box or any(inside(widget, c) for c in getattr(box, "children", ()))
+
+    for name in ("lr", "batch_size", "weight_decay", "seed", "early_stopping", "patience", "rotate", "noise"):
+        assert inside(getattr(controls, name), folded), name
+    for name in ("epochs", "val_fraction"):
+        assert inside(getattr(controls, name), controls) and not inside(getattr(controls, name), folded), name
+    assert len(controls.controls) == len(controls.values()) + 2  # rotate/flip/noise make one augmentation
+
+
+def test_device_line_says_how_to_get_a_gpu_in_colab(annotated, monkeypatch):
+    """Issue 21: on a Colab runtime without a GPU, the Trainer says where to choose one."""
+    _, ann, _ = annotated
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    plain = Trainer(None, ann).device_label.value
+    assert "CPU" in plain and "Runtime" not in plain
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20261201")
+    advised = Trainer(None, ann).device_label.value
+    assert "Runtime → Change runtime type" in advised and "CPU" in advised
 
 
 def test_options_map_to_fit_arguments(annotated):
@@ -299,3 +347,15 @@ def test_history_counts_validation_objects_with_an_interval():
     assert 0.55 < low < 0.6 and 0.97 < high < 0.99  # Wilson, 95 %
     assert "8 of 9 validation objects right (95 % interval 57%–98%)" in history.summary()
     assert History(epoch=[1], best_epoch=1).best_val_interval is None
+
+
+def test_ready_status_says_what_is_annotated(annotated):
+    """The first status line follows the annotations (it said "annotate two classes" with 60 done)."""
+    objects, ann, _ = annotated
+    trainer = Trainer(None, ann)
+    assert f"{len(ann)} annotations of 2 classes" in trainer.status.value
+    empty = sv.Annotations(objects, ["a", "b"])
+    trainer = Trainer(None, empty)
+    assert "at least two classes" in trainer.status.value and "0 annotated" in trainer.status.value
+    empty.add(int(objects.labels[0]), "a")
+    assert "1 annotated" in trainer.status.value
