@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._validation import check_count, check_number
 from ..objects.annotations import Annotations
 from .callbacks import Callback, History
-from .config import default_epochs
+from .curve_schedule import BUDGET, Budget, check_arguments, outer_folds
 from .registry import model_kind
 
 if TYPE_CHECKING:
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
 
     from .classifier import Classifier
 
-#: The network's trainings, all together, cost at most this many trainings on every annotation.
-BUDGET = 3.0
 #: A last step gaining less balanced accuracy than this reads as flat.
 FLAT_GAIN = 0.01
 #: The gain the reading's "about N more annotations" aims at.
@@ -60,7 +57,8 @@ class LearningCurve:
     network_fits : int
         Networks trained.
     cost : float
-        What they cost, in trainings on every annotation (patches times epochs).
+        What they cost at most, in trainings on every annotation (optimisation steps; see
+        :func:`learning_curve`).
     seconds : float
     """
 
@@ -125,68 +123,6 @@ class LearningCurve:
 
         title = "Learning curve (partial)" if self.partial else "Learning curve"
         return learning_curve_plot(self.table, ax=ax, title=title)
-
-
-@dataclass(frozen=True)
-class _Run:
-    """One outer fold of one repeat: its held-out annotations and nested training shares."""
-
-    test: np.ndarray
-    trains: list[np.ndarray]
-
-
-def _minimum_per_class(folds: int, smallest: float) -> int:
-    """Annotations a class needs so that every fold's smallest share keeps 2 of it."""
-    n = folds
-    while math.ceil(smallest * (n - math.ceil(n / folds)) - 1e-9) < 2:
-        n += 1
-    return n
-
-
-def _check(annotations: Annotations, fractions: Sequence[float], folds: int, repeats: int) -> tuple[float, ...]:
-    """The sorted fractions, after checking every argument; ``ValueError`` naming the one at fault."""
-    if not isinstance(annotations, Annotations):
-        raise TypeError(f"annotations: expected svetlana_nb.Annotations, got {type(annotations).__name__}")
-    check_count(folds, name="folds", low=2)
-    check_count(repeats, name="repeats", low=1)
-    if isinstance(fractions, (str, bytes)) or not isinstance(fractions, Sequence) or len(fractions) < 2:
-        raise ValueError(f"fractions: expected at least 2 numbers in (0, 1], got {fractions!r}")
-    for value in fractions:
-        check_number(value, name="fractions", low=0.0, high=1.0, open_low=True)
-    ordered = tuple(sorted({float(f) for f in fractions}))
-    if len(ordered) < 2:
-        raise ValueError(f"fractions: expected at least 2 different numbers in (0, 1], got {fractions!r}")
-    counts = {name: n for name, n in annotations.counts().items() if n > 0}
-    if len(counts) < 2:
-        raise ValueError(f"annotations: a learning curve needs 2 annotated classes; counts are {annotations.counts()}")
-    needed = _minimum_per_class(folds, ordered[0])
-    rare = min(counts, key=counts.__getitem__)
-    if counts[rare] < needed:
-        raise ValueError(
-            f"annotations: class {rare!r} has {counts[rare]} annotations; a learning curve with folds={folds} "
-            f"and a smallest fraction of {ordered[0]:g} needs at least {needed} of each annotated class "
-            "(annotate more, or raise the smallest of fractions)"
-        )
-    return ordered
-
-
-def _runs(targets: np.ndarray, fractions: Sequence[float], folds: int, repeats: int, seed: int) -> list[_Run]:
-    """Stratified outer folds per repeat; in each, nested stratified shares of the training folds."""
-    from sklearn.model_selection import StratifiedKFold
-
-    runs = []
-    for repeat in range(repeats):
-        rng = np.random.default_rng([seed, repeat])
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=int(rng.integers(2**31 - 1)))
-        for pool, test in splitter.split(np.zeros(targets.size), targets):
-            order = rng.permutation(pool)
-            per_class = [order[targets[order] == c] for c in np.unique(targets)]
-            trains = [
-                np.sort(np.concatenate([members[: math.ceil(f * members.size - 1e-9)] for members in per_class]))
-                for f in fractions
-            ]
-            runs.append(_Run(test, trains))
-    return runs
 
 
 class _Step(Callback):
@@ -269,13 +205,15 @@ def learning_curve(
     mean ± one standard error. Points are computed smallest fraction first, so a stopped run
     keeps the small end of the curve.
 
-    Cost: ``len(fractions) * folds * repeats`` fits per model (12 with the defaults). The forest
-    fits are cheap (under a second each). The network fits share a budget of ``budget`` (3)
-    trainings on every annotation, counted as patches times epochs: each is given at most
-    ``budget * A * E / fits`` patch-epochs (``A`` annotations, ``E`` the epochs of a full
-    training: ``epochs`` if given, else the default for ``A``), never more than its own default
-    epochs. With 100 annotations and the defaults, 12 network fits of 300 epochs at most each
-    would cost 12 * 67 * 300 / (100 * 300) = 8 trainings; capped, they cost 3 or less.
+    Cost: ``len(fractions) * folds * repeats`` fits per model, 12 with the defaults. The forest
+    fits are cheap (about 0.4 s each). The network fits share a budget of ``budget`` (3)
+    trainings on every annotation, counted in optimisation steps (batches): one training is the
+    classifier's last fit's epochs when it is trained (early stopping included; else the epochs
+    :meth:`~svetlana_nb.Classifier.fit` would plan) times the batches of the training share. Each
+    of the ``F`` network fits may take ``budget * reference / F`` steps: its epochs are its own
+    plan's, capped to fit (at least 1). With the defaults, 12 network fits of a quarter of a
+    training each: 3 trainings (:attr:`LearningCurve.cost` says what was spent). Train the
+    classifier first: its real training, often stopped early, then sets the budget.
 
     Parameters
     ----------
@@ -310,19 +248,18 @@ def learning_curve(
     LearningCurve
     """
     start = time.perf_counter()
-    ordered = _check(annotations, fractions, folds, repeats)
-    check_number(budget, name="budget", low=0.0)
+    ordered = check_arguments(annotations, fractions, folds, repeats)
     templates = _templates(classifier, models)
+    config = classifier.config.updated(**fit_options)  # a TypeError naming an unknown option, now
     rows, targets = annotations.rows_and_targets()
     names = list(annotations.class_names)
-    runs = _runs(targets, ordered, folds, repeats, seed)
+    runs = outer_folds(targets, ordered, folds, repeats, seed)
     keys, objects = annotations.objects.keys, annotations.objects
     labels = [annotations[keys[row]] for row in rows]
-    batch_size = fit_options.get("batch_size", classifier.config.batch_size)
-    epochs = fit_options.pop("epochs", None) or classifier.config.epochs
-    full = rows.size * (epochs or default_epochs(rows.size, batch_size))
     network_names = {name for name, _ in templates if model_kind(name).is_network}
-    per_fit = budget * full / max(1, len(network_names) * len(runs) * len(ordered))
+    history = classifier.history if classifier.is_fitted else None
+    trained = len(history.epoch) if history is not None and history.epoch else None
+    budgeted = Budget.plan(config, annotations, trained, len(network_names) * len(runs) * len(ordered), budget)
     watchers = list(callbacks)
 
     def halted() -> bool:
@@ -346,12 +283,9 @@ def learning_curve(
                 fold = Annotations(objects, names)
                 for i in train:
                     fold.add(keys[rows[i]], labels[i])
-                options = dict(fit_options)
+                options = {k: v for k, v in fit_options.items() if k != "epochs"}
                 if name in network_names:
-                    natural = epochs or default_epochs(train.size, batch_size)
-                    options["epochs"] = max(1, min(natural, int(per_fit // train.size)))
-                elif epochs is not None:
-                    options["epochs"] = epochs
+                    options["epochs"], fit_steps = budgeted.epochs(config, train.size, fold.counts())
                 where = {"step": len(points) * len(runs) + len(scores) + 1, "steps": steps, "model": name}
                 step = _Step(watchers, halted, {**where, "fraction": fraction})
                 model = new()
@@ -361,7 +295,7 @@ def learning_curve(
                     break
                 if name in network_names:
                     network_fits += 1
-                    spent += train.size * options["epochs"]
+                    spent += fit_steps
                 predicted = model.predict_proba(objects, rows[run.test]).argmax(axis=1)
                 score, per_class = _score(targets[run.test], predicted, len(names))
                 scores.append(score)
@@ -381,7 +315,7 @@ def learning_curve(
         recall=pd.DataFrame(recalls, columns=["model", "n_annotations", *names]),
         partial=stopped,
         network_fits=network_fits,
-        cost=spent / full,
+        cost=spent / budgeted.reference,
         seconds=time.perf_counter() - start,
         class_names=names,
     )

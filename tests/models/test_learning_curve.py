@@ -10,6 +10,7 @@ import pytest
 from helpers import annotate
 
 import svetlana_nb as sv
+from svetlana_nb.models.curve_schedule import Budget
 from svetlana_nb.models.learning_curve import COLUMNS, LearningCurve, learning_curve
 
 
@@ -58,21 +59,34 @@ def test_points_grow_with_the_fractions_and_intervals_hold_their_mean(scene):
     assert [s["fraction"] for s in steps[:3]] == [0.25] * 3
 
 
-def test_network_fits_stay_within_three_trainings(scene):
+def test_network_fits_stay_within_three_of_the_classifiers_trainings(scene):
     objects, annotations = scene
     clf = sv.Classifier(objects, second_opinion=None)
+    real = Counter()
+    clf.fit(annotations, epochs=12, callbacks=[real])  # the user's training: 12 epochs of 2 batches
+    training = real.begun[0]["max_epochs"] * real.begun[0]["n_batches"]
     counter = Counter()
-    epochs = 8
-    curve = learning_curve(clf, annotations, models=[clf.model_name], callbacks=[counter], epochs=epochs)
+    curve = learning_curve(clf, annotations, models=[clf.model_name], callbacks=[counter])
     # the docstring's count: fractions x folds x repeats
     assert curve.network_fits == len(counter.begun) == 4 * 3 * 1
-    spent = sum(info["n_train"] * info["max_epochs"] for info in counter.begun)
-    full = len(annotations) * epochs
-    assert spent <= 3 * full
-    assert curve.cost <= 3.0
-    assert max(info["max_epochs"] for info in counter.begun) == epochs  # the smallest shares: their own epochs
-    assert min(info["max_epochs"] for info in counter.begun) < epochs  # the largest: capped
-    assert not clf.is_fitted  # a template only
+    spent = sum(info["max_epochs"] * info["n_batches"] for info in counter.begun)
+    assert spent <= 3 * training
+    assert 2.0 <= curve.cost <= 3.0
+    assert len(clf.history.epoch) == 12  # the classifier given is left as it was
+
+
+def test_the_budget_of_an_untrained_classifier_is_the_planned_training(scene):
+    objects, annotations = scene
+    config = sv.Classifier(objects).config
+    # 36 annotations: too few to validate, so 300 epochs (the default's ceiling) of 2 batches
+    budget = Budget.plan(config, annotations, None, fits=12, budget=3.0)
+    assert budget.reference == 300 * 2 and budget.per_fit == 150
+    assert budget.epochs(config, 24, {"a": 12, "b": 12}) == (150, 150)
+    assert budget.epochs(config, 8, {"a": 4, "b": 4}) == (150, 150)
+    trained = Budget.plan(config, annotations, 40, fits=12, budget=3.0)
+    assert trained.reference == 80 and trained.epochs(config, 24, {"a": 12, "b": 12}) == (20, 20)
+    with pytest.raises(ValueError, match="budget"):
+        Budget.plan(config, annotations, None, fits=12, budget=0)
 
 
 def test_a_stop_request_returns_the_points_done(scene):
