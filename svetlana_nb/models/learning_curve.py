@@ -213,7 +213,10 @@ def learning_curve(
     of the ``F`` network fits may take ``budget * reference / F`` steps: its epochs are its own
     plan's, capped to fit (at least 1). With the defaults, 12 network fits of a quarter of a
     training each: 3 trainings (:attr:`LearningCurve.cost` says what was spent). Train the
-    classifier first: its real training, often stopped early, then sets the budget.
+    classifier first: its real training, often stopped early, then sets the budget. Outside the
+    steps, each network fit also builds its network and, with the second opinion, trains its
+    forest (about 0.35 s on 2 cores): on the demo sets, whose trainings last 1-5 s, the network
+    fits took 3.3-4.6 times one training in wall time (``benchmarks/bench_learning_curve.py``).
 
     Parameters
     ----------
