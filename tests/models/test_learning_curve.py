@@ -154,6 +154,7 @@ def test_the_reading_says_rising_and_which_class_to_annotate():
 def test_the_reading_says_flat_on_a_plateau_and_flags_noise():
     assert _curve({"light_cnn": [0.7, 0.8, 0.85, 0.853]}).reading().startswith("flat: light_cnn")
     assert _curve({"light_cnn": [0.9, 0.95, 0.99, 1.0]}).reading().startswith("flat: light_cnn is already at 1.00")
+    assert _curve({"light_cnn": [0.7, 0.8, 0.85, 0.8]}).reading().startswith("flat: light_cnn")  # a fall
     noisy = _curve({"light_cnn": [0.6, 0.7, 0.75, 0.77]}, se=0.05).reading()
     assert noisy.startswith("accuracy still rising") and "may be noise" in noisy
     assert "of class" not in noisy  # no recall table: no class named
@@ -201,3 +202,13 @@ def test_too_few_annotations_of_a_class_says_how_many_are_needed(scene_2d):
     # a larger smallest fraction needs fewer
     curve = learning_curve(clf, annotations, fractions=(0.75, 1.0))
     assert len(curve.table) == 2
+
+
+def test_a_class_nobody_annotated_is_left_out_of_the_scores(scene_2d):
+    image, mask, truth = scene_2d
+    objects = sv.Objects(image, mask)
+    annotations = annotate(objects, truth, 30, seed=1, class_names=("a", "b", "unused"))
+    curve = learning_curve(sv.Classifier(objects, model="random_forest"), annotations, fractions=(0.5, 1.0))
+    assert curve.recall["unused"].isna().all() and curve.recall[["a", "b"]].notna().all().all()
+    assert curve.table["mean"].notna().all()
+    assert "'unused'" not in curve.reading()
