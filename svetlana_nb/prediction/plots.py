@@ -1,4 +1,4 @@
-"""Figures of a prediction's results, for a paper: class proportions with their intervals, a reliability diagram."""
+"""Figures for a paper: class proportions with their intervals, a reliability diagram, a learning curve."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["proportion_plot", "reliability_diagram"]
+__all__ = ["learning_curve_plot", "proportion_plot", "reliability_diagram"]
 
 _NEEDED = ("class", "proportion", "corrected", "low", "high")
 
@@ -171,4 +171,47 @@ def reliability_diagram(
     ax.set_ylabel("accuracy (annotations, out of fold)")
     ax.set_aspect("equal")
     ax.legend(frameon=False, loc="upper left")
+    return figure
+
+
+_CURVE = ("model", "n_annotations", "mean", "low", "high")
+
+
+def learning_curve_plot(table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Balanced accuracy against annotations, one line per model, its interval as a band.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :attr:`svetlana_nb.models.learning_curve.LearningCurve.table`: columns ``model``,
+        ``n_annotations``, ``mean``, ``low``, ``high``.
+    ax : matplotlib.axes.Axes, optional, keyword-only
+    title : str, optional, keyword-only
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Made without pyplot.
+    """
+    from matplotlib.figure import Figure
+
+    missing = [c for c in _CURVE if c not in getattr(table, "columns", ())]
+    if not isinstance(table, pd.DataFrame) or missing:
+        raise ValueError(f"table: expected a learning curve's table with columns {list(_CURVE)}; missing {missing}")
+    if ax is None:
+        figure = Figure(figsize=(5.0, 3.5), layout="constrained")
+        ax = figure.add_subplot()
+    else:
+        figure = ax.get_figure()  # type: ignore[assignment]
+    for model, rows in table.groupby("model", sort=False):
+        rows = rows.sort_values("n_annotations")
+        (line,) = ax.plot(rows["n_annotations"], rows["mean"], marker="o", label=str(model))
+        ax.fill_between(rows["n_annotations"], rows["low"], rows["high"], color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("annotations trained on")
+    ax.set_ylabel("balanced accuracy (held-out folds, ± 1 SE)")
+    ax.set_ylim(min(0.5, float(table["low"].min()) if len(table) else 0.5), 1.0)
+    if len(table):
+        ax.legend(title="model", frameon=False, loc="lower right")
+    if title is not None:
+        ax.set_title(title)
     return figure
