@@ -60,6 +60,10 @@ class LearningCurve:
         What they cost at most, in trainings on every annotation (optimisation steps; see
         :func:`learning_curve`).
     seconds : float
+    n_total : int or None
+        The user's annotations. The folds train on part of them (``n_annotations`` < n_total at
+        the last point), so the reading scales its "N more" to the user's count: each new
+        annotation adds ``n_annotations / n_total`` of one to every training fold.
     """
 
     table: pd.DataFrame
@@ -69,6 +73,7 @@ class LearningCurve:
     cost: float = 0.0
     seconds: float = 0.0
     class_names: list[str] = field(default_factory=list)
+    n_total: int | None = None
 
     def reading(self) -> str:
         """A plain-language reading: "accuracy still rising: ..." or "flat: ...".
@@ -95,7 +100,9 @@ class LearningCurve:
             return prefix + f"flat: {model} is already at {last['mean']:.2f} at {n1} annotations; {enough}"
         if gain < FLAT_GAIN or n1 <= n0:
             return prefix + f"flat: {moved}; {enough}"
-        more = math.ceil(TARGET_GAIN / (gain / (n1 - n0)))
+        more = TARGET_GAIN / (gain / (n1 - n0))  # in annotations trained on
+        top = int(self.table["n_annotations"].max())
+        more = math.ceil(more * (self.n_total / top if self.n_total and top else 1.0))  # in the user's
         worst = self._worst_class(model, n1)
         of_class = f" of class {worst[0]!r} (recall {worst[1]:.2f}, the lowest)" if worst else ""
         text = (
@@ -321,4 +328,5 @@ def learning_curve(
         cost=spent / budgeted.reference,
         seconds=time.perf_counter() - start,
         class_names=names,
+        n_total=len(annotations),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -212,3 +213,14 @@ def test_a_class_nobody_annotated_is_left_out_of_the_scores(scene_2d):
     assert curve.recall["unused"].isna().all() and curve.recall[["a", "b"]].notna().all().all()
     assert curve.table["mean"].notna().all()
     assert "'unused'" not in curve.reading()
+
+
+def test_the_reading_counts_more_annotations_in_the_users_total():
+    """The folds train on 2/3 of the user's 60 annotations: 5 more trained on is 8 more to make."""
+    recall = pd.DataFrame(
+        [("light_cnn", 40, 0.9, 0.62), ("random_forest", 40, 0.7, 0.7)],
+        columns=["model", "n_annotations", "healthy", "infected"],
+    )
+    curve = _curve({"light_cnn": [0.6, 0.7, 0.76, 0.8], "random_forest": [0.6, 0.65, 0.68, 0.7]}, recall=recall)
+    scaled = dataclasses.replace(curve, n_total=60)
+    assert "about 8 more annotations of class 'infected'" in scaled.reading()
