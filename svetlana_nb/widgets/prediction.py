@@ -27,6 +27,7 @@ from ._export_box import ExportBox, default_name
 from ._object_panel import PANEL_SIZE, ObjectPanel, explain_object, probability_bars
 from ._overview import Overview
 from ._prediction_layers import build_layers, legend_html
+from ._proportions_box import ProportionsBox
 
 CORRECTED_COLOR, SELECTED_COLOR, OUTSIDE_RGB = "#ffffff", "#00e5ff", (32, 32, 32)
 
@@ -43,15 +44,14 @@ class PredictionViewer(widgets.VBox):
         Where corrections go (``ann.add(key, class)``); annotated objects whose class differs
         from the prediction are drawn in their annotated colour with a white ring.
     classifier : Classifier, optional
-        For explanations: Grad-CAM (networks) or top features (random forest).
+        For explanations (attribution maps or the forest's top features) and proportions.
     size : int
         Longest side of the canvas in pixels.
 
     Examples
     --------
     >>> viewer = sv.PredictionViewer(objects, clf.predict(objects), annotations=ann, classifier=clf)  # doctest: +SKIP
-    >>> viewer.click_image(120, 200); viewer.correct("fragmented")  # doctest: +SKIP
-    >>> viewer.export("results")  # doctest: +SKIP
+    >>> viewer.click_image(120, 200); viewer.correct("fragmented"); viewer.export("results")  # doctest: +SKIP
     """
 
     prediction = traitlets.Instance(Prediction, allow_none=True, help="The prediction shown")
@@ -134,7 +134,7 @@ class PredictionViewer(widgets.VBox):
         main = widgets.HBox(
             [self.overview, side], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")
         )
-        self.children = [tools, main, self.display_controls, self.export_box, self.errors]
+        self.children = [tools, main, self.display_controls, self.export_box, self.proportions_box, self.errors]
         self.add_class("svetlana-prediction-viewer")
         if annotations is not None:
             annotations.on_change(self._annotations_changed)
@@ -353,9 +353,9 @@ class PredictionViewer(widgets.VBox):
         ann = self.annotations
         here = ann.autosave.parent if ann is not None and ann.autosave is not None else Path.cwd()
         name = default_name(self.objects, None if ann is None else ann.autosave)
-        self.export_box = ExportBox(here, self.errors.guard("exporting")(self.export), name=name)
-        self.folder_text, self.export_buttons = self.export_box.folder_text, self.export_box.buttons
-        self.export_status = self.export_box.status
+        box = self.export_box = ExportBox(here, self.errors.guard("exporting")(self.export), name=name)
+        self.folder_text, self.export_buttons, self.export_status = box.folder_text, box.buttons, box.status
+        self.proportions_box = ProportionsBox(lambda: (self.prediction, self.classifier, self.annotations))
 
     def export(
         self,

@@ -103,4 +103,18 @@ def test_laptop_layout(browser_page, lab_server, tmp_path, size):
     ).first.click()
     trainer.locator("text=Learning rate").wait_for(state="visible")
     save_screenshot(page, f"laptop-trainer-{size[0]}")
+
+    # issue 19: the viewer's proportions section, corrected out of fold, with intervals and a plot
+    section = viewer.locator(".svnb-proportions-box")
+    section.scroll_into_view_if_needed()
+    section.locator(".jupyter-widget-Collapse-header, .lm-Collapse-header, .p-Collapse-header").first.click()
+    section.locator("button", has_text="Estimate proportions").click()
+    table = section.locator("table.svnb-proportions")
+    table.wait_for(timeout=120_000)
+    assert "95 % interval" in table.inner_text() and "healthy" in table.inner_text()
+    plot = section.locator("img").first
+    wait_until(lambda: plot.evaluate("i => i.naturalWidth") > 100, timeout=30, message="the proportions plot")
+    assert _box(plot)["width"] <= output_width + 1
+    plot.scroll_into_view_if_needed()
+    save_screenshot(page, f"laptop-proportions-{size[0]}")
     assert page.page_errors == []

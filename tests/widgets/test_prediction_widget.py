@@ -325,3 +325,25 @@ def test_forest_features_are_named_in_words():
     assert "_" not in features_html([("patch_min_intensity_2", 0.4, 1.0), ("eccentricity", 0.2, -0.5)]).replace(
         "font-size", ""
     )
+
+
+def test_proportions_box_estimates_corrected_proportions_in_the_background(annotated):
+    """Issue 19: the viewer shows per-class proportions corrected out of fold, with intervals and a plot."""
+    from svetlana_nb.models.cross_validation import out_of_fold
+
+    objects, ann, _ = annotated
+    clf = sv.Classifier(objects, model="random_forest")
+    clf.fit(ann)
+    prediction = clf.predict(objects)
+    bare = PredictionViewer(objects, prediction)
+    assert bare.proportions_box.start() is None
+    assert "a classifier and annotations" in bare.proportions_box.status.value
+
+    viewer = PredictionViewer(objects, prediction, annotations=ann, classifier=clf)
+    box = viewer.proportions_box
+    box.start().join(120)
+    assert box.table is not None, box.status.value
+    expected = prediction.corrected(ann).summary(out_of_fold(clf, ann, folds=5))
+    np.testing.assert_allclose(box.table["corrected"], expected["corrected"], atol=1e-12)
+    assert "95 % interval" in box.table_html.value and f"{100 * expected['corrected'][0]:.1f} %" in box.table_html.value
+    assert box.plot.value[:8] == b"\x89PNG\r\n\x1a\n" and not box.button.disabled

@@ -1,0 +1,149 @@
+"""``ProportionsBox``: the viewer's class proportions, corrected for the classifier's errors.
+
+A raw count of predicted classes carries the classifier's bias. The box measures the errors on
+the user's annotations by cross-validation (a few trainings, in the background, with progress
+and a Stop), then shows per image the raw and corrected proportion of each class with its 95 %
+interval (:meth:`svetlana_nb.Prediction.summary`) and the bar plot a figure can use
+(:func:`svetlana_nb.prediction.plots.proportion_plot`).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+from ..models import Classifier, FunctionCallback
+from ..models.cross_validation import out_of_fold
+from ..objects import Annotations
+from ..prediction import Prediction
+from ._canvas import plain_error
+
+#: What the box needs from its viewer: (prediction, classifier, annotations), each possibly None.
+Source = Callable[[], tuple[Prediction | None, Classifier | None, Annotations | None]]
+
+
+def proportions_html(table: pd.DataFrame) -> str:
+    """The summary as an HTML table: image, class, count, raw %, corrected % and its interval."""
+    key = "group" if "group" in table.columns else "image"
+    rows = "".join(
+        f"<tr><td>{html.escape(str(r[key]))}</td><td>{html.escape(str(r['class']))}</td>"
+        f"<td style='text-align:right'>{int(r['count'])}</td>"
+        f"<td style='text-align:right'>{100 * r['proportion']:.1f} %</td>"
+        f"<td style='text-align:right'><b>{100 * r['corrected']:.1f} %</b></td>"
+        f"<td>{100 * r['low']:.1f}–{100 * r['high']:.1f} %</td></tr>"
+        for _, r in table.iterrows()
+    )
+    head = "".join(f"<th>{h}</th>" for h in (key, "class", "objects", "raw", "corrected", "95 % interval"))
+    return f"<table class='svnb-proportions' style='font-size:12px'><tr>{head}</tr>{rows}</table>"
+
+
+class ProportionsBox(widgets.Accordion):
+    """A section, closed at first: an "Estimate proportions" button, a progress line, the table and the plot.
+
+    Parameters
+    ----------
+    source : callable
+        Returns the viewer's (prediction, classifier, annotations) at the time of the click.
+    folds : int, keyword-only
+        Cross-validation folds: the trainings the estimate costs.
+    """
+
+    def __init__(self, source: Source, *, folds: int = 5) -> None:
+        self._source, self.folds = source, int(folds)
+        self.button = widgets.Button(
+            description="Estimate proportions",
+            icon="percent",
+            tooltip=f"Class proportions corrected for the classifier's errors, measured on your annotations "
+            f"by {folds}-fold cross-validation ({folds} trainings, in the background)",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.stop_button = widgets.Button(
+            description="Stop", icon="stop", disabled=True, layout=widgets.Layout(width="auto")
+        )
+        self.status = widgets.HTML()
+        self.status.add_class("svnb-proportions-status")
+        self.table_html = widgets.HTML()
+        self.plot = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto", display="none"))
+        self.table: pd.DataFrame | None = None
+        self._stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self._stop.set())
+        row = widgets.HBox([self.button, self.stop_button, self.status], layout=widgets.Layout(align_items="center"))
+        super().__init__(
+            children=[widgets.VBox([row, self.table_html, self.plot])],
+            titles=("Class proportions, corrected for the classifier's errors (95 % intervals)",),
+            selected_index=None,
+        )
+        self.add_class("svnb-proportions-box")
+
+    def start(self) -> threading.Thread | None:
+        """Estimate in a background thread, as the button does; None when something is missing."""
+        prediction, classifier, annotations = self._source()
+        missing = [
+            what
+            for what, value in (
+                ("a prediction", prediction),
+                ("a classifier", classifier),
+                ("annotations", annotations),
+            )
+            if value is None
+        ]
+        if missing:
+            self.status.value = f"Needs {' and '.join(missing)} (give them to the viewer)."
+            return None
+        if self.thread is not None and self.thread.is_alive():
+            return self.thread
+        self._stop.clear()
+        self.button.disabled, self.stop_button.disabled = True, False
+        self.thread = threading.Thread(
+            target=self._run, args=(prediction, classifier, annotations), daemon=True, name="svetlana-nb-proportions"
+        )
+        self.thread.start()
+        return self.thread
+
+    def _run(self, prediction: Prediction, classifier: Classifier, annotations: Annotations) -> None:
+        done = [0]
+
+        def trained(_history: Any) -> None:
+            done[0] += 1
+            self.status.value = f"Measuring the classifier's errors: training {done[0]} of {self.folds} done…"
+
+        progress = FunctionCallback(on_train_end=trained, should_stop=self._stop.is_set)
+        try:
+            self.status.value = f"Measuring the classifier's errors: training 1 of {self.folds}…"
+            errors = out_of_fold(classifier, annotations, folds=self.folds, callbacks=[progress])
+            if self._stop.is_set():
+                self.status.value = "Stopped; press Estimate proportions to start again."
+                return
+            table = prediction.corrected(annotations).summary(errors)
+            self.table = table
+            self.table_html.value = proportions_html(table)
+            self.plot.value = png = _plot_png(table)
+            width = int.from_bytes(png[16:20], "big")  # the PNG header's width: shown at its own size
+            self.plot.layout.width, self.plot.layout.display = f"{width}px", ""
+            self.status.value = (
+                f"Corrected for the errors measured on {len(annotations)} annotations "
+                f"({self.folds}-fold cross-validation); annotated objects count as their annotation."
+            )
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            self.status.value = (
+                f"<span style='color:#b00020'>Could not estimate: {html.escape(plain_error(error))}</span>"
+            )
+        finally:
+            self.button.disabled, self.stop_button.disabled = False, True
+
+
+def _plot_png(table: pd.DataFrame) -> bytes:
+    from ..prediction.plots import proportion_plot
+
+    figure = proportion_plot(table)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
