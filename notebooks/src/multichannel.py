@@ -110,8 +110,9 @@ print(
 # %% [markdown]
 # ## Where does the network look?
 #
-# Grad-CAM highlights the part of the patch that made the network decide. For an infected cell
-# it should light up the spots of channel 1 inside the nucleus.
+# The evidence map (integrated gradients, `sv.grad_cam` keeps its former name) colours the parts
+# of the patch that make the network say its class. For an infected cell it should light up the
+# spots of channel 1 inside the nucleus; where a map carries no evidence, `note` says so.
 
 # %%
 infected = [k for k, c in prediction.classes.items() if c == "infected"]
@@ -120,9 +121,9 @@ fig, axes = plt.subplots(2, 4, figsize=(10, 5))
 for row, key in zip(axes, infected[:1] + healthy[:1]):
     cam = sv.grad_cam(clf, app.objects, key)
     for ax, img, name in zip(
-        row, [cam.patch[0], cam.patch[1], cam.patch[-1], cam.heatmap], ["nuclei", "spots", "object mask", "Grad-CAM"]
+        row, [cam.patch[0], cam.patch[1], cam.patch[-1], cam.heatmap], ["nuclei", "spots", "object mask", "evidence"]
     ):
-        ax.imshow(img, cmap="magma" if name == "Grad-CAM" else "gray")
+        ax.imshow(img, cmap="magma" if name == "evidence" else "gray")
         ax.set_title(f"{name}" + (f"\n{key}: {cam.class_name}" if name == "nuclei" else ""), fontsize=9)
         ax.set_axis_off()
 plt.tight_layout()

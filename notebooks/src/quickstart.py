@@ -122,8 +122,8 @@ print(history.summary())
 # ## 4. Predict and inspect
 #
 # Every object is coloured by its predicted class (*Confidence* colours it by how sure the
-# network is). Click an object to see its probabilities and a Grad-CAM map of where the network
-# looked; the *Correct to* buttons add it to the annotations, so that training again (Start, then
+# network is). Click an object to see its probabilities and a map of the evidence the network
+# found; the *Correct to* buttons add it to the annotations, so that training again (Start, then
 # this cell) learns from the correction. *Export* writes the table, class image and class masks.
 
 # %%

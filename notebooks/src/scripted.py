@@ -124,7 +124,7 @@ ax.set_title("predicted: " + ", ".join(f"{n} ({c})" for n, c in prediction.count
 ax.set_axis_off()
 
 # %% [markdown]
-# ## Explanation of one decision (Grad-CAM)
+# ## Explanation of one decision (evidence map)
 
 # %%
 key = int(prediction.labels[np.argmax(prediction.confidence)])
@@ -132,7 +132,7 @@ cam = sv.grad_cam(clf, objects, key)
 fig, axes = plt.subplots(1, 2, figsize=(5, 2.5))
 axes[0].imshow(cam.patch[0], cmap="gray")
 axes[1].imshow(cam.heatmap, cmap="magma")
-for ax, name in zip(axes, [f"object {key}: {cam.class_name}", "Grad-CAM"]):
+for ax, name in zip(axes, [f"object {key}: {cam.class_name}", "evidence"]):
     ax.set_title(name, fontsize=9)
     ax.set_axis_off()
 

@@ -183,7 +183,7 @@ class LightCNN(nn.Module):
 
     @property
     def target_layer(self) -> nn.Module:
-        """Layer whose activations Grad-CAM explains (the last convolution)."""
+        """The last convolution (kept for Grad-CAM-style explanations; the viewer uses integrated gradients)."""
         return [m for m in self.features if isinstance(m, (nn.Conv2d, nn.Conv3d))][-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
@@ -245,7 +245,7 @@ class SmallResNet(nn.Module):
 
     @property
     def target_layer(self) -> nn.Module:
-        """Layer whose activations Grad-CAM explains (the last residual block)."""
+        """The last residual block (kept for Grad-CAM-style explanations; the viewer uses integrated gradients)."""
         return self.blocks[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102

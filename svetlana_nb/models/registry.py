@@ -36,7 +36,7 @@ class ModelKind:
         ``network(in_channels, n_classes, ndim) -> torch.nn.Module`` for the registered
         networks; None for the forest and for a user's own module.
     is_network : bool
-        Trained by epochs on patches; has Grad-CAM and a second opinion.
+        Trained by epochs on patches; has evidence maps and a second opinion.
     """
 
     name: str

@@ -1,6 +1,6 @@
 """Network inputs of many objects, batch after batch: the one way patches are made.
 
-Training, prediction, the second opinion's measurements and Grad-CAM all read their patches
+Training, prediction, the second opinion's measurements and the evidence maps all read their patches
 here. Per batch, the raw pixels are gathered in NumPy (:mod:`.pixels`: a strided window view
 for crops inside the image, clipped indices for crops crossing its border), then torch does
 the rest on the device: the channels kept, normalisation, zeros outside the image, context
