@@ -1,4 +1,4 @@
-"""On a CUDA GPU: training, prediction, Grad-CAM and the second opinion; skipped without CUDA.
+"""On a CUDA GPU: training, prediction, evidence maps, the second opinion and the Trainer; skipped without CUDA.
 
 Run it wherever a machine has a GPU: ``pytest tests/models/test_gpu.py``.
 """
@@ -55,3 +55,17 @@ def test_grad_cam_and_the_second_opinion_on_the_gpu():
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-4)
     cam = grad_cam(clf, objects, int(objects.labels[0]))
     assert np.isfinite(np.asarray(cam.heatmap)).all()
+
+
+def test_one_training_through_the_trainer_widget_on_the_gpu():
+    """Issue 21: the Trainer from Python on the GPU: it names the GPU, trains, and offers no Colab hint."""
+    from svetlana_nb.widgets.training import Trainer
+
+    demo, objects, annotations = _demo()
+    trainer = Trainer(sv.Classifier(objects, device="cuda", seed=0), annotations, epochs=5)
+    assert "GPU" in trainer.device_label.value and "Runtime" not in trainer.device_label.value
+    trainer.start()
+    history = trainer.wait(timeout=300)
+    assert history is not None and len(history.epoch) == 5, trainer.errors.outputs
+    assert next(trainer.classifier.network.parameters()).device.type == "cuda"
+    assert "Done" in trainer.status.value
