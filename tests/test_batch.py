@@ -213,3 +213,39 @@ def test_each_worker_gets_its_share_of_the_cores(monkeypatch):
         assert _task.share_cores({"tcp://10.0.0.1:4000": 16}, dask_worker=Worker()) == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_classifier_object_gives_the_same_outputs_as_its_file(model_path, inputs, clean_run, tmp_path):
+    clf = sv.Classifier.load(model_path)
+    result = predict_many(clf, inputs / "images", inputs / "masks", tmp_path, progress=False)
+    assert result.done == [f"{n}.tif" for n in NAMES]
+    assert _outputs(tmp_path) == _outputs(clean_run)
+
+
+def test_annotations_on_a_cluster_give_the_in_process_summary_and_resume_with_the_same_errors(
+    model_path, inputs, tmp_path
+):
+    from distributed import Client, LocalCluster
+
+    image, mask, truth = grid_scene(size=90, seed=0)
+    objects = sv.Objects(image, mask, name="a.tif")
+    path = tmp_path / "annotations.json"
+    annotate(objects, truth, 9).save(path)  # every object of a.tif, 6 of class a and 3 of b
+    options = {"annotations": path, "folds": 3, "progress": False}
+    here = predict_many(model_path, inputs / "images", inputs / "masks", tmp_path / "here", **options)
+    with (
+        LocalCluster(n_workers=2, processes=False, dashboard_address=":0", silence_logs=logging.ERROR) as cluster,
+        Client(cluster) as client,
+    ):
+        there = predict_many(
+            model_path, inputs / "images", inputs / "masks", tmp_path / "there", client=client, **options
+        )
+    assert here.confusion is not None and np.array_equal(here.confusion, there.confusion)
+    assert _outputs(tmp_path / "here") == _outputs(tmp_path / "there")
+    summary = (tmp_path / "here" / "summary.csv").read_text()
+    assert "nan" not in summary.lower() and summary.count("a.tif") == 2  # corrected, with intervals
+    manifest = json.loads((tmp_path / "here" / "manifest.json").read_text())
+    assert manifest["confusion"] == here.confusion.tolist()
+    (tmp_path / "here" / "summary.csv").unlink()
+    again = predict_many(model_path, inputs / "images", inputs / "masks", tmp_path / "here", **options)
+    assert again.predicted == [] and (tmp_path / "here" / "summary.csv").read_text() == summary
