@@ -224,6 +224,7 @@ def predict_many(
     n_objects, start = 0, time.perf_counter()
     distributed = client is not None or (workers or 1) > 1
     with contextlib.ExitStack() as stack:
+        stack.callback(bar.close)
         if distributed and jobs:
             active = stack.enter_context(_cluster(client, workers))
             outcomes: Iterator[Outcome] = _distributed(active, blob, jobs, print if show else lambda _: None)
@@ -243,7 +244,8 @@ def predict_many(
             rate = n_objects / max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(objects_per_s=f"{rate:.0f}", failed=failed, refresh=False)
             bar.update(1)
-    bar.close()
+    predicted = set(result.predicted)
+    result.predicted = [image.name for image, _ in pairs if image.name in predicted]  # in the order of the pairs
     for image, _ in pairs:
         entry = manifest.images.get(image.name, {})
         if entry.get("status") == "done":
