@@ -249,3 +249,17 @@ def test_annotations_on_a_cluster_give_the_in_process_summary_and_resume_with_th
     (tmp_path / "here" / "summary.csv").unlink()
     again = predict_many(model_path, inputs / "images", inputs / "masks", tmp_path / "here", **options)
     assert again.predicted == [] and (tmp_path / "here" / "summary.csv").read_text() == summary
+
+
+def test_importing_the_package_and_its_command_line_does_not_import_dask():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, svetlana_nb, svetlana_nb.cli, svetlana_nb.batch; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'zarr')))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
