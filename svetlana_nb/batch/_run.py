@@ -152,7 +152,8 @@ def predict_many(
         at the end ``objects.csv`` and ``summary.csv`` from the per-image tables.
         Images done by an earlier run with the same model and settings are not predicted again.
     client : distributed.Client, optional
-        Run on this Dask cluster (the client is left open). The model is sent once to every worker.
+        Run on this Dask cluster (the client is left open). The model is sent once to every
+        worker; the workers read the images themselves, so they must see the same paths.
     workers : int, optional
         Without ``client``: above 1, a local Dask cluster of that many worker processes, closed
         at the end. None or 1 (and no client): in this process, without Dask.
