@@ -32,11 +32,14 @@ def check_exports(what: Sequence[str]) -> tuple[str, ...]:
     return tuple(what)
 
 
+def key_table(class_names: Sequence[str]) -> pd.DataFrame:
+    """What each value of a class image of these classes means: ``value`` (0 background) and ``class``."""
+    return pd.DataFrame({"value": range(len(class_names) + 1), "class": ["(background)", *class_names]})
+
+
 def class_key(prediction: Prediction) -> pd.DataFrame:
     """What each value of a class image means: ``value`` (0 background) and ``class``."""
-    return pd.DataFrame(
-        {"value": range(len(prediction.class_names) + 1), "class": ["(background)", *prediction.class_names]}
-    )
+    return key_table(prediction.class_names)
 
 
 def planned_paths(

@@ -71,7 +71,9 @@ def test_the_viewer_and_the_command_line_write_the_same_files(folders, tmp_path)
         "well_B2_classes.tif",
         "well_B2_classes_key.csv",
     ]
-    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == sorted([*names, "summary.csv"])  # + proportions
+    # + proportions, the batch's manifest and the per-image tables it builds objects.csv from
+    batch = ["summary.csv", "manifest.json", "well_A1_objects.csv", "well_B2_objects.csv"]
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == sorted([*names, *batch])
     for name in names[1:]:
         viewer_file, cli_file = tmp_path / "viewer" / name, tmp_path / "cli" / name
         if name.endswith(".csv"):

@@ -1,0 +1,9 @@
+"""Batch prediction over many images, in this process or on a Dask cluster (:func:`predict_many`).
+
+Resumable: ``manifest.json`` in the output folder records each image's status, and a rerun
+predicts only the images not yet done with the same model.
+"""
+
+from ._run import BatchResult, find_inputs, predict_many
+
+__all__ = ["BatchResult", "find_inputs", "predict_many"]

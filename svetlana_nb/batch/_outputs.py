@@ -1,0 +1,195 @@
+"""What a batch writes: each image's files as it completes, ``manifest.json``, and the combined tables.
+
+The combined ``objects.csv`` and ``summary.csv`` are built from the per-image
+``<image>_objects.csv`` files, in the order of the pairs, so a resumed run writes the same
+tables as a clean one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._files import atomic_path, atomic_write_text
+from ..prediction.export import TABLE_NAME, key_table
+from ..prediction.prediction import image_stem
+from ._task import Outcome
+
+MANIFEST_NAME = "manifest.json"
+SUMMARY_NAME = "summary.csv"
+FORMAT = "svetlana_nb batch manifest"
+
+
+def output_names(name: str) -> list[str]:
+    """The files written for the image named ``name``: class image, its key, object table."""
+    stem = image_stem(name)
+    return [f"{stem}_classes.tif", f"{stem}_classes_key.csv", f"{stem}_objects.csv"]
+
+
+def write_image_outputs(outcome: Outcome, folder: Path) -> list[str]:
+    """Write one image's class image, key and object table, each atomically; return their names."""
+    import tifffile
+
+    assert outcome.classes is not None and outcome.table is not None
+    names = output_names(outcome.name)
+    with atomic_path(folder / names[0]) as tmp:
+        tifffile.imwrite(tmp, outcome.classes, compression="zlib")
+    atomic_write_text(folder / names[1], key_table(outcome.class_names).to_csv(index=False))
+    atomic_write_text(folder / names[2], outcome.table.to_csv(index=False))
+    return names
+
+
+def remove_image_outputs(name: str, folder: Path) -> None:
+    """Delete the files an earlier run wrote for ``name`` (it failed this time)."""
+    for file_name in output_names(name):
+        with contextlib.suppress(FileNotFoundError):
+            (folder / file_name).unlink()
+
+
+def _file_record(path: Path) -> dict[str, Any]:
+    info = path.stat()
+    return {"path": str(path), "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+
+
+class Manifest:
+    """``manifest.json``: the model's sha256, the settings, the inputs, and per image its status.
+
+    An earlier manifest in the folder is taken over when it was written with the same model and
+    settings: its images that are done, with the same input files and their outputs present,
+    are not predicted again.
+    """
+
+    def __init__(self, folder: Path, *, model_sha256: str, inputs: dict[str, str], settings: dict[str, Any]):
+        self.path = folder / MANIFEST_NAME
+        self.folder = folder
+        old = self._read()
+        same = old.get("model_sha256") == model_sha256 and old.get("settings") == settings
+        self.data: dict[str, Any] = {
+            "format": FORMAT,
+            "version": 1,
+            "model_sha256": model_sha256,
+            "inputs": inputs,
+            "settings": settings,
+            "confusion": old.get("confusion") if same else None,
+            "images": dict(old.get("images", {})) if same else {},
+        }
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            return {}
+        return data if isinstance(data, dict) and data.get("format") == FORMAT else {}
+
+    @property
+    def images(self) -> dict[str, dict[str, Any]]:
+        """Per image file name: ``status`` ("done" or "failed"), ``reason``, ``outputs``, inputs."""
+        return self.data["images"]
+
+    def is_done(self, image: Path, mask: Path) -> bool:
+        """True when ``image`` was done with this model and settings, from the same files, outputs present."""
+        entry = self.images.get(image.name)
+        try:
+            inputs = {"image": _file_record(image), "mask": _file_record(mask)}
+        except OSError:
+            return False
+        return (
+            isinstance(entry, dict)
+            and entry.get("status") == "done"
+            and entry.get("inputs") == inputs
+            and all((self.folder / name).is_file() for name in entry.get("outputs", []))
+        )
+
+    def keep_only(self, names: Sequence[str]) -> None:
+        """Forget images that are not in this batch."""
+        self.data["images"] = {name: entry for name, entry in self.images.items() if name in set(names)}
+
+    def record(self, image: Path, mask: Path, outcome: Outcome, outputs: list[str]) -> None:
+        """Record one image's outcome and write the manifest (atomically)."""
+        inputs: dict[str, Any] = {}
+        with contextlib.suppress(OSError):
+            inputs = {"image": _file_record(image), "mask": _file_record(mask)}
+        self.images[image.name] = {
+            "status": "failed" if outcome.reason else "done",
+            "reason": outcome.reason,
+            "outputs": outputs,
+            "objects": outcome.n_objects,
+            "inputs": inputs,
+        }
+        self.write()
+
+    def write(self) -> None:
+        """Write the manifest atomically."""
+        atomic_write_text(self.path, json.dumps(self.data, indent=1) + "\n")
+
+
+def read_image_table(folder: Path, name: str) -> pd.DataFrame:
+    """The per-image object table written by :func:`write_image_outputs`, as text: written back unchanged."""
+    return pd.read_csv(folder / output_names(name)[2], dtype=str, keep_default_na=False)
+
+
+def image_summary(table: pd.DataFrame, name: str, class_names: list[str], confusion: np.ndarray | None) -> pd.DataFrame:
+    """Per class of one image: count and raw proportion, and with ``confusion`` the corrected one and its interval.
+
+    The same figures as :meth:`svetlana_nb.Prediction.summary` (or raw counts without
+    ``confusion``), computed from the image's object table.
+    """
+    from ..prediction.proportions import proportion_table
+
+    index = {c: i for i, c in enumerate(class_names)}
+    model_column = "predicted_class" if "predicted_class" in table else "class"
+    predicted = table[model_column].astype(str).map(index).to_numpy(dtype=np.int64)
+    k = len(class_names)
+    if confusion is None:
+        counts = np.bincount(predicted, minlength=k)
+        n = int(counts.sum())
+        nan = np.full(k, np.nan)
+        return pd.DataFrame(
+            {
+                "image": name,
+                "class": class_names,
+                "count": counts,
+                "proportion": counts / n if n else nan,
+                "corrected": nan,
+                "low": nan,
+                "high": nan,
+                "n_objects": n,
+            }
+        )
+    known = np.full(len(table), -1, dtype=np.int64)
+    if "annotated" in table:
+        marked = table["annotated"].astype(str).eq("True").to_numpy()
+        known[marked] = table["class"].astype(str).map(index).to_numpy(dtype=np.int64)[marked]
+    summary = proportion_table(predicted, confusion, class_names, known=known, groups=np.full(len(table), name, object))
+    return summary.rename(columns={"group": "image"})
+
+
+def write_combined(
+    folder: Path, names: Sequence[str], class_names: list[str], confusion: np.ndarray | None
+) -> tuple[Path, Path]:
+    """Write ``objects.csv`` and ``summary.csv`` (atomically) from the per-image tables of ``names``."""
+    tables = [read_image_table(folder, name) for name in names]
+    summaries = [image_summary(t, n, class_names, confusion) for t, n in zip(tables, names)]
+    table_path, summary_path = folder / TABLE_NAME, folder / SUMMARY_NAME
+    atomic_write_text(table_path, pd.concat(tables, ignore_index=True).to_csv(index=False))
+    atomic_write_text(summary_path, pd.concat(summaries, ignore_index=True).to_csv(index=False))
+    return table_path, summary_path
+
+
+def out_folder(out_dir: Path) -> None:
+    """Create ``out_dir``; ``ValueError`` naming it when it cannot be (a file there, no permission)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"OUT_DIR: {str(out_dir)!r} is a file, not a folder") from None
+    except OSError as error:
+        raise ValueError(f"OUT_DIR: cannot create {str(out_dir)!r}: {error.strerror or error}") from None
+    if not os.access(out_dir, os.W_OK):
+        raise ValueError(f"OUT_DIR: cannot write into {str(out_dir)!r} (permission denied)")
