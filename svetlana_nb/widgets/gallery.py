@@ -32,6 +32,7 @@ from ._thumbs import _font
 
 THUMB, BAND, GAP = 72, 16, 6  # thumbnail side, caption band under it, space between (pixels)
 SELECTED_COLOR = "#00e5ff"
+HINT = "<i>Click a thumbnail to see the object, then a class button to annotate or correct it.</i>"
 
 
 class ThumbnailGrid(widgets.VBox):
@@ -185,6 +186,7 @@ class QCGallery(widgets.VBox):
         self.panel = ObjectPanel(
             annotations.class_names, self._colors(), on_correct=self.errors.guard("annotating")(self.correct)
         )
+        self.panel.title.value = HINT
         here = annotations.autosave.parent if annotations.autosave is not None else Path.cwd()
         self.sheet_text = widgets.Text(
             value=str(here / "qc_contact_sheet.pdf"),
@@ -240,7 +242,7 @@ class QCGallery(widgets.VBox):
         annotated = self.annotations.get(self.objects.key(row))
         if annotated is None:
             return f"{label} · {self.prediction.confidence[row]:.0%}", "#303030"
-        return f"{label} → {annotated}", self._color(annotated)
+        return f"{label}: {annotated}", self._color(annotated)  # ASCII: Pillow's default font has no arrow
 
     def _redraw(self) -> None:
         selected = None if self.selected is None else self.objects.row(self.selected)

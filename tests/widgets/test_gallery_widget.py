@@ -26,6 +26,7 @@ def test_lazy_export_and_blocks(setup):
     gallery = sv.QCGallery(objects, prediction, annotations, per_class=3)
     assert [g.rows.size for g in gallery.grids] == [3, 3, 3, 3]
     assert gallery.sheet_text.value.endswith("qc_contact_sheet.pdf")
+    assert "Click a thumbnail" in gallery.panel.title.value
     tiles = decode_image(gallery.grids[0].painter._last[0][0])
     assert tiles.shape == (THUMB + BAND + GAP, 3 * (THUMB + GAP), 4)
 
