@@ -35,7 +35,13 @@ from .prediction import Prediction
 __version__ = "0.2.0"
 
 #: Widgets load lazily so that the core never imports ipywidgets.
-_WIDGETS = {"Annotator": "annotator", "Trainer": "training", "PredictionViewer": "prediction", "App": "app"}
+_WIDGETS = {
+    "Annotator": "annotator",
+    "Trainer": "training",
+    "PredictionViewer": "prediction",
+    "QCGallery": "gallery",
+    "App": "app",
+}
 
 __all__ = [
     "MODELS",
