@@ -53,6 +53,8 @@ def rare_infected(*, healthy: int = 117, infected: int = 8, seed: int = 0) -> sv
 def load_set(name: str) -> sv.data.DemoData:
     """A demo set by name, or the rare-class set built here."""
     return rare_infected() if name == "rare_infected" else sv.data.load(name)
+
+
 COUNTS = (20, 100)
 MODELS = ("default", "random_forest")
 

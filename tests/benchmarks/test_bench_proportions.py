@@ -10,7 +10,9 @@ from helpers import run_benchmark
 def test_bench_proportions_quick_prints_one_row_per_set():
     out = run_benchmark("bench_proportions", "--quick", "--threads", "1", timeout=170)
     rows = [line for line in out.splitlines() if line.startswith("| ") and "random_forest" in line]
-    assert [row.split("|")[1].strip() for row in rows] == ["cells_2d", "infected_cells_2d", "rare_infected"], out[-2000:]
+    assert [row.split("|")[1].strip() for row in rows] == ["cells_2d", "infected_cells_2d", "rare_infected"], out[
+        -2000:
+    ]
     for row in rows:
         cells = row.split("|")
         bias, se = (float(v) for v in cells[5].split("±"))
