@@ -26,7 +26,8 @@ def proportion_plot(
     """Grouped bars of the class proportions per image (or group), with their 95 % interval.
 
     One group of bars per image or group (the table's ``image`` or ``group`` column), one bar
-    per class: the corrected proportion with its interval as an error bar. Where the table has
+    per class: the estimate (``estimate``: corrected where the annotations show a bias, else
+    raw) with the 95 % interval as an error bar. Where the table has
     no corrected proportion (``summary.csv`` written without annotations), the raw proportion
     is drawn, hatched, without an error bar, and the legend says so.
 
@@ -82,7 +83,9 @@ def proportion_plot(
         corrected = rows["corrected"].to_numpy(dtype=float)
         raw = rows["proportion"].to_numpy(dtype=float)
         has = ~np.isnan(corrected)
-        heights = np.where(has, corrected, raw) * scale
+        # the bar: the figure to report (raw or corrected, see proportion_table) where the table has it
+        shown = rows["estimate"].to_numpy(dtype=float) if "estimate" in rows else corrected
+        heights = np.where(has, shown, raw) * scale
         low = np.where(has, rows["low"].to_numpy(dtype=float), np.nan) * scale
         high = np.where(has, rows["high"].to_numpy(dtype=float), np.nan) * scale
         positions = x - 0.4 + width * (c + 0.5)
@@ -104,7 +107,7 @@ def proportion_plot(
     tilted = len(groups) > 4
     ax.set_xticks(x, [str(g) for g in groups], rotation=30 if tilted else 0, ha="right" if tilted else "center")
     unit = "%" if percent else "fraction"
-    kind = "corrected proportion, 95 % interval" if corrected_any else "raw proportion (no annotations to correct it)"
+    kind = "proportion, 95 % interval" if corrected_any else "raw proportion (no annotations to correct it)"
     ax.set_ylabel(f"{kind} ({unit})")
     ax.set_ylim(0, scale)
     ax.set_xlabel(by)

@@ -35,11 +35,12 @@ def proportions_html(table: pd.DataFrame) -> str:
         f"<tr><td>{html.escape(str(r[key]))}</td><td>{html.escape(str(r['class']))}</td>"
         f"<td style='text-align:right'>{int(r['count'])}</td>"
         f"<td style='text-align:right'>{100 * r['proportion']:.1f} %</td>"
-        f"<td style='text-align:right'><b>{100 * r['corrected']:.1f} %</b></td>"
+        f"<td style='text-align:right'>{100 * r['corrected']:.1f} %</td>"
+        f"<td style='text-align:right'><b>{100 * r['estimate']:.1f} %</b> ({html.escape(str(r['basis']))})</td>"
         f"<td>{100 * r['low']:.1f}–{100 * r['high']:.1f} %</td></tr>"
         for _, r in table.iterrows()
     )
-    head = "".join(f"<th>{h}</th>" for h in (key, "class", "objects", "raw", "corrected", "95 % interval"))
+    head = "".join(f"<th>{h}</th>" for h in (key, "class", "objects", "raw", "corrected", "estimate", "95 % interval"))
     return f"<table class='svnb-proportions' style='font-size:12px'><tr>{head}</tr>{rows}</table>"
 
 
@@ -128,9 +129,14 @@ class ProportionsBox(widgets.Accordion):
             self.plot.value = png = _plot_png(table)
             width = int.from_bytes(png[16:20], "big")  # the PNG header's width: shown at its own size
             self.plot.layout.width, self.plot.layout.display = f"{width}px", ""
+            basis = (
+                "the raw share is the estimate: these annotations show no bias beyond the correction's own uncertainty"
+                if (table["basis"] == "raw").all()
+                else "the corrected share is the estimate where the annotations show a bias"
+            )
             self.status.value = (
-                f"Corrected for the errors measured on {len(annotations)} annotations "
-                f"({self.folds}-fold cross-validation); annotated objects count as their annotation."
+                f"Errors measured on {len(annotations)} annotations ({self.folds}-fold cross-validation); "
+                f"{basis}. The interval allows for the classifier's errors; annotated objects count as annotated."
             )
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.status.value = (

@@ -16,4 +16,4 @@ def test_bench_proportions_quick_prints_one_row_per_set():
     for row in rows:
         cells = row.split("|")
         bias, se = (float(v) for v in cells[5].split("±"))
-        assert 0.0 <= float(cells[6]) <= 1.0 and se >= 0 and abs(bias) < 1
+        assert 0.0 <= float(cells[6]) <= 1.0 and se >= 0 and abs(bias) < 1 and 0 <= float(cells[10]) <= 1

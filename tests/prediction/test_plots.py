@@ -1,4 +1,4 @@
-"""The proportion plot draws the summary table: bars at the corrected proportions, error bars at the interval."""
+"""The proportion plot draws the summary table: bars at the estimates, error bars at the interval."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_bars_and_error_bars_match_the_table(table):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["control", "drug A", "drug B"]
     for name, bar_set, error in zip(classes, bars, errors):
         rows = table[table["class"] == name]
-        np.testing.assert_allclose([p.get_height() for p in bar_set.patches], 100 * rows["corrected"])
+        np.testing.assert_allclose([p.get_height() for p in bar_set.patches], 100 * rows["estimate"])
         segments = np.array(error.lines[2][0].get_segments())  # (groups, 2 ends, xy)
         np.testing.assert_allclose(segments[:, 0, 1], 100 * rows["low"])
         np.testing.assert_allclose(segments[:, 1, 1], 100 * rows["high"])
@@ -51,7 +51,7 @@ def test_fractions_and_a_panel_of_a_larger_figure(table):
     left, right = outer.subplots(1, 2)
     assert proportion_plot(table, ax=right, percent=False, title="Day 2") is outer
     bars = [c for c in right.containers if isinstance(c, BarContainer)]
-    np.testing.assert_allclose([p.get_height() for p in bars[0].patches], table[table["class"] == "live"]["corrected"])
+    np.testing.assert_allclose([p.get_height() for p in bars[0].patches], table[table["class"] == "live"]["estimate"])
     assert right.get_title() == "Day 2" and not left.containers
 
 

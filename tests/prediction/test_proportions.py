@@ -114,7 +114,18 @@ def test_table_has_one_row_per_group_and_class():
     table = proportion_table(
         predicted, np.array([[20, 2], [2, 20]]), ["healthy", "infected"], groups=["a", "a", "a", "b", "b", "b"]
     )
-    assert list(table.columns) == ["group", "class", "count", "proportion", "corrected", "low", "high", "n_objects"]
+    assert list(table.columns) == [
+        "group",
+        "class",
+        "count",
+        "proportion",
+        "corrected",
+        "low",
+        "high",
+        "estimate",
+        "basis",
+        "n_objects",
+    ]
     assert table[["group", "class"]].values.tolist() == [
         ["a", "healthy"],
         ["a", "infected"],
@@ -154,3 +165,24 @@ def test_known_objects_count_as_their_class_and_only_the_others_are_corrected():
     assert table.loc[0, "low"] >= 2 / 8  # the known part carries no uncertainty
     with pytest.raises(ValueError, match="known"):
         proportion_table(predicted, np.eye(2, dtype=int), ["a", "b"], known=known[:3])
+
+
+def test_the_estimate_is_corrected_only_where_the_annotations_show_a_bias():
+    """Few annotations: the correction is noisier than the bias it could remove, so the raw share is
+    reported; a clear bias measured on many annotations: the corrected share is reported."""
+    from svetlana_nb.prediction.proportions import bias_detected, proportion_table
+
+    rng = np.random.default_rng(0)
+    # a classifier that calls 20 % of class 0 "class 1" and never the reverse; truth 30 % class 1
+    truth = (rng.random(2000) < 0.3).astype(np.int64)
+    predicted = np.where((truth == 0) & (rng.random(2000) < 0.2), 1, truth)
+    many = proportion_table(predicted, np.array([[560, 0], [140, 300]]), ["a", "b"], n_boot=500)
+    assert bias_detected(np.bincount(predicted), np.array([[560, 0], [140, 300]]), n_boot=500)
+    assert (many["basis"] == "corrected").all()
+    np.testing.assert_allclose(many["estimate"], many["corrected"])
+    assert abs(many["estimate"][1] - truth.mean()) < abs(many["proportion"][1] - truth.mean())
+    # 6 annotations, one error: no bias can be shown; the raw share is the estimate
+    few = proportion_table(predicted, np.array([[3, 0], [1, 2]]), ["a", "b"], n_boot=500)
+    assert (few["basis"] == "raw").all()
+    np.testing.assert_allclose(few["estimate"], few["proportion"])
+    assert (few["low"] <= few["estimate"]).all() and (few["estimate"] <= few["high"]).all()
