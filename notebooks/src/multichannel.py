@@ -161,3 +161,23 @@ print(
     f"Network on the spot channel only, accuracy on the objects not annotated: "
     f"{np.mean(spots_predicted[held_out] == truth[held_out]):.1%}"
 )
+
+# %% [markdown]
+# ## The numbers to report
+#
+# The share of infected cells, corrected for the classifier's errors measured on the annotations
+# by cross-validation (5 trainings), with its 95 % interval; `estimate` is the figure to report.
+# The *Prediction* tab of the App shows the same under "Class proportions".
+
+# %%
+from svetlana_nb.models.cross_validation import out_of_fold
+from svetlana_nb.prediction.plots import proportion_plot
+
+clf = app.viewer.classifier  # the classifier whose prediction the App shows
+errors = out_of_fold(clf, ann, folds=5, **({} if EPOCHS is None else {"epochs": EPOCHS}))
+summary = prediction.corrected(ann).summary(errors)
+print(f"true share of infected cells: {np.mean(truth == 'infected'):.1%}")
+summary.round(3)
+
+# %%
+proportion_plot(summary, title="Infected cells, 95 % interval")

@@ -155,6 +155,31 @@ print(
 )
 
 # %% [markdown]
+# ## 6. The numbers to report
+#
+# A raw count of predicted classes carries the classifier's errors. `out_of_fold` measures them on
+# your annotations: each one is predicted by a classifier trained without it (5 trainings).
+# `summary` then gives, per image and class, the raw share, the share corrected for those errors,
+# the 95 % interval, and the `estimate` to report (the corrected share where your annotations show
+# the classifier biased, else the raw one; `basis` says which). The plot is ready for a figure:
+# `fig.savefig("proportions.pdf")`.
+
+# %%
+from svetlana_nb.models.cross_validation import out_of_fold
+from svetlana_nb.prediction.plots import proportion_plot
+
+errors = out_of_fold(clf, ann, folds=5, **({} if EPOCHS is None else {"epochs": EPOCHS}))
+summary = prediction.corrected(ann).summary(errors)
+print(f"true share: {', '.join(f'{c} {np.mean(truth == c):.1%}' for c in demo.class_names)}")
+summary.round(3)
+
+# %%
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+_ = proportion_plot(summary, ax=ax)
+
+# %% [markdown]
 # ## Next
 #
 # * `sv.App(image, mask, classes)` puts the annotator, the trainer and the viewer in one widget

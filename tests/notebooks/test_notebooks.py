@@ -149,6 +149,14 @@ def test_colab_cell_is_the_same_everywhere():
     assert not differ, f"Colab cell differs from quickstart.py's in: {differ}"
 
 
+def assert_ends_with_the_proportions(nb, text: str) -> None:
+    """Issue 19: the notebook reports the summary table (estimate, interval) and draws its plot."""
+    assert "estimate" in text and "basis" in text and "true share" in text, text[-2000:]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    last_plot = max(i for i, c in enumerate(code) if "proportion_plot(" in c.source)
+    assert any("image/png" in o.get("data", {}) for o in code[last_plot].outputs), "no proportions plot drawn"
+
+
 def test_quickstart(kernel_dir, tmp_path):
     nb, text = run_notebook("quickstart", kernel_dir, tmp_path)
     n, acc = accuracy(text)
@@ -156,6 +164,7 @@ def test_quickstart(kernel_dir, tmp_path):
     assert "You annotated 0 objects; this cell added 40 more from the demo's ground truth" in text
     assert acc >= 0.75, text[-2000:]
     assert widget_views(nb) >= 3  # annotator, trainer, prediction viewer
+    assert_ends_with_the_proportions(nb, text)
 
 
 def test_multichannel(kernel_dir, tmp_path):
@@ -166,6 +175,7 @@ def test_multichannel(kernel_dir, tmp_path):
     spots = float(re.search(r"spot channel only, accuracy on the objects not annotated: ([\d.]+)%", text).group(1))
     assert spots >= 75, text[-2000:]
     assert widget_views(nb) >= 1
+    assert_ends_with_the_proportions(nb, text)
 
 
 def test_3d(kernel_dir, tmp_path):
