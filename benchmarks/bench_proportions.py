@@ -76,6 +76,7 @@ def one_draw(demo: sv.data.DemoData, objects: sv.Objects, n: int, model: str, rn
         "raw": float(row["proportion"]),
         "corrected": float(row["corrected"]),
         "estimate": float(row["estimate"]),
+        "basis": str(row["basis"]),
         "covered": bool(row["low"] <= true <= row["high"]),
         "width": float(row["high"] - row["low"]),
     }
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 raw = np.array([abs(r["raw"] - r["true"]) for r in results])
                 corrected = np.array([abs(r["corrected"] - r["true"]) for r in results])
                 estimate = np.array([abs(r["estimate"] - r["true"]) for r in results])
-                used = np.mean([r["estimate"] == r["corrected"] for r in results])
+                used = np.mean([r["basis"] == "corrected" for r in results])
                 gap = estimate - raw
                 signed = np.array([r["raw"] - r["true"] for r in results])
                 se = signed.std(ddof=1) / np.sqrt(draws) if draws > 1 else 0.0
