@@ -92,12 +92,10 @@ class LearningCurve:
         before, last = ends[model].iloc[0], ends[model].iloc[-1]
         n0, n1 = int(before["n_annotations"]), int(last["n_annotations"])
         gain = float(last["mean"] - before["mean"])
-        moved = (
-            f"{model}'s balanced accuracy went {before['mean']:.2f} -> {last['mean']:.2f} from {n0} to {n1} annotations"
-        )
+        moved = f"{_label(model)}'s balanced accuracy went {before['mean']:.2f} -> {last['mean']:.2f} from {n0} to {n1} annotations"
         enough = "more labels will not help much"
         if last["mean"] >= 0.99:
-            return prefix + f"flat: {model} is already at {last['mean']:.2f} at {n1} annotations; {enough}"
+            return prefix + f"flat: {_label(model)} is already at {last['mean']:.2f} at {n1} annotations; {enough}"
         if gain < FLAT_GAIN or n1 <= n0:
             return prefix + f"flat: {moved}; {enough}"
         more = TARGET_GAIN / (gain / (n1 - n0))  # in annotations trained on
@@ -130,6 +128,13 @@ class LearningCurve:
 
         title = "Learning curve (partial)" if self.partial else "Learning curve"
         return learning_curve_plot(self.table, ax=ax, title=title)
+
+
+def _label(model: str) -> str:
+    """A model's name as the Trainer's buttons say it ("Light CNN", "Random forest")."""
+    from .registry import REGISTRY
+
+    return REGISTRY[model].label if model in REGISTRY else model
 
 
 class _Step(Callback):

@@ -21,6 +21,7 @@ from ..models.devices import gpu_advice
 from ..models.registry import MODELS, model_kind
 from ..objects import Annotations
 from ._canvas import plain_error
+from ._learning_box import LearningCurveBox
 from ._monitor import TrainingMonitor
 from ._training_options import TrainingOptions, channel_choice
 from ._training_view import (
@@ -146,6 +147,7 @@ class Trainer(widgets.VBox):
         self.status.add_class("svnb-status")
         self.monitor = TrainingMonitor(self.loss_figure, self.acc_figure, self.progress, self.status)
         self.summary, self.confusion = widgets.HTML(), widgets.HTML()
+        self.learning_box = LearningCurveBox(lambda: (self.classifier, self.annotations))
         self.errors = widgets.Output(layout=widgets.Layout(max_height="200px", overflow="auto"))
         center = widgets.Layout(align_items="center")
         super().__init__(
@@ -169,6 +171,7 @@ class Trainer(widgets.VBox):
                 widgets.HTML(curves_legend(), layout=widgets.Layout(margin="6px 0 0 55px")),
                 widgets.HBox([self.loss_figure, self.acc_figure]),
                 widgets.VBox([self.summary, self.confusion]),
+                self.learning_box,
                 self.errors,
             ],
             **kwargs,

@@ -146,16 +146,16 @@ def test_the_reading_says_rising_and_which_class_to_annotate():
     )
     curve = _curve({"light_cnn": [0.6, 0.7, 0.76, 0.8], "random_forest": [0.6, 0.65, 0.68, 0.7]}, recall=recall)
     text = curve.reading()
-    assert text.startswith("accuracy still rising: light_cnn")
+    assert text.startswith("accuracy still rising: Light CNN")
     # slope 0.04 per 10 annotations: 0.02 more needs about 5
     assert "about 5 more annotations of class 'infected'" in text
     assert "noise" not in text
 
 
 def test_the_reading_says_flat_on_a_plateau_and_flags_noise():
-    assert _curve({"light_cnn": [0.7, 0.8, 0.85, 0.853]}).reading().startswith("flat: light_cnn")
-    assert _curve({"light_cnn": [0.9, 0.95, 0.99, 1.0]}).reading().startswith("flat: light_cnn is already at 1.00")
-    assert _curve({"light_cnn": [0.7, 0.8, 0.85, 0.8]}).reading().startswith("flat: light_cnn")  # a fall
+    assert _curve({"light_cnn": [0.7, 0.8, 0.85, 0.853]}).reading().startswith("flat: Light CNN")
+    assert _curve({"light_cnn": [0.9, 0.95, 0.99, 1.0]}).reading().startswith("flat: Light CNN is already at 1.00")
+    assert _curve({"light_cnn": [0.7, 0.8, 0.85, 0.8]}).reading().startswith("flat: Light CNN")  # a fall
     noisy = _curve({"light_cnn": [0.6, 0.7, 0.75, 0.77]}, se=0.05).reading()
     assert noisy.startswith("accuracy still rising") and "may be noise" in noisy
     assert "of class" not in noisy  # no recall table: no class named

@@ -359,3 +359,27 @@ def test_ready_status_says_what_is_annotated(annotated):
     assert "at least two classes" in trainer.status.value and "0 annotated" in trainer.status.value
     empty.add(int(objects.labels[0]), "a")
     assert "1 annotated" in trainer.status.value
+
+
+def test_learning_curve_section_reads_the_curve_in_the_background(annotated):
+    """Issue 19: "Do I need more labels?" from the Trainer: a reading, the curve drawn, the button back."""
+    objects, ann, _ = annotated
+    trainer = Trainer(sv.Classifier(objects, model="random_forest"), ann)
+    box = trainer.learning_box
+    assert box.selected_index is None  # a closed section until opened
+    box.start().join(180)
+    assert box.curve is not None and not box.curve.partial, box.status.value
+    assert box.reading.value.startswith("<b>") and ("rising" in box.reading.value or "flat" in box.reading.value)
+    assert box.plot.value[:8] == b"\x89PNG\r\n\x1a\n" and "Done" in box.status.value
+    assert not box.button.disabled and box.stop_button.disabled
+
+
+def test_learning_curve_section_stops_and_keeps_the_points_done(annotated):
+    objects, ann, _ = annotated
+    trainer = Trainer(sv.Classifier(objects, model="random_forest"), ann)
+    box = trainer.learning_box
+    box._stop.set()  # as if Stop were pressed before the first fit ended
+    box._stop.set = lambda: None  # start() clears the event; keep it set through the run
+    box._stop.clear = lambda: None
+    box.start().join(180)
+    assert box.curve is not None and box.curve.partial and "Stopped" in box.status.value
