@@ -92,7 +92,10 @@ class LearningCurve:
         before, last = ends[model].iloc[0], ends[model].iloc[-1]
         n0, n1 = int(before["n_annotations"]), int(last["n_annotations"])
         gain = float(last["mean"] - before["mean"])
-        moved = f"{_label(model)}'s balanced accuracy went {before['mean']:.2f} -> {last['mean']:.2f} from {n0} to {n1} annotations"
+        moved = (
+            f"{_label(model)}'s balanced accuracy went {before['mean']:.2f} -> {last['mean']:.2f} "
+            f"from {n0} to {n1} annotations"
+        )
         enough = "more labels will not help much"
         if last["mean"] >= 0.99:
             return prefix + f"flat: {_label(model)} is already at {last['mean']:.2f} at {n1} annotations; {enough}"
