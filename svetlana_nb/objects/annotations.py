@@ -15,8 +15,9 @@ import numpy as np
 from .._files import atomic_write_text, folder_lock
 from .annotation_file import FORMAT, VERSION, FileChangedError, file_digest, fingerprint, mismatches, parse
 from .objects import Key, Objects
+from .transfer import TransferReport, match_annotated
 
-__all__ = ["Annotations", "FileChangedError", "FORMAT", "VERSION"]
+__all__ = ["Annotations", "FileChangedError", "FORMAT", "VERSION", "TransferReport"]
 
 
 class Annotations:
@@ -219,6 +220,25 @@ class Annotations:
                 self._callbacks.remove(callback)
         elif callback not in self._callbacks:
             self._callbacks.append(callback)
+
+    def transfer(self, new_objects: Objects, *, min_iou: float = 0.5) -> tuple["Annotations", TransferReport]:
+        """These annotations moved onto a new segmentation of the same images, by pixel overlap.
+
+        Each annotated object goes to the one new object (same image name) it overlaps with
+        IoU >= ``min_iou``, if neither has a second overlap of IoU >= 0.2; splits, merges and lost
+        objects are reported, never transferred (see :mod:`svetlana_nb.objects.transfer`).
+
+        Returns
+        -------
+        annotations : Annotations
+            Same class names, on ``new_objects``, no autosave (save it where you want).
+        report : TransferReport
+            ``matched``, ``unmatched``, ``ambiguous``, ``skipped``; ``report.summary()``.
+        """
+        report = match_annotated(self.objects, new_objects, list(self._labels), min_iou=min_iou)
+        moved = Annotations(new_objects, self.class_names)
+        moved._labels = {new_key: self._labels[old_key] for old_key, new_key, _ in report.matched}
+        return moved, report
 
     # -- files ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:
