@@ -19,6 +19,12 @@ from .transfer import TransferReport, match_annotated
 
 __all__ = ["Annotations", "FileChangedError", "FORMAT", "VERSION", "TransferReport"]
 
+#: How to keep labels across a re-segmentation, said wherever a file is refused for a mismatch.
+TRANSFER_HINT = (
+    "To move these labels onto the new segmentation: old = sv.Annotations.load(path, old_objects); "
+    "new, report = old.transfer(objects); print(report.summary()); new.save(new_path)"
+)
+
 
 class Annotations:
     """An editable mapping from objects to class names.
@@ -343,7 +349,7 @@ class Annotations:
                     + ". Its labels would attach to other objects"
                 )
                 if check == "error":
-                    raise ValueError(message + " (load(..., check='warn') loads it anyway)")
+                    raise ValueError(message + f" (load(..., check='warn') loads it anyway). {TRANSFER_HINT}")
                 warnings.warn(message, UserWarning, stacklevel=2)
         for image, label, class_name in parsed.records:
             try:

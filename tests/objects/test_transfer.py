@@ -180,3 +180,10 @@ def test_pair_overlaps_counts_every_pair_at_once():
     old, new, iou = pair_overlaps(a, b)
     assert list(zip(old.tolist(), new.tolist())) == [(1, 3), (2, 3), (2, 4)]
     np.testing.assert_allclose(iou, [1 / 3, 1 / 4, 2 / 3])
+
+
+def test_a_refused_file_says_how_to_transfer(old, tmp_path):
+    old.save(tmp_path / "ann.json")
+    new_objects = _objects(np.roll(_mask(), 2, axis=1)[:, :150])
+    with pytest.raises(ValueError, match=r"loads it anyway\). To move these labels.*old.transfer\(objects\)"):
+        sv.Annotations.open(tmp_path / "ann.json", new_objects, CLASSES)  # what the Annotator does
