@@ -190,16 +190,20 @@ def _match_image(
     accepted = (iou >= report.min_iou) & (n_new_partners[old] == 1) & (n_old_partners[new] == 1)
     best = np.zeros(size)
     np.maximum.at(best, old, iou)
+    match = np.full(size, -1, dtype=np.int64)  # per old label: its accepted pair (at most one), or -1
+    match[old[accepted]] = np.flatnonzero(accepted)
+    labels = np.array([key[1] for key in keys], dtype=np.int64)
+    hits = match[labels]
+    moved = hits >= 0
+    pairs_moved = zip([keys[i] for i in np.flatnonzero(moved)], new[hits[moved]].tolist(), iou[hits[moved]].tolist())
+    report.matched.extend((key, (image, n), v) for key, n, v in pairs_moved)
+    if moved.all():
+        return
     order = np.argsort(old, kind="stable")  # the pairs of each old label, contiguous
     starts = np.searchsorted(old[order], np.arange(size + 1))
-    for key in keys:
+    for key in [keys[i] for i in np.flatnonzero(~moved)]:  # the few not moved: explain each
         label = key[1]
         mine = order[starts[label] : starts[label + 1]]
-        hit = mine[accepted[mine]]
-        if hit.size:
-            j = int(hit[0])
-            report.matched.append((key, (image, int(new[j])), float(iou[j])))
-            continue
         partners = mine[strong[mine]]
         partners = partners[np.argsort(-iou[partners], kind="stable")]
         if partners.size >= 2:

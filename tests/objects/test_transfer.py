@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -187,3 +189,28 @@ def test_a_refused_file_says_how_to_transfer(old, tmp_path):
     new_objects = _objects(np.roll(_mask(), 2, axis=1)[:, :150])
     with pytest.raises(ValueError, match=r"loads it anyway\). To move these labels.*old.transfer\(objects\)"):
         sv.Annotations.open(tmp_path / "ann.json", new_objects, CLASSES)  # what the Annotator does
+
+
+def test_volumes_transfer_like_images():
+    mask = np.zeros((12, 40, 40), np.int32)
+    mask[2:10, 4:16, 4:16], mask[2:10, 22:36, 20:34] = 3, 8
+    ann = sv.Annotations(_objects(mask), CLASSES)
+    ann.add(3, "healthy")
+    ann.add(8, "infected")
+    new, report = ann.transfer(_objects(np.roll(np.where(mask == 3, 5, mask), 1, axis=0)))
+    assert dict(new.items()) == {("image", 5): "healthy", ("image", 8): "infected"}
+    assert [round(iou, 3) for _, _, iou in report.matched] == [round(7 / 9, 3)] * 2
+
+
+def test_ten_thousand_annotated_objects_move_in_under_three_seconds():
+    n = 1000
+    yy, xx = np.mgrid[:n, :n]
+    mask = ((yy // 10) * (n // 10) + (xx // 10) + 1).astype(np.int32)
+    mask[(yy % 10 < 2) | (xx % 10 < 2)] = 0
+    ann = sv.Annotations(sv.Objects(np.ones((n, n), np.float32), mask, patch_size=8), CLASSES)
+    ann._labels = {("image", int(label)): CLASSES[label % 2] for label in range(1, 10_001)}
+    new_objects = sv.Objects(np.ones((n, n), np.float32), np.roll(mask, 1, axis=1), patch_size=8)
+    start = time.perf_counter()
+    new, report = ann.transfer(new_objects)
+    assert time.perf_counter() - start < 3.0
+    assert len(new) == 10_000 and report.summary() == "10000 of 10000 annotations moved"
