@@ -214,3 +214,8 @@ def test_ten_thousand_annotated_objects_move_in_under_three_seconds():
     new, report = ann.transfer(new_objects)
     assert time.perf_counter() - start < 3.0
     assert len(new) == 10_000 and report.summary() == "10000 of 10000 annotations moved"
+
+
+def test_no_annotations_transfer_to_none():
+    new, report = sv.Annotations(_objects(_mask()), CLASSES).transfer(_objects(_mask()))
+    assert len(new) == 0 and report.n_annotations == 0 and report.summary() == "0 of 0 annotations moved"
