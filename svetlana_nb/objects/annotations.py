@@ -15,8 +15,15 @@ import numpy as np
 from .._files import atomic_write_text, folder_lock
 from .annotation_file import FORMAT, VERSION, FileChangedError, file_digest, fingerprint, mismatches, parse
 from .objects import Key, Objects
+from .transfer import TransferReport, match_annotated
 
-__all__ = ["Annotations", "FileChangedError", "FORMAT", "VERSION"]
+__all__ = ["Annotations", "FileChangedError", "FORMAT", "VERSION", "TransferReport"]
+
+#: How to keep labels across a re-segmentation, said wherever a file is refused for a mismatch.
+TRANSFER_HINT = (
+    "To move these labels onto the new segmentation: old = sv.Annotations.load(path, old_objects); "
+    "new, report = old.transfer(objects); print(report.summary()); new.save(new_path)"
+)
 
 
 class Annotations:
@@ -220,6 +227,25 @@ class Annotations:
         elif callback not in self._callbacks:
             self._callbacks.append(callback)
 
+    def transfer(self, new_objects: Objects, *, min_iou: float = 0.5) -> tuple["Annotations", TransferReport]:
+        """These annotations moved onto a new segmentation of the same images, by pixel overlap.
+
+        Each annotated object goes to the one new object (same image name) it overlaps with
+        IoU >= ``min_iou``, if neither has a second overlap of IoU >= 0.2; splits, merges and lost
+        objects are reported, never transferred (see :mod:`svetlana_nb.objects.transfer`).
+
+        Returns
+        -------
+        annotations : Annotations
+            Same class names, on ``new_objects``, no autosave (save it where you want).
+        report : TransferReport
+            ``matched``, ``unmatched``, ``ambiguous``, ``skipped``; ``report.summary()``.
+        """
+        report = match_annotated(self.objects, new_objects, list(self._labels), min_iou=min_iou)
+        moved = Annotations(new_objects, self.class_names)
+        moved._labels = {new_key: self._labels[old_key] for old_key, new_key, _ in report.matched}
+        return moved, report
+
     # -- files ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """JSON-ready content: class names, (image name, label, class) records, image fingerprints."""
@@ -323,7 +349,7 @@ class Annotations:
                     + ". Its labels would attach to other objects"
                 )
                 if check == "error":
-                    raise ValueError(message + " (load(..., check='warn') loads it anyway)")
+                    raise ValueError(message + f" (load(..., check='warn') loads it anyway). {TRANSFER_HINT}")
                 warnings.warn(message, UserWarning, stacklevel=2)
         for image, label, class_name in parsed.records:
             try:

@@ -463,6 +463,16 @@ def test_autosave_and_resume(objects, tmp_path):
         Annotator(sv.Objects(objects.images[0][..., 0], objects.masks[0]), b.annotations)
 
 
+def test_resuming_on_a_new_segmentation_is_refused_saying_how_to_transfer(objects, tmp_path):
+    path = tmp_path / "ann.json"
+    a = make(objects, autosave=path)
+    a.label("healthy")
+    mask = np.roll(objects.masks[0], 1, axis=0)[:150]
+    resegmented = sv.Objects(objects.images[0][:150], mask)  # cropped: the fingerprint differs
+    with pytest.raises(ValueError, match=r"saved on other segmentations.*new, report = old.transfer\(objects\)"):
+        make(resegmented, autosave=path)
+
+
 def test_a_failed_autosave_is_shown_in_plain_words_and_nothing_is_recorded(tmp_path, monkeypatch):
     import svetlana_nb._files as files
     from svetlana_nb.widgets.annotator import Annotator
