@@ -61,7 +61,7 @@ def clean_run(model_path, inputs, tmp_path_factory):
     return out
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # two worker processes each import torch: slow on a loaded 2-core machine
 def test_a_user_cluster_of_processes_gives_the_in_process_tables_gets_the_model_once_and_stays_open(
     model_path, inputs, clean_run, tmp_path
 ):
@@ -151,7 +151,7 @@ def _copy_inputs(inputs: Path, tmp_path: Path, names=("a", "b", "c")) -> None:
             (tmp_path / kind / f"{name}.tif").write_bytes((inputs / kind / f"{name}.tif").read_bytes())
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # two worker processes each import torch: slow on a loaded 2-core machine
 def test_a_corrupt_image_on_two_worker_processes_is_in_the_manifest_and_the_others_complete(
     model_path, inputs, clean_run, tmp_path, capsys
 ):
