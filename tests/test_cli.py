@@ -88,7 +88,19 @@ def test_summary_csv_has_raw_proportions_without_annotations(model_and_scene, tm
     assert "--annotations gives corrected proportions" in capsys.readouterr().out
     objects = pd.read_csv(tmp_path / "out" / "objects.csv")
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
-    assert list(summary.columns) == ["image", "class", "count", "proportion", "corrected", "low", "high", "n_objects"]
+    assert list(summary.columns) == [
+        "image",
+        "class",
+        "count",
+        "proportion",
+        "corrected",
+        "low",
+        "high",
+        "estimate",
+        "basis",
+        "n_objects",
+    ]
+    assert (summary["basis"] == "raw").all() and np.allclose(summary["estimate"], summary["proportion"])
     expected = objects.groupby(["image", "class"]).size()
     for row in summary.itertuples():
         assert row.count == expected.get((row.image, row._2), 0)

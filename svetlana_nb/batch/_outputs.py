@@ -160,6 +160,8 @@ def image_summary(table: pd.DataFrame, name: str, class_names: list[str], confus
                 "corrected": nan,
                 "low": nan,
                 "high": nan,
+                "estimate": counts / n if n else nan,  # the columns of a corrected summary, one way to read both
+                "basis": "raw",
                 "n_objects": n,
             }
         )
