@@ -108,11 +108,16 @@ def test_fit_with_each_loss_runs_and_the_loss_falls(small, loss, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(objects), clf.predict_proba(objects), atol=1e-6)
 
 
-def test_fit_option_overrides_the_loss_for_one_run(small):
+def test_a_loss_given_to_fit_is_the_one_the_model_file_records(small, tmp_path):
+    """The Trainer passes its options to ``fit``: the file says how the model was trained."""
     objects, ann = small
     clf = sv.Classifier(objects, second_opinion=None, patch_size=32)
     clf.fit(ann, epochs=1, val_fraction=0.0, loss="focal")
     assert clf.config.loss == "cross_entropy"  # fit options do not change the classifier's settings
+    assert clf.trained_config is not None and clf.trained_config.loss == "focal"
+    clf.save(tmp_path / "model.svnb")
+    loaded = sv.Classifier.load(tmp_path / "model.svnb")
+    assert loaded.config.loss == "focal" and loaded.config.epochs == 1
 
 
 def test_model_files_written_before_load_as_cross_entropy():
