@@ -151,7 +151,7 @@ class Classifier(ClassifierSettings):
         options = dict(training_options)
         if epochs is not None:
             options["epochs"] = epochs
-        config = self.config.updated(**options)
+        config = asked = self.config.updated(**options)
         watchers = CallbackList(callbacks, self._stop_event)
         objects = annotations.objects
         rows, targets = annotations.rows_and_targets()
@@ -189,7 +189,7 @@ class Classifier(ClassifierSettings):
         history = self.backend.fit(data, second_opinion=self.second_opinion)
         history.val_rows = rows[val_idx]
         history.class_names = list(self.class_names or ())
-        self.history = history
+        self.history, self.trained_config = history, asked
         watchers.train_end(history)
         return history
 
@@ -248,7 +248,11 @@ class Classifier(ClassifierSettings):
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write the trained classifier to one file (safetensors + JSON metadata, no pickle), atomically."""
+        """Write the trained classifier to one file (safetensors + JSON metadata, no pickle), atomically.
+
+        The training options saved are those of the last :meth:`fit` (``config`` with that call's
+        options, e.g. the Trainer's), so a loaded classifier retrains as this one was trained.
+        """
         if self.backend is None or not self.is_fitted:
             raise RuntimeError("Classifier.save: the classifier is not trained yet; call fit() first")
         tensors, backend_state = self.backend.state()
@@ -259,7 +263,7 @@ class Classifier(ClassifierSettings):
             "ndim": self.ndim,
             "image_channels": self.image_channels,
             "patch": self.patch.to_dict(),
-            "training": self.config.to_dict(),
+            "training": (self.trained_config or self.config).to_dict(),
             "second_opinion": opinion,
             "backend": backend_state,
         }

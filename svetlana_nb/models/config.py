@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from .._validation import check_choice, check_count, check_flag, check_number
 from .augment import Augmentation
+from .losses import LOSSES
 
 #: Options of earlier versions, and what replaced them.
 _REPLACED = {
@@ -48,6 +49,11 @@ class TrainingConfig:
     mixed_precision : bool
         bfloat16/float16 autocast on CUDA.
     label_smoothing : float
+    loss : {"cross_entropy", "focal", "balanced_softmax"}
+        The training loss: cross-entropy; focal (Lin et al. 2017, gamma 2: dwells on the hard
+        examples, class weights as its alpha); or balanced softmax (Ren et al. 2020: the logits
+        plus the log class shares while training, for rare classes; class weights unused).
+        Validation and early stopping measure the cross-entropy whatever the choice.
     """
 
     epochs: int | None = None
@@ -64,6 +70,7 @@ class TrainingConfig:
     seed: int | None = 0
     mixed_precision: bool = True
     label_smoothing: float = 0.05
+    loss: Literal["cross_entropy", "focal", "balanced_softmax"] = "cross_entropy"
 
     def updated(self, **options: Any) -> "TrainingConfig":
         """A copy with some options changed; ``TypeError`` naming an unknown option."""
@@ -104,6 +111,7 @@ class TrainingConfig:
             )
         check_count(self.seed, name="seed", low=0, optional=True)
         check_number(self.label_smoothing, name="label_smoothing", low=0.0, high=0.5)
+        check_choice(self.loss, LOSSES, name="loss")
 
     def to_dict(self) -> dict:
         """JSON-ready options."""

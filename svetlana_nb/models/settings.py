@@ -72,6 +72,8 @@ class ClassifierSettings:
             self._bind(objects)
         self.backend: Backend | None = None
         self.history: History | None = None
+        #: The options of the last training (``config`` with that ``fit``'s options), saved with the model.
+        self.trained_config: TrainingConfig | None = None
         self._stop_event = threading.Event()
         self._fit_lock = threading.Lock()  # one fit at a time: two would corrupt each other's gradients
 

@@ -16,6 +16,7 @@ from .augment import augment
 from .callbacks import Callback, CallbackList, History
 from .config import TrainingConfig, default_epochs
 from .devices import cuda_half_dtype, fast_layout, fast_module
+from .losses import class_priors, make_loss
 
 
 class TrainingDivergedError(ValueError):
@@ -158,6 +159,8 @@ def train_network(
         generator = torch.Generator(device=device).manual_seed(seed)
     order_rng = np.random.default_rng(seed)
     weight = class_weights(y, n_classes).to(device) if config.class_weight else None
+    priors = class_priors(y, n_classes).to(device) if config.loss == "balanced_softmax" else None
+    criterion = make_loss(config.loss, class_weight=weight, label_smoothing=config.label_smoothing, priors=priors)
     max_epochs = config.epochs or default_epochs(len(x), config.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler: Any = None
@@ -203,7 +206,7 @@ def train_network(
             xb, yb = fast_layout(augment(x[idx], config.augmentation, generator)), y[idx]
             with _autocast(device, config.mixed_precision, amp_dtype):
                 logits = model(xb)
-            loss = F.cross_entropy(logits.float(), yb, weight=weight, label_smoothing=config.label_smoothing)
+            loss = criterion(logits.float(), yb)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

@@ -294,6 +294,7 @@ OPTION_WORDS = {
     "weight_decay": "Weight decay",
     "early_stopping": "Stop early",
     "class_weight": "Balance the classes",
+    "loss": "Loss",
     "epochs": "Epochs",
     "patience": "Patience",
     "seed": "Seed",

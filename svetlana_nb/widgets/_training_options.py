@@ -17,6 +17,13 @@ from ..models import Augmentation, TrainingConfig
 #: Width of a labelled number box, and of its label.
 BOX_WIDTH, LABEL_WIDTH = "230px", "95px"
 
+#: The training losses, as the "Loss" dropdown says them (the values are ``TrainingConfig.loss``).
+LOSS_WORDS = {
+    "Cross-entropy": "cross_entropy",
+    "Focal (hard examples)": "focal",
+    "Balanced softmax (rare classes)": "balanced_softmax",
+}
+
 
 def _optional_int(text: str, name: str) -> int | None:
     text = text.strip()
@@ -115,6 +122,15 @@ class TrainingOptions(widgets.VBox):
         self.class_weight = _check(
             cfg.class_weight, "Balance the classes", "Weight the loss by inverse class frequency (unbalanced classes)"
         )
+        self.loss = widgets.Dropdown(
+            options=list(LOSS_WORDS.items()),
+            value=cfg.loss,
+            description="Loss",
+            tooltip="Training loss: cross-entropy; focal dwells on hard examples; "
+            "balanced softmax favours rare classes",
+            style=desc,
+            layout=widgets.Layout(width="330px"),
+        )
         aug = cfg.augmentation
         self.rotate = _check(aug.rotate, "rotations", "Random 90° rotations")
         self.flip = _check(aug.flip, "flips", "Random flips")
@@ -139,7 +155,7 @@ class TrainingOptions(widgets.VBox):
                             ],
                             layout=row,
                         ),
-                        widgets.HBox([self.class_weight], layout=row),
+                        widgets.HBox([self.class_weight, self.loss], layout=row),
                         widgets.HBox(
                             [widgets.Label("Augment with", layout=label), self.rotate, self.flip, self.noise],
                             layout=row,
@@ -147,7 +163,7 @@ class TrainingOptions(widgets.VBox):
                     ]
                 )
             ],
-            titles=("Advanced: optimiser, seed, early stopping, augmentation",),
+            titles=("Advanced: optimiser, seed, early stopping, loss, augmentation",),
             selected_index=None,
         )
         self.advanced.add_class("svnb-advanced")
@@ -170,6 +186,7 @@ class TrainingOptions(widgets.VBox):
             self.early_stopping,
             self.patience,
             self.class_weight,
+            self.loss,
             self.rotate,
             self.flip,
             self.noise,
@@ -205,6 +222,7 @@ class TrainingOptions(widgets.VBox):
             "early_stopping": bool(self.early_stopping.value),
             "patience": int(self.patience.value),
             "class_weight": bool(self.class_weight.value),
+            "loss": str(self.loss.value),
             "augmentation": augmentation,
             "seed": seed,
         }

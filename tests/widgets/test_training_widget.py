@@ -170,7 +170,7 @@ def test_advanced_options_are_folded_away(annotated):
     def inside(widget, box):
         return widget is box or any(inside(widget, c) for c in getattr(box, "children", ()))
 
-    for name in ("lr", "batch_size", "weight_decay", "seed", "early_stopping", "patience", "rotate", "noise"):
+    for name in ("lr", "batch_size", "weight_decay", "seed", "early_stopping", "patience", "loss", "rotate", "noise"):
         assert inside(getattr(controls, name), folded), name
     for name in ("epochs", "val_fraction"):
         assert inside(getattr(controls, name), controls) and not inside(getattr(controls, name), folded), name
@@ -204,6 +204,18 @@ def test_options_map_to_fit_arguments(annotated):
     trainer = Trainer(None, ann, epochs=7, lr=1e-3, early_stopping=False)
     assert trainer.controls.epochs.value == "7" and trainer.options()["lr"] == 1e-3
     assert trainer.options()["early_stopping"] is False
+
+
+def test_loss_dropdown_chooses_the_training_loss(annotated):
+    """Issue 19: the Advanced section's "Loss" dropdown, in words, gives ``fit`` its ``loss``."""
+    _, ann, _ = annotated
+    trainer = Trainer(None, ann)
+    assert trainer.options()["loss"] == "cross_entropy"
+    labels = [label for label, _ in trainer.controls.loss.options]
+    assert labels == ["Cross-entropy", "Focal (hard examples)", "Balanced softmax (rare classes)"]
+    trainer.controls.loss.label = "Focal (hard examples)"
+    assert trainer.options()["loss"] == "focal"
+    assert Trainer(None, ann, loss="balanced_softmax").options()["loss"] == "balanced_softmax"
 
 
 @pytest.mark.slow
