@@ -76,9 +76,11 @@ def test_a_user_cluster_of_processes_gives_the_in_process_tables_gets_the_model_
         result = predict_many(model_path, inputs / "images", inputs / "masks", tmp_path, client=client, progress=False)
         assert len(result.predicted) == len(NAMES)
         counts = client.run(lambda: dict(_task.COUNTS))
-        # The model went to each worker once (scatter, broadcast), not with each of the six tasks,
-        # and each worker loaded it once.
-        assert sum(c["unpacked"] for c in counts.values()) <= len(counts) < len(NAMES)
+        # The model was scattered, not sent with each of the six tasks: distributed may unpickle a
+        # scattered value again when it replicates it between workers (seen in CI: 1 + 2 unpacks on
+        # 2 workers), but never once per task. Each worker loaded it once.
+        assert len(counts) == 2
+        assert sum(c["unpacked"] for c in counts.values()) < len(NAMES)
         assert all(c["loaded"] <= 1 for c in counts.values())
         assert sum(c["loaded"] for c in counts.values()) >= 1  # the work ran on the workers
         assert client.status == "running" and client.submit(sum, [1, 2]).result() == 3  # left open
