@@ -28,7 +28,11 @@ class FileChangedError(RuntimeError):
 
 
 def fingerprint(objects: Objects, image: int) -> dict[str, Any]:
-    """Shape, object count and a SHA-256 of the sorted label ids of one image's mask.
+    """Shape, object count, and SHA-256s of the sorted label ids and of their bounding boxes.
+
+    The boxes catch a re-segmentation that keeps the same label ids (Cellpose numbers its
+    objects 1..n every time) but puts them elsewhere; files written before they were stored
+    are checked on the other fields only.
 
     Parameters
     ----------
@@ -39,13 +43,17 @@ def fingerprint(objects: Objects, image: int) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"shape": [...], "objects": n, "labels_sha256": "..."}`` (JSON-ready).
+        ``{"shape": [...], "objects": n, "labels_sha256": "...", "boxes_sha256": "..."}``
+        (JSON-ready).
     """
-    labels = np.ascontiguousarray(objects.labels[objects.image_index == image], dtype="<i8")
+    rows = objects.image_index == image
+    labels = np.ascontiguousarray(objects.labels[rows], dtype="<i8")
+    boxes = np.ascontiguousarray(objects.bbox[rows], dtype="<i8")
     return {
         "shape": [int(n) for n in objects.masks[image].shape],
         "objects": int(labels.size),
         "labels_sha256": hashlib.sha256(labels.tobytes()).hexdigest(),
+        "boxes_sha256": hashlib.sha256(boxes.tobytes()).hexdigest(),
     }
 
 
@@ -116,9 +124,26 @@ def parse(content: object, where: str) -> AnnotationRecords:
     return AnnotationRecords(list(names), records, fingerprints)
 
 
-def mismatches(objects: Objects, fingerprints: dict[str, dict[str, Any]], images: set[str]) -> list[str]:
-    """Plain descriptions of how ``objects`` differ from the file's fingerprints, for the ``images`` named."""
-    problems = []
+class SegmentationMismatchError(ValueError):
+    """An annotation file was saved on other segmentations than the objects it is loaded for.
+
+    Attributes
+    ----------
+    images : list of str
+        The names of the images whose segmentation differs.
+    """
+
+    def __init__(self, message: str, images: list[str]) -> None:
+        super().__init__(message)
+        self.images = images
+
+
+def mismatches(objects: Objects, fingerprints: dict[str, dict[str, Any]], images: set[str]) -> dict[str, str]:
+    """Image name → plain description of how ``objects`` differ from the file's fingerprint there.
+
+    Only the ``images`` named are checked; an image that fits is absent.
+    """
+    problems = {}
     for name in sorted(images):
         if name not in fingerprints or name not in objects.names:
             continue
@@ -130,6 +155,8 @@ def mismatches(objects: Objects, fingerprints: dict[str, dict[str, Any]], images
         ]
         if not differences and stored.get("labels_sha256") != current["labels_sha256"]:
             differences.append("the same number of objects but other label ids")
+        elif not differences and stored.get("boxes_sha256", current["boxes_sha256"]) != current["boxes_sha256"]:
+            differences.append("the same label ids but objects elsewhere (a re-segmentation)")
         if differences:
-            problems.append(f"image {name!r}: " + "; ".join(differences))
+            problems[name] = f"image {name!r}: " + "; ".join(differences)
     return problems

@@ -13,20 +13,24 @@ from typing import Literal
 import numpy as np
 
 from .._files import atomic_write_text, folder_lock
-from .annotation_file import FORMAT, VERSION, FileChangedError, file_digest, fingerprint, mismatches, parse
-from .objects import Key, Objects
-from .transfer import TransferReport, match_annotated
-
-__all__ = ["Annotations", "FileChangedError", "FORMAT", "VERSION", "TransferReport"]
-
-#: How to keep labels across a re-segmentation, said wherever a file is refused for a mismatch.
-TRANSFER_HINT = (
-    "To move these labels onto the new segmentation: old = sv.Annotations.load(path, old_objects); "
-    "new, report = old.transfer(objects); print(report.summary()); new.save(new_path)"
+from .annotation_file import (
+    FORMAT,
+    VERSION,
+    FileChangedError,
+    SegmentationMismatchError,
+    file_digest,
+    fingerprint,
+    mismatches,
+    parse,
 )
+from .objects import Key, Objects
+from .resegmentation import Resegmentation
+from .transfer import TRANSFER_HINT, TransferReport
+
+__all__ = ["Annotations", "FileChangedError", "FORMAT", "VERSION", "SegmentationMismatchError", "TransferReport"]
 
 
-class Annotations:
+class Annotations(Resegmentation):
     """An editable mapping from objects to class names.
 
     Parameters
@@ -227,25 +231,6 @@ class Annotations:
         elif callback not in self._callbacks:
             self._callbacks.append(callback)
 
-    def transfer(self, new_objects: Objects, *, min_iou: float = 0.5) -> tuple["Annotations", TransferReport]:
-        """These annotations moved onto a new segmentation of the same images, by pixel overlap.
-
-        Each annotated object goes to the one new object (same image name) it overlaps with
-        IoU >= ``min_iou``, if neither has a second overlap of IoU >= 0.2; splits, merges and lost
-        objects are reported, never transferred (see :mod:`svetlana_nb.objects.transfer`).
-
-        Returns
-        -------
-        annotations : Annotations
-            Same class names, on ``new_objects``, no autosave (save it where you want).
-        report : TransferReport
-            ``matched``, ``unmatched``, ``ambiguous``, ``skipped``; ``report.summary()``.
-        """
-        report = match_annotated(self.objects, new_objects, list(self._labels), min_iou=min_iou)
-        moved = Annotations(new_objects, self.class_names)
-        moved._labels = {new_key: self._labels[old_key] for old_key, new_key, _ in report.matched}
-        return moved, report
-
     # -- files ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """JSON-ready content: class names, (image name, label, class) records, image fingerprints."""
@@ -311,10 +296,12 @@ class Annotations:
 
         Raises
         ------
+        SegmentationMismatchError
+            When the file was saved on other segmentations (``check="error"``); its ``images``
+            name them. :func:`~svetlana_nb.objects.transfer_file.transfer_file` moves the labels.
         ValueError
-            When the file is not a svetlana_nb annotation file, is corrupt, was saved on other
-            segmentations, or names objects, images or classes that do not exist (nothing is
-            half-loaded).
+            When the file is not a svetlana_nb annotation file, is corrupt, or names objects,
+            images or classes that do not exist (nothing is half-loaded).
         """
         if check not in ("error", "warn"):
             raise ValueError(f"check: expected 'error' or 'warn', got {check!r}")
@@ -345,11 +332,13 @@ class Annotations:
             if problems:
                 message = (
                     f"{where} was saved on other segmentations than these objects' — "
-                    + "; ".join(problems)
+                    + "; ".join(problems.values())
                     + ". Its labels would attach to other objects"
                 )
                 if check == "error":
-                    raise ValueError(message + f" (load(..., check='warn') loads it anyway). {TRANSFER_HINT}")
+                    raise SegmentationMismatchError(
+                        message + f" (load(..., check='warn') loads it anyway). {TRANSFER_HINT}", sorted(problems)
+                    )
                 warnings.warn(message, UserWarning, stacklevel=2)
         for image, label, class_name in parsed.records:
             try:

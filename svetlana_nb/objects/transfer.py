@@ -30,7 +30,15 @@ import numpy as np
 
 from .objects import Objects
 
-__all__ = ["AMBIGUOUS_IOU", "TransferReport", "match_annotated", "pair_overlaps"]
+__all__ = ["AMBIGUOUS_IOU", "TRANSFER_HINT", "TransferReport", "match_annotated", "pair_overlaps"]
+
+#: How to keep labels across a re-segmentation, said wherever a file is refused for a mismatch.
+TRANSFER_HINT = (
+    "To move these labels onto the new segmentation: new, report = "
+    "sv.transfer_file(path, objects, old_masks); print(report.summary()); new.save(new_path) "
+    "(or open the Annotator with autosave=path: it offers the same). By hand: old = "
+    "sv.Annotations.load(path, old_objects); new, report = old.transfer(objects)"
+)
 
 #: IoU from which an overlap counts as substantial: a second such partner makes a match ambiguous.
 AMBIGUOUS_IOU = 0.2

@@ -18,8 +18,10 @@ from traitlets import Enum, Int, TraitError, observe, validate
 
 from .. import display
 from ..objects import Annotations, Key, Objects
+from ..objects.annotation_file import SegmentationMismatchError
 from ._annotator_view import AnnotatorView
 from ._queue import next_position, shortcut_keys, uncertainty_order
+from ._transfer_offer import TransferOffer
 
 Mode = Literal["propose", "uncertainty", "click"]
 MODES = ("propose", "uncertainty", "click")
@@ -41,7 +43,9 @@ class Annotator(AnnotatorView):
     seed : int
         Seed of the random proposal order.
     autosave : str or PathLike, optional
-        JSON file written (atomically) after every change; an existing file is resumed.
+        JSON file written (atomically) after every change; an existing file is resumed. A file
+        saved on another segmentation is not refused: ``transfer_offer`` offers to move its
+        labels by overlap with the old mask, or to start a new file (the old one is kept).
     classifier : Classifier, optional
         A trained classifier, for uncertainty mode and the model's guess.
     size : int
@@ -77,7 +81,7 @@ class Annotator(AnnotatorView):
         if not isinstance(objects, Objects):
             raise TypeError(f"objects: expected svetlana_nb.Objects, got {type(objects).__name__}")
         self.objects = objects
-        self.annotations = _annotations(objects, ann_or_class_names, autosave)
+        self.annotations, mismatch = _annotations(objects, ann_or_class_names, autosave)
         self.seed = int(seed)
         n = len(objects)
         self._orders = {"propose": np.random.default_rng(self.seed).permutation(n)}
@@ -91,6 +95,11 @@ class Annotator(AnnotatorView):
         self._crop = None
         self._luts: dict[int, np.ndarray] = {}
         super().__init__(objects, size=size)
+        #: Shown when the autosave file was saved on another segmentation (else None).
+        self.transfer_offer: TransferOffer | None = None
+        if mismatch is not None and autosave is not None:
+            self.transfer_offer = TransferOffer(self.annotations, autosave, mismatch, errors=self.errors)
+            self.children = (*self.children[:2], self.transfer_offer, *self.children[2:])
         self.annotations.on_change(self._annotations_changed)
         self._annotations_changed(self.annotations)
         if classifier is not None:
@@ -346,8 +355,12 @@ class Annotator(AnnotatorView):
 
 def _annotations(
     objects: Objects, given: Annotations | Sequence[str], autosave: str | os.PathLike | None
-) -> Annotations:
-    """Return the Annotations to edit, opened from or attached to ``autosave`` when given."""
+) -> tuple[Annotations, SegmentationMismatchError | None]:
+    """The Annotations to edit, opened from or attached to ``autosave`` when given.
+
+    When ``autosave`` was saved on another segmentation: new annotations in memory only, and
+    the mismatch (the Annotator then offers to move the labels or start a new file).
+    """
     if isinstance(given, Annotations):
         if given.objects is not objects:
             raise ValueError("ann_or_class_names: these Annotations belong to other Objects")
@@ -361,10 +374,13 @@ def _annotations(
                 )
             given.autosave = path
             given.save(path)
-        return given
+        return given, None
     if isinstance(given, str):
         raise TypeError("ann_or_class_names: expected Annotations or a list of class names, got a str")
     names = [str(c) for c in given]
     if autosave is not None:
-        return Annotations.open(autosave, objects, names)
-    return Annotations(objects, names)
+        try:
+            return Annotations.open(autosave, objects, names), None
+        except SegmentationMismatchError as mismatch:
+            return Annotations(objects, names), mismatch
+    return Annotations(objects, names), None

@@ -463,14 +463,52 @@ def test_autosave_and_resume(objects, tmp_path):
         Annotator(sv.Objects(objects.images[0][..., 0], objects.masks[0]), b.annotations)
 
 
-def test_resuming_on_a_new_segmentation_is_refused_saying_how_to_transfer(objects, tmp_path):
+def test_resuming_on_a_new_segmentation_offers_to_move_the_labels_and_keeps_the_old_file(objects, tmp_path):
+    from svetlana_nb.io import write_tiff
+
     path = tmp_path / "ann.json"
     a = make(objects, autosave=path)
-    a.label("healthy")
-    mask = np.roll(objects.masks[0], 1, axis=0)[:150]
-    resegmented = sv.Objects(objects.images[0][:150], mask)  # cropped: the fingerprint differs
-    with pytest.raises(ValueError, match=r"saved on other segmentations.*new, report = old.transfer\(objects\)"):
-        make(resegmented, autosave=path)
+    for _ in range(3):
+        a.label("healthy")
+    original = path.read_bytes()
+    labelled = {key for key, _ in a.annotations.items()}
+    old_mask = objects.masks[0].copy()
+    write_tiff(tmp_path / "old_mask.tif", old_mask)
+    shifted = np.roll(old_mask, 1, axis=0)  # re-segmented: same ids, one pixel lower
+    b = make(sv.Objects(objects.images[0], shifted), autosave=path)
+    offer = b.transfer_offer
+    assert offer is not None and offer in b.children and offer.pending
+    assert "was saved on another segmentation" in offer.message.value and "'image'" in offer.message.value
+    assert len(b.annotations) == 0 and b.annotations.autosave is None
+    b.select(next(key for key in b.objects.keys if key not in labelled))
+    b.label("fragmented")  # labels given before choosing stay in memory; the file is untouched
+    assert path.read_bytes() == original
+    offer.move_button.click()  # no path typed: said plainly, nothing changes
+    assert "type the path of the old mask" in str(b.errors.errors[-1]) and offer.pending
+    offer.mask_paths["image"].value = str(tmp_path / "old_mask.tif")
+    offer.move_button.click()
+    assert not offer.pending and offer.inputs.layout.display == "none"
+    assert offer.backup is not None and offer.backup.read_bytes() == original
+    assert "3 of 3 annotations moved" in offer.result.value
+    assert len(b.annotations) == 4 and b.annotations.autosave == path
+    assert labelled <= {key for key, _ in b.annotations.items()}  # same ids, same objects here
+    assert b.progress.value == 4
+    reopened = sv.Annotations.load(path, b.objects)
+    assert dict(reopened.items()) == dict(b.annotations.items())
+    with pytest.raises(ValueError, match="already handled"):
+        offer.start_new()
+
+
+def test_starting_a_new_file_on_a_new_segmentation_keeps_the_old_one(objects, tmp_path):
+    path = tmp_path / "ann.json"
+    make(objects, autosave=path).label("healthy")
+    original = path.read_bytes()
+    b = make(sv.Objects(objects.images[0][:150], objects.masks[0][:150]), autosave=path)
+    b.transfer_offer.new_button.click()
+    assert b.transfer_offer.backup.read_bytes() == original
+    b.label("fragmented")
+    assert len(sv.Annotations.load(path, b.objects)) == 1
+    assert make(objects, autosave=tmp_path / "other.json").transfer_offer is None
 
 
 def test_a_failed_autosave_is_shown_in_plain_words_and_nothing_is_recorded(tmp_path, monkeypatch):
