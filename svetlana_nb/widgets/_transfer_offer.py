@@ -51,7 +51,7 @@ class TransferOffer(widgets.VBox):
         #: Where the old file was copied once the user chose (None before).
         self.backup: Path | None = None
         names, file = _text(", ".join(repr(name) for name in self.images)), _text(self.path.name)
-        self.message = widgets.HTML(
+        self.message = _Paragraph(
             f"<b>{file} was saved on another segmentation</b> of {names} "
             "(the objects or their label ids changed). Give the old mask to move the labels onto these "
             "objects by overlap, or start a new file. The old file is kept as a copy either way; until "
@@ -66,14 +66,17 @@ class TransferOffer(widgets.VBox):
             )
             for name in self.images
         }
-        self.move_button = widgets.Button(description="Move the labels here", button_style="primary", icon="random")
-        self.new_button = widgets.Button(description="Start a new file", icon="file")
+        auto = widgets.Layout(width="auto")
+        self.move_button = widgets.Button(
+            description="Move the labels here", button_style="primary", icon="random", layout=auto
+        )
+        self.new_button = widgets.Button(description="Start a new file", icon="file", layout=auto)
         self.move_button.on_click(errors.guard("moving the labels")(lambda _: self.move(self._typed_paths())))
         self.new_button.on_click(errors.guard("starting a new file")(lambda _: self.start_new()))
         self.inputs = widgets.VBox(
             [*self.mask_paths.values(), widgets.HBox([self.move_button, self.new_button])],
         )
-        self.result = widgets.HTML()
+        self.result = _Paragraph()
         super().__init__(
             [self.message, self.inputs, self.result],
             layout=widgets.Layout(border="1px solid #e0a030", padding="6px", margin="0 0 8px 0"),
@@ -96,7 +99,7 @@ class TransferOffer(widgets.VBox):
         moved, report = transfer_file(self.path, self.annotations.objects, old_masks, min_iou=min_iou)
         self._take(moved)
         self.report = report
-        self.result.value = (
+        self.result.text = (
             f"<b>{_text(report.summary())}.</b> Saving to {_text(self.path.name)} again; "
             f"the old file is kept as {_text(self.backup.name if self.backup else '')}."
         )
@@ -107,7 +110,7 @@ class TransferOffer(widgets.VBox):
         if not self.pending:
             raise ValueError(f"autosave: {self.path.name!r} was already handled (copy kept as {self.backup})")
         self._take(Annotations(self.annotations.objects, self.annotations.class_names))
-        self.result.value = (
+        self.result.text = (
             f"Started a new file at {_text(self.path.name)}; the old labels are kept in "
             f"{_text(self.backup.name if self.backup else '')}."
         )
@@ -121,7 +124,7 @@ class TransferOffer(widgets.VBox):
             raise
         self.backup = backup
         self.inputs.layout.display = "none"
-        self.message.value = f"<b>{_text(self.path.name)}</b> was saved on another segmentation."
+        self.message.text = f"<b>{_text(self.path.name)}</b> was saved on another segmentation."
 
     def _typed_paths(self) -> dict[str, str]:
         typed = {name: box.value.strip() for name, box in self.mask_paths.items()}
@@ -134,3 +137,21 @@ class TransferOffer(widgets.VBox):
 def _text(text: str) -> str:
     """``text`` safe inside HTML (quotes kept as typed)."""
     return html.escape(text, quote=False)
+
+
+class _Paragraph(widgets.HTML):
+    """HTML text at a reading line height (ipywidgets' HTML spaces wrapped lines by 28 px)."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self.text = text
+
+    @property
+    def text(self) -> str:
+        """The HTML shown (without the wrapper)."""
+        return self._text
+
+    @text.setter
+    def text(self, text: str) -> None:
+        self._text = text
+        self.value = f"<div style='line-height:1.45'>{text}</div>" if text else ""

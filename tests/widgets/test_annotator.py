@@ -474,11 +474,12 @@ def test_resuming_on_a_new_segmentation_offers_to_move_the_labels_and_keeps_the_
     labelled = {key for key, _ in a.annotations.items()}
     old_mask = objects.masks[0].copy()
     write_tiff(tmp_path / "old_mask.tif", old_mask)
-    shifted = np.roll(old_mask, 1, axis=0)  # re-segmented: same ids, one pixel lower
+    shifted = np.zeros_like(old_mask)
+    shifted[1:] = old_mask[:-1]  # re-segmented: same ids, one pixel lower
     b = make(sv.Objects(objects.images[0], shifted), autosave=path)
     offer = b.transfer_offer
     assert offer is not None and offer in b.children and offer.pending
-    assert "was saved on another segmentation" in offer.message.value and "'image'" in offer.message.value
+    assert "was saved on another segmentation" in offer.message.text and "'image'" in offer.message.text
     assert len(b.annotations) == 0 and b.annotations.autosave is None
     b.select(next(key for key in b.objects.keys if key not in labelled))
     b.label("fragmented")  # labels given before choosing stay in memory; the file is untouched
@@ -489,7 +490,7 @@ def test_resuming_on_a_new_segmentation_offers_to_move_the_labels_and_keeps_the_
     offer.move_button.click()
     assert not offer.pending and offer.inputs.layout.display == "none"
     assert offer.backup is not None and offer.backup.read_bytes() == original
-    assert "3 of 3 annotations moved" in offer.result.value
+    assert "3 of 3 annotations moved" in offer.result.text
     assert len(b.annotations) == 4 and b.annotations.autosave == path
     assert labelled <= {key for key, _ in b.annotations.items()}  # same ids, same objects here
     assert b.progress.value == 4
