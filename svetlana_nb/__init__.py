@@ -29,7 +29,7 @@ from .models import (
     TrainingConfig,
     grad_cam,
 )
-from .objects import Annotations, Objects, PatchSpec, TransferReport, transfer_file
+from .objects import Annotations, Objects, PatchSpec, transfer_file
 from .prediction import Prediction
 
 __version__ = "0.2.0"
@@ -55,7 +55,6 @@ __all__ = [
     "Prediction",
     "SecondOpinion",
     "TrainingConfig",
-    "TransferReport",
     "data",
     "grad_cam",
     "io",

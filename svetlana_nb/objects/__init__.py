@@ -8,7 +8,7 @@ objects to classes; :class:`PatchSpec` says what a patch around an object holds,
 from .annotations import Annotations
 from .objects import Key, Objects
 from .patch_spec import PatchSpec
-from .resegmentation import transfer_file
 from .transfer import TransferReport
+from .transfer_file import transfer_file
 
 __all__ = ["Annotations", "Key", "Objects", "PatchSpec", "TransferReport", "transfer_file"]

@@ -19,7 +19,7 @@ import ipywidgets as widgets
 
 from ..objects import Annotations, TransferReport, transfer_file
 from ..objects.annotation_file import SegmentationMismatchError
-from ..objects.resegmentation import backup_copy
+from ..objects.transfer_file import backup_copy
 from ._canvas import ErrorArea
 
 

@@ -99,7 +99,8 @@ class Annotator(AnnotatorView):
         self.transfer_offer: TransferOffer | None = None
         if mismatch is not None and autosave is not None:
             self.transfer_offer = TransferOffer(self.annotations, autosave, mismatch, errors=self.errors)
-            self.children = (*self.children[:2], self.transfer_offer, *self.children[2:])
+            shown = tuple(self.children)  # type: ignore[has-type]  # (ipywidgets' trait is untyped)
+            self.children = (*shown[:2], self.transfer_offer, *shown[2:])  # after the style and focus keeper
         self.annotations.on_change(self._annotations_changed)
         self._annotations_changed(self.annotations)
         if classifier is not None:

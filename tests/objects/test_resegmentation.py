@@ -8,7 +8,7 @@ import pytest
 import svetlana_nb as sv
 from svetlana_nb.io import write_tiff
 from svetlana_nb.objects.annotation_file import SegmentationMismatchError
-from svetlana_nb.objects.resegmentation import backup_copy
+from svetlana_nb.objects.transfer_file import backup_copy
 
 CLASSES = ["healthy", "infected"]
 
