@@ -16,6 +16,7 @@ import numpy as np
 from .._validation import as_image, as_label_mask, channel_last, check_choice
 from . import features as _features
 from .boxes import bounding_boxes, compact_labels
+from .mask_checks import split_labels, split_labels_message
 from .patch_spec import NORMALIZATIONS, Normalization, as_patch_shape, estimate_patch_shape
 from .pixels import crop_one, intensity_range
 
@@ -104,6 +105,8 @@ class Objects:
             labels, bbox = bounding_boxes(msk, name=f"mask{suffix}")
             if len(labels) == 0:
                 raise ValueError(f"mask{suffix}: the label image has no objects (all zeros)")
+            if split := split_labels(msk, labels, bbox):
+                warnings.warn(split_labels_message(split, f"mask{suffix} ({names[i]!r})"), UserWarning, stacklevel=2)
             if self.images and (img.shape[-1] != self.images[0].shape[-1] or msk.ndim != self.masks[0].ndim):
                 raise ValueError(
                     f"image{suffix}: all images must have the same number of channels and dimensions; "
