@@ -1,7 +1,8 @@
-"""``App``: tabs Annotate | Train | Predict sharing one Annotations and one Classifier."""
+"""``App``: tabs Annotate | Train | Predict | Check sharing one Annotations and one Classifier."""
 
 from __future__ import annotations
 
+import html
 import os
 import threading
 import time
@@ -14,7 +15,9 @@ import traitlets
 from ..models import Classifier, History
 from ..objects import Objects
 from ..prediction import Prediction
+from ._canvas import plain_error
 from .annotator import Annotator
+from .gallery import QCGallery
 from .prediction import PredictionViewer
 from .training import Trainer
 
@@ -22,10 +25,11 @@ from .training import Trainer
 class App(widgets.Tab):
     """Annotate, train and predict in one widget.
 
-    The three tabs share one :class:`~svetlana_nb.Annotations` (corrections made in Predict go
-    into the next training) and one :class:`~svetlana_nb.Classifier` (the Trainer's: choosing
+    The tabs share one :class:`~svetlana_nb.Annotations` (corrections made in Predict or Check
+    go into the next training) and one :class:`~svetlana_nb.Classifier` (the Trainer's: choosing
     another network there replaces it). After each training run, every object is predicted in
-    a background thread and the Predict tab refreshes.
+    a background thread and the Predict tab refreshes; the Check tab then shows, per class, the
+    most and least confident objects (:class:`~svetlana_nb.QCGallery`, built when opened).
 
     Parameters
     ----------
@@ -85,10 +89,19 @@ class App(widgets.Tab):
         self._predicted.set()
         self._prediction_error: BaseException | None = None
         predict_tab = widgets.VBox([self.status, self.viewer])
-        super().__init__(children=[self.annotator, self.trainer, predict_tab], **kwargs)
-        self.titles = ("Annotate", "Train", "Predict")
+        #: The Check tab's gallery of the last prediction (None until the tab is opened after one).
+        self.gallery: QCGallery | None = None
+        self.check_status = widgets.HTML(
+            "<i>After a training, the objects worth checking appear here: per class, the most and the "
+            "least confident. Click one to annotate or correct it.</i>"
+        )
+        self.check_tab = widgets.VBox([self.check_status])
+        super().__init__(children=[self.annotator, self.trainer, predict_tab, self.check_tab], **kwargs)
+        self.titles = ("Annotate", "Train", "Predict", "Check")
         self.add_class("svetlana-app")
         self.trainer.on_trained(self._on_trained)
+        self.observe(self._tab_opened, names="selected_index")
+        self.observe(self._tab_opened, names="prediction")  # a new prediction while Check is open
 
     @property
     def classifier(self) -> Classifier:
@@ -126,6 +139,26 @@ class App(widgets.Tab):
             self.status.value = f"<span style='color:#c00'>Prediction failed: {type(error).__name__}: {error}</span>"
         finally:
             self._predicted.set()
+
+    def check(self) -> QCGallery | None:
+        """Build the Check tab's gallery for the last prediction (as opening the tab does); None before one."""
+        prediction = self.prediction
+        if prediction is None:
+            return None
+        if self.gallery is None or self.gallery.prediction is not prediction:
+            self.gallery = QCGallery(self.objects, prediction, self.annotations, classifier=self.viewer.classifier)
+            self.check_tab.children = [self.gallery]
+        return self.gallery
+
+    def _tab_opened(self, _change: Any) -> None:
+        if self.selected_index != 3:
+            return
+        try:
+            self.check()
+        except Exception as error:  # noqa: BLE001 - shown in the tab, not lost in a thread
+            message = html.escape(plain_error(error), quote=False)
+            self.check_status.value = f"<span style='color:#c00'>Could not show the gallery: {message}</span>"
+            self.check_tab.children = [self.check_status]
 
     def wait(self, timeout: float | None = 600) -> Prediction | None:
         """Wait for the running training and the prediction after it; return the prediction."""

@@ -11,7 +11,7 @@ from svetlana_nb.widgets.app import App
 def test_app_tabs_share_annotations_and_classifier(demo, tmp_path):
     path = tmp_path / "cells.json"
     app = App(demo.image, demo.mask, demo.class_names, autosave=path)
-    assert app.titles == ("Annotate", "Train", "Predict")
+    assert app.titles == ("Annotate", "Train", "Predict", "Check")
     assert app.annotator.annotations is app.annotations is app.trainer.annotations is app.viewer.annotations
     # Annotate 80 objects from the Annotate tab (clicks on its class buttons via its public API).
     rng = np.random.default_rng(1)
@@ -51,6 +51,15 @@ def test_app_switching_network_predicts_with_the_new_classifier(demo):
     assert len(prediction) == len(app.objects)
     app.viewer.select(int(app.objects.labels[0]))
     assert "Top features" in app.viewer.panel.explanation.value
+    # The Check tab builds its gallery when opened, on the last prediction, sharing the annotations.
+    assert app.gallery is None and list(app.check_tab.children) == [app.check_status]
+    app.selected_index = 3
+    gallery = app.gallery
+    assert gallery is not None and list(app.check_tab.children) == [gallery] and gallery.prediction is prediction
+    assert gallery.annotations is app.annotations
+    key = gallery.select(app.objects.key(int(gallery.selection["row"].iloc[0])))
+    gallery.correct("fragmented" if app.annotations.get(key) != "fragmented" else "healthy")
+    assert key in app.annotations  # written into the shared annotations, for the next training
 
 
 @pytest.mark.slow
