@@ -21,10 +21,10 @@ def _over_confident(rng, n, prevalence, *, temperature=3.0, separation=1.2):
     return truth, np.stack([1.0 - p1, p1], axis=1)
 
 
-def _annotations(rng, n, prevalence, *, temperature=3.0):
+def _annotations(rng, n, prevalence, **population):
     """Annotations of the same population, as predicted out of fold: classes (n,) and probabilities (n, 2)."""
     while True:
-        truth, p = _over_confident(rng, n, prevalence, temperature=temperature)
+        truth, p = _over_confident(rng, n, prevalence, **population)
         if np.bincount(truth, minlength=2).min() >= 2:
             return truth, p
 
@@ -59,8 +59,7 @@ def test_the_table_interval_covers_the_truth_in_at_least_90_percent_of_draws_at_
             seed=draw,
         )
         covered += table.loc[1, "low"] <= truth.mean() <= table.loc[1, "high"]
-        assert (table["basis"] == "calibrated").all()
-        np.testing.assert_allclose(table["estimate"], table["corrected"])
+        assert set(table["basis"]) <= {"raw", "calibrated"}
     assert covered >= 0.9 * draws
 
 
@@ -99,3 +98,18 @@ def test_the_table_refuses_probabilities_without_calibration_data():
 def test_bad_input_names_the_argument(args, message):
     with pytest.raises(ValueError, match=message):
         expected_proportions(*args, n_boot=100)
+
+
+def test_a_bias_shown_by_many_annotations_reports_the_calibrated_share():
+    rng = np.random.default_rng(4)
+    truth, p = _over_confident(rng, 4000, 0.1, separation=0.8)
+    annotated, oof = _annotations(rng, 1000, 0.1, separation=0.8)
+    confusion = confusion_counts(annotated, oof.argmax(axis=1), 2)
+    table = proportion_table(p.argmax(axis=1), confusion, ["a", "b"], probabilities=p, calibration=(oof, annotated))
+    assert (table["basis"] == "calibrated").all()
+    np.testing.assert_allclose(table["estimate"], table["corrected"])
+    estimate, _, _ = expected_proportions(p, oof, annotated)
+    np.testing.assert_allclose(table["corrected"], estimate)  # no annotated objects: the calibrated share
+    raw_error = abs(table.loc[1, "proportion"] - truth.mean())
+    assert raw_error > 0.02 and abs(table.loc[1, "estimate"] - truth.mean()) < 0.5 * raw_error
+    assert table.loc[1, "low"] <= truth.mean() <= table.loc[1, "high"]
