@@ -113,3 +113,17 @@ def test_a_bias_shown_by_many_annotations_reports_the_calibrated_share():
     raw_error = abs(table.loc[1, "proportion"] - truth.mean())
     assert raw_error > 0.02 and abs(table.loc[1, "estimate"] - truth.mean()) < 0.5 * raw_error
     assert table.loc[1, "low"] <= truth.mean() <= table.loc[1, "high"]
+
+
+def test_many_objects_draw_their_mean_from_its_normal_limit_with_the_exact_spread(monkeypatch):
+    import svetlana_nb.prediction.expected_counts as module
+
+    rng = np.random.default_rng(5)
+    _, p = _over_confident(rng, 6000, 0.3)
+    annotated, oof = _annotations(rng, 500, 0.3)
+    exact_estimate, exact = calibrated_replicates(p, oof, annotated, n_boot=400, seed=0)
+    monkeypatch.setattr(module, "EXACT_UP_TO", 1000)
+    normal_estimate, normal = calibrated_replicates(p, oof, annotated, n_boot=400, seed=0)
+    np.testing.assert_allclose(normal_estimate, exact_estimate)
+    assert normal[:, 1].std() == pytest.approx(exact[:, 1].std(), rel=0.2)
+    np.testing.assert_allclose(normal.mean(axis=0), exact.mean(axis=0), atol=0.003)
