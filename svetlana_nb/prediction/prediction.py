@@ -187,15 +187,19 @@ class Prediction:
             column = "group"
         oof_probabilities = getattr(confusion, "probabilities", None)
         oof_annotated = getattr(confusion, "annotated", None)
-        calibrated = oof_probabilities is not None and oof_annotated is not None
+        calibration = (
+            None
+            if oof_probabilities is None or oof_annotated is None
+            else (np.asarray(oof_probabilities), np.asarray(oof_annotated))
+        )
         table = proportion_table(
             self.predicted_index,
             counts,
             self.class_names,
             known=np.where(self.annotated, self.class_index, -1),
             groups=image_names,
-            probabilities=self.probabilities if calibrated else None,
-            calibration=(oof_probabilities, oof_annotated) if calibrated else None,
+            probabilities=None if calibration is None else self.probabilities,
+            calibration=calibration,
             n_boot=n_boot,
             level=level,
             seed=seed,
