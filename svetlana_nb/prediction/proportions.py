@@ -19,6 +19,12 @@ The interval accounts for both sources of error. Each bootstrap replicate draws
 keeps an honest width where the multinomial bootstrap collapses: a rare class with 8 annotations,
 all predicted right, would otherwise look error-free. The reasons for this choice and the coverage
 measured are in ``docs/decisions.md`` and ``docs/benchmarks.md``.
+
+Where the annotations' out-of-fold *probabilities* are known as well, :func:`proportion_table`
+reports as corrected share the expected count of the calibrated probabilities instead
+(:mod:`.expected_counts`): on the demo sets it erred about half as much as adjusted
+classify-and-count at 20 annotations. The confusion counts still give the bias test and half
+of the interval.
 """
 
 from __future__ import annotations
