@@ -4,9 +4,12 @@ For each demo set and annotation count, over repeated random draws of annotation
 classifier, predict every object, estimate its errors out of fold (5 folds), and compare the
 corrected proportion of the set's second class (and its 95 % interval) with the truth. The raw
 count's mean signed error over the draws (its bias, ± its standard error) says where the
-classifier is biased: there the correction should err less than the raw count. ``estimate`` is
-the figure reported (``Prediction.summary``): the corrected share where the annotations show a
-bias beyond the correction's uncertainty, else the raw share; "corrected used" is how often.
+classifier is biased: there the correction should err less than the raw count. "corrected" is
+the expected count of the probabilities, temperature-scaled on the out-of-fold ones
+(``prediction.expected_counts``); "adjusted c.-and-c." is the correction used before it
+(the summary of the confusion counts alone). ``estimate`` is the figure reported
+(``Prediction.summary``): the corrected share where the annotations show a bias beyond adjusted
+classify-and-count's uncertainty, else the raw share; "corrected used" is how often.
 ``rare_infected`` is the infected-cells demo cut to 117 healthy : 8 infected objects (6 %).
 
 Usage (from the repository root)::
@@ -69,17 +72,25 @@ def one_draw(demo: sv.data.DemoData, objects: sv.Objects, n: int, model: str, rn
     clf.fit(annotations)
     errors = out_of_fold(clf, annotations, folds=5)
     prediction = clf.predict().corrected(annotations)
-    row = prediction.summary(errors, n_boot=1000, seed=int(rng.integers(1 << 31))).iloc[1]
+    seed = int(rng.integers(1 << 31))
+    row = prediction.summary(errors, n_boot=1000, seed=seed).iloc[1]
+    counts_only = prediction.summary(errors.confusion, n_boot=1000, seed=seed).iloc[1]
     true = float(np.mean(truth == 1))
     return {
         "true": true,
         "raw": float(row["proportion"]),
         "corrected": float(row["corrected"]),
+        "adjusted": float(counts_only["corrected"]),
         "estimate": float(row["estimate"]),
         "basis": str(row["basis"]),
         "covered": bool(row["low"] <= true <= row["high"]),
         "width": float(row["high"] - row["low"]),
     }
+
+
+def se_of(values: np.ndarray) -> float:
+    """Standard error of the mean of ``values`` (0 for one value)."""
+    return float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,21 +99,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=100)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    parser.add_argument("--counts", type=int, nargs="+", default=list(COUNTS), help="annotation counts")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="2 draws of 20 annotations, forest only")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    counts = (20,) if args.quick else COUNTS
+    counts = (20,) if args.quick else tuple(args.counts)
     draws = 2 if args.quick else args.draws
     models = ["random_forest"] if args.quick else args.models
     print("PROPORTIONS: the second class's share of each demo image, corrected for the classifier's errors")
-    print(f"{draws} draws of random annotations; errors out of fold (5 folds); 95 % Dirichlet-bootstrap interval")
+    print(
+        f"{draws} draws of random annotations; errors out of fold (5 folds); 95 % interval: the Dirichlet "
+        "bootstrap of adjusted c.-and-c. joined with the calibrated one's"
+    )
     print(
         "| set | model | annotations | true | raw bias (± SE) | coverage | mean abs. error, raw | corrected "
-        "| estimate | corrected used | paired gap, estimate − raw | width |"
+        "| estimate | corrected used | paired gap, estimate − raw | width | adjusted c.-and-c. "
+        "| paired gap, corrected − raw |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.sets:
         demo = load_set(name)
         objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
@@ -114,16 +130,19 @@ def main(argv: list[str] | None = None) -> int:
                 raw = np.array([abs(r["raw"] - r["true"]) for r in results])
                 corrected = np.array([abs(r["corrected"] - r["true"]) for r in results])
                 estimate = np.array([abs(r["estimate"] - r["true"]) for r in results])
-                used = np.mean([r["basis"] == "corrected" for r in results])
+                adjusted = np.array([abs(r["adjusted"] - r["true"]) for r in results])
+                used = np.mean([r["basis"] != "raw" for r in results])
                 gap = estimate - raw
+                corrected_gap = corrected - raw
                 signed = np.array([r["raw"] - r["true"] for r in results])
                 se = signed.std(ddof=1) / np.sqrt(draws) if draws > 1 else 0.0
                 print(
                     f"| {name} | {model} | {n} | {results[0]['true']:.3f} | {signed.mean():+.4f} ± {se:.4f} | "
                     f"{np.mean([r['covered'] for r in results]):.2f} | {raw.mean():.4f} | {corrected.mean():.4f} | "
                     f"{estimate.mean():.4f} | {used:.2f} | "
-                    f"{gap.mean():+.4f} ± {gap.std(ddof=1) / np.sqrt(draws) if draws > 1 else 0:.4f} | "
-                    f"{np.median([r['width'] for r in results]):.3f} |",
+                    f"{gap.mean():+.4f} ± {se_of(gap):.4f} | "
+                    f"{np.median([r['width'] for r in results]):.3f} | {adjusted.mean():.4f} | "
+                    f"{corrected_gap.mean():+.4f} ± {se_of(corrected_gap):.4f} |",
                     flush=True,
                 )
                 print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)

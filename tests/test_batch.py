@@ -248,6 +248,8 @@ def test_annotations_on_a_cluster_give_the_in_process_summary_and_resume_with_th
     assert "nan" not in summary.lower() and summary.count("a.tif") == 2  # corrected, with intervals
     manifest = json.loads((tmp_path / "here" / "manifest.json").read_text())
     assert manifest["confusion"] == here.confusion.tolist()
+    assert here.calibration is not None and manifest["out_of_fold"]["annotated"] == here.calibration[1].tolist()
+    assert len(manifest["out_of_fold"]["probabilities"]) == 9  # the resumed run calibrates on the same errors
     (tmp_path / "here" / "summary.csv").unlink()
     again = predict_many(model_path, inputs / "images", inputs / "masks", tmp_path / "here", **options)
     assert again.predicted == [] and (tmp_path / "here" / "summary.csv").read_text() == summary

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
     from ..models import Classifier
+    from ..models.cross_validation import OutOfFold
     from ..objects import Annotations
 
 
@@ -63,8 +62,8 @@ def read_annotations(
     return annotations, by_image
 
 
-def out_of_fold_confusion(clf: Classifier, annotations: Annotations, path: Path, *, folds: int) -> np.ndarray:
-    """Out-of-fold confusion counts (``[j, i]``: annotated ``i`` predicted ``j``) of the annotations.
+def out_of_fold_errors(clf: Classifier, annotations: Annotations, path: Path, *, folds: int) -> OutOfFold:
+    """The annotations predicted out of fold: confusion counts and probabilities.
 
     The model's settings are trained ``folds`` times on the other folds
     (:func:`svetlana_nb.models.cross_validation.out_of_fold`).
@@ -73,7 +72,7 @@ def out_of_fold_confusion(clf: Classifier, annotations: Annotations, path: Path,
 
     where = f"--annotations: {str(path)!r}"
     try:
-        return np.asarray(out_of_fold(clf, annotations, folds=folds).confusion)
+        return out_of_fold(clf, annotations, folds=folds)
     except ValueError as error:
         message = str(error)
         raise ValueError(message if message.startswith(where) else f"{where}: {message}") from None

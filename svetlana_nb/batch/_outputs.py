@@ -78,6 +78,7 @@ class Manifest:
             "inputs": inputs,
             "settings": settings,
             "confusion": old.get("confusion") if same else None,
+            "out_of_fold": old.get("out_of_fold") if same else None,
             "images": dict(old.get("images", {})) if same else {},
         }
 
@@ -135,11 +136,20 @@ def read_image_table(folder: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(folder / output_names(name)[2], dtype=str, keep_default_na=False)
 
 
-def image_summary(table: pd.DataFrame, name: str, class_names: list[str], confusion: np.ndarray | None) -> pd.DataFrame:
+def image_summary(
+    table: pd.DataFrame,
+    name: str,
+    class_names: list[str],
+    confusion: np.ndarray | None,
+    *,
+    calibration: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """Per class of one image: count and raw proportion, and with ``confusion`` the corrected one and its interval.
 
     The same figures as :meth:`svetlana_nb.Prediction.summary` (or raw counts without
-    ``confusion``), computed from the image's object table.
+    ``confusion``), computed from the image's object table; with ``calibration`` (the
+    annotations' out-of-fold probabilities, shape (A, k), and classes, shape (A,)) from the
+    objects' probabilities (its ``p_`` columns) calibrated on them.
     """
     from ..prediction.proportions import proportion_table
 
@@ -169,16 +179,33 @@ def image_summary(table: pd.DataFrame, name: str, class_names: list[str], confus
     if "annotated" in table:
         marked = table["annotated"].astype(str).eq("True").to_numpy()
         known[marked] = table["class"].astype(str).map(index).to_numpy(dtype=np.int64)[marked]
-    summary = proportion_table(predicted, confusion, class_names, known=known, groups=np.full(len(table), name, object))
+    probabilities = None
+    if calibration is not None:  # float32 as the prediction had them: the same figures as Prediction.summary
+        columns = [f"p_{c}" for c in class_names]
+        probabilities = table[columns].to_numpy(dtype=np.float32)
+    summary = proportion_table(
+        predicted,
+        confusion,
+        class_names,
+        known=known,
+        groups=np.full(len(table), name, object),
+        probabilities=probabilities,
+        calibration=calibration,
+    )
     return summary.rename(columns={"group": "image"})
 
 
 def write_combined(
-    folder: Path, names: Sequence[str], class_names: list[str], confusion: np.ndarray | None
+    folder: Path,
+    names: Sequence[str],
+    class_names: list[str],
+    confusion: np.ndarray | None,
+    *,
+    calibration: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``objects.csv`` and ``summary.csv`` (atomically) from the per-image tables of ``names``."""
     tables = [read_image_table(folder, name) for name in names]
-    summaries = [image_summary(t, n, class_names, confusion) for t, n in zip(tables, names)]
+    summaries = [image_summary(t, n, class_names, confusion, calibration=calibration) for t, n in zip(tables, names)]
     table_path, summary_path = folder / TABLE_NAME, folder / SUMMARY_NAME
     atomic_write_text(table_path, pd.concat(tables, ignore_index=True).to_csv(index=False))
     atomic_write_text(summary_path, pd.concat(summaries, ignore_index=True).to_csv(index=False))

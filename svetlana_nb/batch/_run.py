@@ -34,6 +34,10 @@ class BatchResult:
     confusion : numpy.ndarray or None, shape (k, k)
         Out-of-fold confusion counts of the ``annotations`` (``[j, i]``: annotated ``i``
         predicted ``j``); None without annotations.
+    calibration : (numpy.ndarray of shape (A, k), numpy.ndarray of int of shape (A,)) or None
+        The annotations' out-of-fold probabilities and annotated classes, which calibrate the
+        corrected proportions (:func:`svetlana_nb.prediction.proportions.proportion_table`);
+        None without annotations, or resumed from a manifest that lacks them.
     done : list of str
         Images classified (this run or, resumed, an earlier one), by file name.
     failures : list of (str, str)
@@ -47,6 +51,7 @@ class BatchResult:
     table: Path | None
     summary: Path | None = None
     confusion: np.ndarray | None = None
+    calibration: tuple[np.ndarray, np.ndarray] | None = None
     done: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     predicted: list[str] = field(default_factory=list)
@@ -169,7 +174,7 @@ def predict_many(
     from tqdm.auto import tqdm
 
     from ..models import Classifier
-    from ._annotated import out_of_fold_confusion, read_annotations
+    from ._annotated import out_of_fold_errors, read_annotations
 
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size: expected a whole number >= 1, got {batch_size!r}")
@@ -206,13 +211,18 @@ def predict_many(
     annotated: dict[str, list[tuple[int, str]]] = {}
     if annotation_path is not None:
         known, annotated = read_annotations(clf, annotation_path, pairs, channel_axis=channel_axis)
-        stored = manifest.data.get("confusion")
-        result.confusion = (
-            np.asarray(stored, dtype=np.int64)
-            if stored is not None
-            else out_of_fold_confusion(clf, known, annotation_path, folds=folds)
-        )
-        manifest.data["confusion"] = result.confusion.tolist()
+        stored, stored_oof = manifest.data.get("confusion"), manifest.data.get("out_of_fold")
+        if stored is None:
+            errors = out_of_fold_errors(clf, known, annotation_path, folds=folds)
+            stored = errors.confusion.tolist()
+            stored_oof = {"probabilities": errors.probabilities.tolist(), "annotated": errors.annotated.tolist()}
+        result.confusion = np.asarray(stored, dtype=np.int64)
+        if stored_oof is not None:  # a manifest of an earlier version has the counts only
+            result.calibration = (
+                np.asarray(stored_oof["probabilities"], dtype=np.float32),
+                np.asarray(stored_oof["annotated"], dtype=np.int64),
+            )
+        manifest.data["confusion"], manifest.data["out_of_fold"] = stored, stored_oof
     manifest.write()
     by_name = {image.name: (image, mask) for image, mask in pairs}
     jobs = [
@@ -255,5 +265,7 @@ def predict_many(
             result.failures.append((image.name, str(entry.get("reason"))))
     if result.done:
         class_names = list(clf.class_names or [])
-        result.table, result.summary = write_combined(out, result.done, class_names, result.confusion)
+        result.table, result.summary = write_combined(
+            out, result.done, class_names, result.confusion, calibration=result.calibration
+        )
     return result

@@ -149,6 +149,10 @@ class Prediction:
         confusion : numpy.ndarray, shape (k, k), or an object with a ``confusion`` attribute
             Out-of-fold confusion counts of the annotations, ``[j, i]`` = annotated ``i`` predicted
             ``j``, e.g. ``svetlana_nb.models.cross_validation.out_of_fold(clf, annotations)``.
+            Given that :class:`~svetlana_nb.models.cross_validation.OutOfFold` (which also has the
+            out-of-fold ``probabilities`` and ``annotated`` classes), the estimate is the expected
+            count of the calibrated probabilities (``basis`` ``"calibrated"``); given counts only,
+            adjusted classify-and-count or the raw share (:func:`.proportions.proportion_table`).
         groups : mapping of image name to group, keyword-only, optional
             Pool images by condition, well...; every image must be mapped. One row set per image if None.
         n_boot, level, seed : keyword-only
@@ -158,7 +162,8 @@ class Prediction:
         -------
         pandas.DataFrame
             One row per image (column ``image``) or group (column ``group``) and class: ``count``,
-            ``proportion`` (raw), ``corrected``, ``low``, ``high``, ``n_objects``. On a
+            ``proportion`` (raw), ``corrected``, ``low``, ``high``, ``estimate`` (the figure to
+            report), ``basis`` (how it was found), ``n_objects``. On a
             :meth:`corrected` prediction, annotated objects count as their annotated class, with
             no uncertainty, and only the others are corrected; elsewhere every object counts as
             the model's class.
@@ -180,12 +185,21 @@ class Prediction:
                 raise ValueError(f"groups: no group given for the images {missing}")
             image_names = np.asarray([groups[name] for name in self.objects.names], dtype=object)[self.image_index]
             column = "group"
+        oof_probabilities = getattr(confusion, "probabilities", None)
+        oof_annotated = getattr(confusion, "annotated", None)
+        calibration = (
+            None
+            if oof_probabilities is None or oof_annotated is None
+            else (np.asarray(oof_probabilities), np.asarray(oof_annotated))
+        )
         table = proportion_table(
             self.predicted_index,
             counts,
             self.class_names,
             known=np.where(self.annotated, self.class_index, -1),
             groups=image_names,
+            probabilities=None if calibration is None else self.probabilities,
+            calibration=calibration,
             n_boot=n_boot,
             level=level,
             seed=seed,
