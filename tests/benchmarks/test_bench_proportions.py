@@ -6,9 +6,9 @@ import pytest
 from helpers import run_benchmark
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 def test_bench_proportions_quick_prints_one_row_per_set():
-    out = run_benchmark("bench_proportions", "--quick", "--threads", "1", timeout=170)
+    out = run_benchmark("bench_proportions", "--quick", "--threads", "1", timeout=350)
     rows = [line for line in out.splitlines() if line.startswith("| ") and "random_forest" in line]
     assert [row.split("|")[1].strip() for row in rows] == ["cells_2d", "infected_cells_2d", "rare_infected"], out[
         -2000:
