@@ -10,7 +10,6 @@ interval (:meth:`svetlana_nb.Prediction.summary`) and the bar plot a figure can 
 from __future__ import annotations
 
 import html
-import io
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +21,7 @@ from ..models import Classifier, FunctionCallback
 from ..models.cross_validation import out_of_fold
 from ..objects import Annotations
 from ..prediction import Prediction
-from ._canvas import plain_error
+from ._background_section import BackgroundSection
 
 #: What the box needs from its viewer: (prediction, classifier, annotations), each possibly None.
 Source = Callable[[], tuple[Prediction | None, Classifier | None, Annotations | None]]
@@ -44,7 +43,7 @@ def proportions_html(table: pd.DataFrame) -> str:
     return f"<table class='svnb-proportions' style='font-size:12px'><tr>{head}</tr>{rows}</table>"
 
 
-class ProportionsBox(widgets.Accordion):
+class ProportionsBox(BackgroundSection):
     """A section, closed at first: an "Estimate proportions" button, a progress line, the table and the plot.
 
     Parameters
@@ -57,32 +56,19 @@ class ProportionsBox(widgets.Accordion):
 
     def __init__(self, source: Source, *, folds: int = 5) -> None:
         self._source, self.folds = source, int(folds)
-        self.button = widgets.Button(
-            description="Estimate proportions",
-            icon="percent",
-            tooltip=f"Class proportions corrected for the classifier's errors, measured on your annotations "
-            f"by {folds}-fold cross-validation ({folds} trainings, in the background)",
-            layout=widgets.Layout(width="auto"),
-        )
-        self.stop_button = widgets.Button(
-            description="Stop", icon="stop", disabled=True, layout=widgets.Layout(width="auto")
-        )
-        self.status = widgets.HTML()
-        self.status.add_class("svnb-proportions-status")
         self.table_html = widgets.HTML()
-        self.plot = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto", display="none"))
         self.table: pd.DataFrame | None = None
-        self._stop = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.button.on_click(lambda _: self.start())
-        self.stop_button.on_click(lambda _: self._stop.set())
-        row = widgets.HBox([self.button, self.stop_button, self.status], layout=widgets.Layout(align_items="center"))
         super().__init__(
-            children=[widgets.VBox([row, self.table_html, self.plot])],
-            titles=("Class proportions, corrected for the classifier's errors (95 % intervals)",),
-            selected_index=None,
+            title="Class proportions, corrected for the classifier's errors (95 % intervals)",
+            button={
+                "description": "Estimate proportions",
+                "icon": "percent",
+                "tooltip": f"Class proportions corrected for the classifier's errors, measured on your annotations "
+                f"by {folds}-fold cross-validation ({folds} trainings, in the background)",
+            },
+            results=[self.table_html],
+            name="proportions",
         )
-        self.add_class("svnb-proportions-box")
 
     def start(self) -> threading.Thread | None:
         """Estimate in a background thread, as the button does; None when something is missing."""
@@ -99,15 +85,7 @@ class ProportionsBox(widgets.Accordion):
         if missing:
             self.status.value = f"Needs {' and '.join(missing)} (give them to the viewer)."
             return None
-        if self.thread is not None and self.thread.is_alive():
-            return self.thread
-        self._stop.clear()
-        self.button.disabled, self.stop_button.disabled = True, False
-        self.thread = threading.Thread(
-            target=self._run, args=(prediction, classifier, annotations), daemon=True, name="svetlana-nb-proportions"
-        )
-        self.thread.start()
-        return self.thread
+        return self._launch(self._run, (prediction, classifier, annotations), "svetlana-nb-proportions")
 
     def _run(self, prediction: Prediction, classifier: Classifier, annotations: Annotations) -> None:
         done = [0]
@@ -123,12 +101,12 @@ class ProportionsBox(widgets.Accordion):
             if self._stop.is_set():
                 self.status.value = "Stopped; press Estimate proportions to start again."
                 return
+            from ..prediction.plots import proportion_plot
+
             table = prediction.corrected(annotations).summary(errors)
             self.table = table
             self.table_html.value = proportions_html(table)
-            self.plot.value = png = _plot_png(table)
-            width = int.from_bytes(png[16:20], "big")  # the PNG header's width: shown at its own size
-            self.plot.layout.width, self.plot.layout.display = f"{width}px", ""
+            self.show_figure(proportion_plot(table))
             basis = (
                 "the raw share is the estimate: these annotations show no bias beyond the correction's own uncertainty"
                 if (table["basis"] == "raw").all()
@@ -139,17 +117,4 @@ class ProportionsBox(widgets.Accordion):
                 f"{basis}. The interval allows for the classifier's errors; annotated objects count as annotated."
             )
         except Exception as error:  # noqa: BLE001 - shown to the user
-            self.status.value = (
-                f"<span style='color:#b00020'>Could not estimate: {html.escape(plain_error(error))}</span>"
-            )
-        finally:
-            self.button.disabled, self.stop_button.disabled = False, True
-
-
-def _plot_png(table: pd.DataFrame) -> bytes:
-    from ..prediction.plots import proportion_plot
-
-    figure = proportion_plot(table)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return buffer.getvalue()
+            self.show_error("estimate", error)

@@ -115,6 +115,9 @@ def test_laptop_layout(browser_page, lab_server, tmp_path, size):
     plot = section.locator("img").first
     wait_until(lambda: plot.evaluate("i => i.naturalWidth") > 100, timeout=30, message="the proportions plot")
     assert _box(plot)["width"] <= output_width + 1
+    for name in ("Estimate proportions", "Stop"):  # a long status line once squeezed them to "Es…"
+        button = section.locator("button", has_text=name)
+        assert button.evaluate("b => b.scrollWidth <= b.clientWidth + 1"), f"{name} button squeezed"
     plot.scroll_into_view_if_needed()
     save_screenshot(page, f"laptop-proportions-{size[0]}")
     assert page.page_errors == []
