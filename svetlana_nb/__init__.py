@@ -58,11 +58,16 @@ __all__ = [
     "data",
     "grad_cam",
     "io",
+    "predict_large",
     *_WIDGETS,
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "predict_large":  # images larger than memory (batch/ imports Dask and zarr lazily)
+        from .batch import predict_large
+
+        return predict_large
     if name in _WIDGETS:
         module = import_module(f".widgets.{_WIDGETS[name]}", __name__)
         return getattr(module, name)
@@ -70,4 +75,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WIDGETS))
+    return sorted(set(globals()) | set(_WIDGETS) | {"predict_large"})

@@ -4,6 +4,7 @@ Resumable: ``manifest.json`` in the output folder records each image's status, a
 predicts only the images not yet done with the same model.
 """
 
+from ._large import predict_large
 from ._run import BatchResult, find_inputs, predict_many
 
-__all__ = ["BatchResult", "find_inputs", "predict_many"]
+__all__ = ["BatchResult", "find_inputs", "predict_large", "predict_many"]
