@@ -67,8 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="classify every object of a folder of image/mask pairs")
     predict.add_argument("model", type=Path, help="model file written by Classifier.save")
-    predict.add_argument("images_dir", type=Path, help="folder of images (TIFF/PNG/zarr), or one image file or zarr store")
-    predict.add_argument("masks_dir", type=Path, help="folder of label masks with matching names, or one mask file or zarr store")
+    predict.add_argument(
+        "images_dir", type=Path, help="folder of images (TIFF/PNG/zarr), or one image file or zarr store"
+    )
+    predict.add_argument(
+        "masks_dir", type=Path, help="folder of label masks with matching names, or one mask file or zarr store"
+    )
     predict.add_argument("out_dir", type=Path, help="folder for class images and objects.csv (created)")
     predict.add_argument("--channel-axis", type=int, default=None, help="channel axis of the images")
     predict.add_argument(

@@ -205,10 +205,7 @@ def _listing(folder: Path, exts: tuple[str, ...], what: str, *, stores: bool = F
         p
         for p in folder.iterdir()
         if not p.name.startswith(".")
-        and (
-            (p.is_file() and p.suffix.lower() in exts)
-            or (stores and p.is_dir() and p.suffix.lower() == ZARR_SUFFIX)
-        )
+        and ((p.is_file() and p.suffix.lower() in exts) or (stores and p.is_dir() and p.suffix.lower() == ZARR_SUFFIX))
     )
 
 

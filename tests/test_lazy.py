@@ -47,9 +47,7 @@ def _crosses_chunks(objects: sv.Objects) -> np.ndarray:
     return np.any(objects.bbox[:, :nd] // CHUNK != (objects.bbox[:, nd:] - 1) // CHUNK, axis=1)
 
 
-def test_a_zarr_image_gives_the_in_memory_classes_and_class_image_each_object_once(
-    scene, classifier, stores, tmp_path
-):
+def test_a_zarr_image_gives_the_in_memory_classes_and_class_image_each_object_once(scene, classifier, stores, tmp_path):
     image, mask, _ = scene
     objects = sv.Objects(image, mask)
     assert _crosses_chunks(objects).sum() >= 10  # the test is about objects across chunk borders
@@ -81,7 +79,9 @@ def test_a_channel_first_dask_array_in_odd_chunks_gives_the_in_memory_probabilit
     lazy_mask = da.from_array(mask, chunks=(37, 41))
     table = sv.predict_large(clf, lazy_image, lazy_mask, tmp_path / "classes.zarr", block=(37, 41))
     assert table["label"].tolist() == objects.labels.tolist()
-    np.testing.assert_allclose(table[[f"p_{c}" for c in clf.class_names]].to_numpy(), in_memory.probabilities, atol=1e-5)
+    np.testing.assert_allclose(
+        table[[f"p_{c}" for c in clf.class_names]].to_numpy(), in_memory.probabilities, atol=1e-5
+    )
     np.testing.assert_array_equal(zarr.open_array(tmp_path / "classes.zarr", mode="r")[:], in_memory.class_image(0))
 
 

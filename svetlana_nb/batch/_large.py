@@ -130,7 +130,9 @@ def write_class_zarr(
     return out
 
 
-def _owners(centres: np.ndarray, block: tuple[int, ...], counts: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _owners(
+    centres: np.ndarray, block: tuple[int, ...], counts: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows grouped by the block holding their centre: owner block ids, start of each group, rows in order."""
     cell = centres // np.asarray(block, dtype=np.int64)
     owner = np.ravel_multi_index(tuple(cell.T), counts)
@@ -255,9 +257,7 @@ def predict_large(
             placed.append(rows)
             bar.update(1)
         class_names = list(clf.class_names or [])
-        write_class_zarr(
-            pair, found.labels, class_index, out, block=blk, class_names=class_names, progress=bar.update
-        )
+        write_class_zarr(pair, found.labels, class_index, out, block=blk, class_names=class_names, progress=bar.update)
     table = pd.concat(tables, ignore_index=True)
     table.index = np.concatenate(placed)
     return table.sort_index().reset_index(drop=True)

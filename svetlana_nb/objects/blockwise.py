@@ -108,9 +108,9 @@ def _sample_positions(shape: tuple[int, ...], lo: np.ndarray, hi: np.ndarray, st
     """Block coordinates of the pixels of ``[lo, hi)`` whose raster index in ``shape`` is a multiple of ``step``."""
     lead = [np.arange(a, b) for a, b in zip(lo[:-1], hi[:-1])]
     grids = np.meshgrid(*lead, indexing="ij") if lead else []
-    line = (np.ravel_multi_index(tuple(g.ravel() for g in grids), shape[:-1]) if lead else np.zeros(1, np.int64)).astype(
-        np.int64
-    )
+    line = (
+        np.ravel_multi_index(tuple(g.ravel() for g in grids), shape[:-1]) if lead else np.zeros(1, np.int64)
+    ).astype(np.int64)
     line_start = line * shape[-1] + int(lo[-1])  # raster index of each line's first pixel in the block
     first = (-line_start) % step
     width = int(hi[-1] - lo[-1])

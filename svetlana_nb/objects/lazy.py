@@ -146,16 +146,19 @@ class LazyPair:
         self.image, stored_axis = open_array(self.image, name=self.image_name)
         self.mask, _ = open_array(self.mask, name=self.mask_name)
         mask_dtype, image_dtype = np.dtype(self.mask.dtype), np.dtype(self.image.dtype)
-        if mask_dtype == bool or not np.issubdtype(mask_dtype, np.integer):
+        if mask_dtype.kind == "b" or not np.issubdtype(mask_dtype, np.integer):
             raise TypeError(
                 f"{self.mask_name}: expected an integer label image (one integer id per object), got dtype "
-                f"{mask_dtype}" + ("; label its connected components first" if mask_dtype == bool else "")
+                f"{mask_dtype}" + ("; label its connected components first" if mask_dtype.kind == "b" else "")
             )
         if len(self.mask.shape) not in (2, 3) or 0 in self.mask.shape:
             raise ValueError(
-                f"{self.mask_name}: expected a 2D (Y, X) or 3D (Z, Y, X) label image, got shape {tuple(self.mask.shape)}"
+                f"{self.mask_name}: expected a 2D (Y, X) or 3D (Z, Y, X) label image, "
+                f"got shape {tuple(self.mask.shape)}"
             )
-        if not (image_dtype == bool or np.issubdtype(image_dtype, np.integer) or np.issubdtype(image_dtype, np.floating)):
+        if not (
+            image_dtype.kind == "b" or np.issubdtype(image_dtype, np.integer) or np.issubdtype(image_dtype, np.floating)
+        ):
             raise TypeError(f"{self.image_name}: expected a numeric array, got dtype {image_dtype}")
         self.shape: tuple[int, ...] = tuple(int(s) for s in self.mask.shape)
         self._axis = self._find_channel_axis(self.channel_axis if self.channel_axis is not None else stored_axis)
@@ -255,8 +258,10 @@ def choose_block(pair: LazyPair, block: int | tuple[int, ...] | None, *, side: i
     nd = pair.spatial_ndim
     if block is not None:
         sides = (block,) * nd if isinstance(block, (int, np.integer)) else tuple(block)
-        if isinstance(block, bool) or len(sides) != nd or any(
-            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sides
+        if (
+            isinstance(block, bool)
+            or len(sides) != nd
+            or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sides)
         ):
             raise ValueError(f"block: expected a positive int or {nd} positive ints, got {block!r}")
         return tuple(min(int(s), n) for s, n in zip(sides, pair.shape))
