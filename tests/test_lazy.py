@@ -26,7 +26,7 @@ def classifier(scene):
     """A light CNN (with its second opinion) trained a little on the scene."""
     image, mask, truth = scene
     objects = sv.Objects(image, mask)
-    clf = sv.Classifier(objects, epochs=3, seed=0)
+    clf = sv.Classifier(objects, epochs=2, seed=0)
     clf.fit(annotate(objects, truth, 20))
     return clf
 
@@ -152,3 +152,17 @@ def test_negative_ids_a_missing_store_and_a_bad_block_are_refused_naming_them(cl
     with pytest.raises(ValueError, match="objects: the classifier works on 2D images with 1 channel"):
         sv.predict_large(classifier, np.zeros((60, 60, 3)), np.abs(mask), tmp_path / "out.zarr")
     assert not (tmp_path / "out.zarr").exists()
+
+
+def test_a_3d_stack_in_blocks_along_every_axis_gives_the_in_memory_classes(tmp_path):
+    image, mask, truth = grid_scene(size=90, ndim=3, depth=12, seed=4)
+    objects = sv.Objects(image, mask)
+    clf = sv.Classifier(objects, epochs=1, seed=0, second_opinion=None)
+    clf.fit(annotate(objects, truth, 8))
+    in_memory = clf.predict(objects)
+    table = sv.predict_large(clf, image, mask, tmp_path / "classes.zarr", block=(5, 40, 40))
+    assert table["label"].tolist() == objects.labels.tolist()
+    np.testing.assert_allclose(
+        table[[f"p_{c}" for c in clf.class_names]].to_numpy(), in_memory.probabilities, atol=1e-5
+    )
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "classes.zarr", mode="r")[:], in_memory.class_image(0))
