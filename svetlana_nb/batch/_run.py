@@ -66,7 +66,8 @@ def find_inputs(images: Path, masks: Path) -> list[tuple[Path, Path]]:
     if images.is_dir() and masks.is_dir():
         return find_pairs(images, masks, stores=True)
     raise ValueError(
-        f"IMAGES and MASKS: expected two folders, two files or two zarr stores, got {str(images)!r} and {str(masks)!r}"
+        f"IMAGES and MASKS: expected two folders or two files (a zarr store counts as a file), "
+        f"got {str(images)!r} and {str(masks)!r}"
     )
 
 
