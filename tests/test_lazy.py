@@ -166,3 +166,16 @@ def test_a_3d_stack_in_blocks_along_every_axis_gives_the_in_memory_classes(tmp_p
         table[[f"p_{c}" for c in clf.class_names]].to_numpy(), in_memory.probabilities, atol=1e-5
     )
     np.testing.assert_array_equal(zarr.open_array(tmp_path / "classes.zarr", mode="r")[:], in_memory.class_image(0))
+
+
+def test_network_alone_predicts_without_the_second_opinion_and_leaves_the_classifier_as_it_was(
+    scene, classifier, tmp_path
+):
+    image, mask, _ = scene
+    image, mask = image[:120, :120], mask[:120, :120]
+    objects = sv.Objects(image, mask)
+    opinion = classifier.second_opinion
+    table = sv.predict_large(classifier, image, mask, tmp_path / "c.zarr", block=CHUNK, network_alone=True)
+    probabilities = table[[f"p_{c}" for c in classifier.class_names]].to_numpy()
+    np.testing.assert_allclose(probabilities, classifier.network_proba(objects), atol=1e-5)
+    assert classifier.second_opinion is opinion is not None

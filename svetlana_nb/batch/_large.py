@@ -39,13 +39,25 @@ DENSE_LOOKUP_LIMIT = 1 << 26
 
 
 def _classifier(model: Any, device: str, network_alone: bool) -> Classifier:
-    """The classifier to predict with (a model file loaded; the user's classifier never changed)."""
-    from ..models import Classifier
-    from ._task import classifier, model_blob
+    """The classifier to predict with: a model file loaded, or the user's (a copy without its forest)."""
+    import tempfile
 
-    if isinstance(model, Classifier) and not network_alone:
-        return model
-    return classifier(model_blob(model), device, network_alone)
+    from ..models import Classifier
+
+    if isinstance(model, Classifier):
+        if not network_alone:
+            return model
+        with tempfile.TemporaryDirectory() as folder:  # the user's classifier is not changed
+            model.save(Path(folder) / "model.svnb")
+            clf = Classifier.load(Path(folder) / "model.svnb", device=device)
+    else:
+        path = Path(model)
+        if not path.is_file():
+            raise FileNotFoundError(f"model: no model file at {str(path)!r}")
+        clf = Classifier.load(path, device=device)
+    if network_alone:
+        clf.second_opinion = None
+    return clf
 
 
 @contextlib.contextmanager
