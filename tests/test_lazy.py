@@ -58,9 +58,11 @@ def test_a_zarr_image_gives_the_in_memory_classes_and_class_image_each_object_on
     assert table["class"].astype(str).tolist() == in_memory.table["class"].astype(str).tolist()
     probabilities = [f"p_{c}" for c in classifier.class_names]
     np.testing.assert_allclose(table[probabilities].to_numpy(), in_memory.probabilities, atol=1e-5)
-    # the measurements are in image coordinates, as in memory
-    for column in ("area", "centroid_y", "centroid_x", "bbox_y0", "bbox_x1", "mean_intensity_0"):
-        np.testing.assert_allclose(table[column].to_numpy(float), in_memory.table[column].to_numpy(float), atol=1e-6)
+    # the measurements are in image coordinates, as in memory; the geometry to the last bit
+    geometry = ["area", "centroid_y", "centroid_x", "major_axis_length", "minor_axis_length", "eccentricity"]
+    for column in [*geometry, "extent", "bbox_y0", "bbox_y1", "bbox_x0", "bbox_x1"]:
+        np.testing.assert_array_equal(table[column].to_numpy(), in_memory.table[column].to_numpy(), err_msg=column)
+    np.testing.assert_allclose(table["mean_intensity_0"], in_memory.table["mean_intensity_0"], rtol=1e-9)
     classes = zarr.open_array(out, mode="r")
     np.testing.assert_array_equal(classes[:], in_memory.class_image(0))
     assert classes.chunks == (CHUNK, CHUNK)

@@ -20,9 +20,6 @@ from .objects import Objects
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Columns of :meth:`Objects.features` that are image coordinates (shifted back from the window).
-_AXES = ("z", "y", "x")
-
 
 def owned_window(
     block_lo: np.ndarray,
@@ -125,12 +122,10 @@ class WindowObjects(Objects):
             mask, top = self.masks[0], int(self.labels.max())
             if int(mask.max()) > top:
                 mask = np.where(mask > top, 0, mask)
-            table = pd.DataFrame(_features.measure_objects(self.images[0], mask, self.labels, self.bbox))
+            whole = self.bbox + np.concatenate([self.origin, self.origin])  # boxes in image coordinates
+            columns = _features.measure_objects(self.images[0], mask, self.labels, whole, origin=self.origin)
+            table = pd.DataFrame(columns)
             table.insert(0, "label", self.labels)
             table.insert(0, "image", self.names[0])
-            for a, axis in enumerate(_AXES[-self.spatial_ndim :]):
-                for column in (f"centroid_{axis}", f"bbox_{axis}0", f"bbox_{axis}1"):
-                    if column in table:
-                        table[column] = table[column] + self.origin[a]
             self._features = table
         return self._features
