@@ -29,7 +29,7 @@ from .models import (
     TrainingConfig,
     grad_cam,
 )
-from .objects import Annotations, Objects, PatchSpec, transfer_file
+from .objects import Annotations, Objects, PatchSpec
 from .prediction import Prediction
 
 __version__ = "0.2.0"
@@ -58,12 +58,16 @@ __all__ = [
     "data",
     "grad_cam",
     "io",
-    "transfer_file",
+    "predict_large",
     *_WIDGETS,
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "predict_large":  # images larger than memory (batch/ imports Dask and zarr lazily)
+        from .batch import predict_large
+
+        return predict_large
     if name in _WIDGETS:
         module = import_module(f".widgets.{_WIDGETS[name]}", __name__)
         return getattr(module, name)
@@ -71,4 +75,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WIDGETS))
+    return sorted(set(globals()) | set(_WIDGETS) | {"predict_large"})

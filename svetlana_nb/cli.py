@@ -13,6 +13,9 @@ per image and class, the count and the raw proportion, and ``OUT_DIR/manifest.js
 command run again predicts only the images not done yet (:func:`svetlana_nb.batch.predict_many`).
 IMAGES and MASKS are two folders (pairs matched by name) or two files. ``--workers N`` runs on a
 local Dask cluster of N worker processes, ``--scheduler ADDRESS`` on an existing Dask cluster.
+A zarr store (OME-Zarr too; a folder named ``*.zarr``) or a large tiled TIFF is read block by
+block, never whole (:func:`svetlana_nb.batch.predict_large`), and its class image is written as
+``OUT_DIR/<image>_classes.zarr``, block by block.
 
 With ``--annotations FILE`` (an annotation file of some of these images, as the Annotator saves
 it), ``summary.csv`` also gives the proportions corrected for the model's errors and their 95 %
@@ -64,8 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="classify every object of a folder of image/mask pairs")
     predict.add_argument("model", type=Path, help="model file written by Classifier.save")
-    predict.add_argument("images_dir", type=Path, help="folder of images (TIFF/PNG), or one image file")
-    predict.add_argument("masks_dir", type=Path, help="folder of label masks with matching names, or one mask file")
+    predict.add_argument(
+        "images_dir", type=Path, help="folder of images (TIFF/PNG/zarr), or one image file or zarr store"
+    )
+    predict.add_argument(
+        "masks_dir", type=Path, help="folder of label masks with matching names, or one mask file or zarr store"
+    )
     predict.add_argument("out_dir", type=Path, help="folder for class images and objects.csv (created)")
     predict.add_argument("--channel-axis", type=int, default=None, help="channel axis of the images")
     predict.add_argument(

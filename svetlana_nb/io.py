@@ -35,6 +35,8 @@ __all__ = [
 #: File extensions considered by :func:`find_pairs`.
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
 MASK_SUFFIXES = (".tif", ".tiff", ".png")
+#: Folders with this suffix are zarr stores (OME-Zarr too: ``.ome.zarr``), listed by ``find_pairs(..., stores=True)``.
+ZARR_SUFFIX = ".zarr"
 #: Name endings that segmenters add to mask files (longest tried first).
 MASK_NAME_SUFFIXES = ("_cp_masks", "_masks", "_mask", "_labels", "_label", "_seg")
 
@@ -193,13 +195,17 @@ def _key(path: Path, suffixes: tuple[str, ...]) -> str:
     return stem
 
 
-def _listing(folder: Path, exts: tuple[str, ...], what: str) -> list[Path]:
+def _listing(folder: Path, exts: tuple[str, ...], what: str, *, stores: bool = False) -> list[Path]:
+    """Files of ``folder`` with one of ``exts`` (and, with ``stores``, its ``.zarr`` store folders)."""
     if not folder.exists():
         raise FileNotFoundError(f"{what} folder not found: {str(folder)!r}")
     if not folder.is_dir():
         raise ValueError(f"{what} path is not a folder: {str(folder)!r}")
     return sorted(
-        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts
+        p
+        for p in folder.iterdir()
+        if not p.name.startswith(".")
+        and ((p.is_file() and p.suffix.lower() in exts) or (stores and p.is_dir() and p.suffix.lower() == ZARR_SUFFIX))
     )
 
 
@@ -210,7 +216,7 @@ def _short(paths: list[Path], limit: int = 10) -> str:
 
 
 def find_pairs(
-    images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *, strict: bool = False
+    images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *, strict: bool = False, stores: bool = False
 ) -> list[tuple[Path, Path]]:
     """Pair image files with their mask files by name.
 
@@ -226,6 +232,9 @@ def find_pairs(
         Folders of images and of masks.
     strict : bool
         Raise if any image or mask is left without a partner (default: warn).
+    stores : bool
+        Also pair zarr stores (folders named ``*.zarr``, OME-Zarr ``*.ome.zarr`` too), as
+        :func:`svetlana_nb.batch.predict_many` reads them lazily.
 
     Returns
     -------
@@ -251,8 +260,8 @@ def find_pairs(
     [('well_A1.tif', 'well_A1_labels.tif')]
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-    images = _listing(images_dir, IMAGE_SUFFIXES, "images")
-    masks = _listing(masks_dir, MASK_SUFFIXES, "masks")
+    images = _listing(images_dir, IMAGE_SUFFIXES, "images", stores=stores)
+    masks = _listing(masks_dir, MASK_SUFFIXES, "masks", stores=stores)
     if images_dir.resolve() == masks_dir.resolve():
         masks = [p for p in images if _key(p, MASK_NAME_SUFFIXES) != _key(p, ())]
         images = [p for p in images if p not in set(masks)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,20 +28,26 @@ SUMMARY_NAME = "summary.csv"
 FORMAT = "svetlana_nb batch manifest"
 
 
-def output_names(name: str) -> list[str]:
-    """The files written for the image named ``name``: class image, its key, object table."""
+def output_names(name: str, *, lazy: bool = False) -> list[str]:
+    """The files written for the image named ``name``: class image (zarr when ``lazy``), its key, object table."""
     stem = image_stem(name)
-    return [f"{stem}_classes.tif", f"{stem}_classes_key.csv", f"{stem}_objects.csv"]
+    classes = f"{stem}_classes.zarr" if lazy else f"{stem}_classes.tif"
+    return [classes, f"{stem}_classes_key.csv", f"{stem}_objects.csv"]
 
 
 def write_image_outputs(outcome: Outcome, folder: Path) -> list[str]:
-    """Write one image's class image, key and object table, each atomically; return their names."""
+    """Write one image's class image, key and object table, each atomically; return their names.
+
+    An image read lazily brings its class image already written (``outcome.classes_store``).
+    """
     import tifffile
 
-    assert outcome.classes is not None and outcome.table is not None
-    names = output_names(outcome.name)
-    with atomic_path(folder / names[0]) as tmp:
-        tifffile.imwrite(tmp, outcome.classes, compression="zlib")
+    assert outcome.table is not None
+    names = output_names(outcome.name, lazy=outcome.classes_store is not None)
+    if outcome.classes_store is None:
+        assert outcome.classes is not None
+        with atomic_path(folder / names[0]) as tmp:
+            tifffile.imwrite(tmp, outcome.classes, compression="zlib")
     atomic_write_text(folder / names[1], key_table(outcome.class_names).to_csv(index=False))
     atomic_write_text(folder / names[2], outcome.table.to_csv(index=False))
     return names
@@ -48,9 +55,12 @@ def write_image_outputs(outcome: Outcome, folder: Path) -> list[str]:
 
 def remove_image_outputs(name: str, folder: Path) -> None:
     """Delete the files an earlier run wrote for ``name`` (it failed this time)."""
-    for file_name in output_names(name):
-        with contextlib.suppress(FileNotFoundError):
-            (folder / file_name).unlink()
+    for file_name in output_names(name) + output_names(name, lazy=True)[:1]:
+        path = folder / file_name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+            path.unlink()
 
 
 def _file_record(path: Path) -> dict[str, Any]:
@@ -105,7 +115,7 @@ class Manifest:
             isinstance(entry, dict)
             and entry.get("status") == "done"
             and entry.get("inputs") == inputs
-            and all((self.folder / name).is_file() for name in entry.get("outputs", []))
+            and all((self.folder / name).exists() for name in entry.get("outputs", []))
         )
 
     def keep_only(self, names: Sequence[str]) -> None:

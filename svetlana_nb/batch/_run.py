@@ -61,15 +61,19 @@ class BatchResult:
 def find_inputs(images: Path, masks: Path) -> list[tuple[Path, Path]]:
     """The image/mask pairs: two folders (paired by name) or two single files."""
     from ..io import find_pairs
+    from ..objects.lazy import is_zarr_store
 
     for what, path in (("IMAGES", images), ("MASKS", masks)):
         if not path.exists():
             raise FileNotFoundError(f"{what}: no such file or folder {str(path)!r}")
-    if images.is_file() and masks.is_file():
+    if all(p.is_file() or is_zarr_store(p) for p in (images, masks)):
         return [(images, masks)]
     if images.is_dir() and masks.is_dir():
-        return find_pairs(images, masks)
-    raise ValueError(f"IMAGES and MASKS: expected two folders or two files, got {str(images)!r} and {str(masks)!r}")
+        return find_pairs(images, masks, stores=True)
+    raise ValueError(
+        f"IMAGES and MASKS: expected two folders or two files (a zarr store counts as a file), "
+        f"got {str(images)!r} and {str(masks)!r}"
+    )
 
 
 @contextlib.contextmanager
@@ -151,8 +155,11 @@ def predict_many(
         A model file written by :meth:`~svetlana_nb.Classifier.save`, or a trained classifier.
     images, masks : path
         Two folders (pairs matched by name, :func:`svetlana_nb.io.find_pairs`) or two files.
+        A zarr store (OME-Zarr too) or a large tiled TIFF is read block by block
+        (:func:`svetlana_nb.batch.predict_large`): images larger than memory.
     out : path
-        Created if needed. Per image, as soon as it is done: ``<image>_classes.tif`` with its key
+        Created if needed. Per image, as soon as it is done: ``<image>_classes.tif`` (for an
+        image read block by block, ``<image>_classes.zarr``) with its key
         and ``<image>_objects.csv``; ``manifest.json`` (model sha256, inputs, per image status);
         at the end ``objects.csv`` and ``summary.csv`` from the per-image tables.
         Images done by an earlier run with the same model and settings are not predicted again.
@@ -226,7 +233,16 @@ def predict_many(
     manifest.write()
     by_name = {image.name: (image, mask) for image, mask in pairs}
     jobs = [
-        Job(image, mask, channel_axis, batch_size, device, bool(network_alone), tuple(annotated.get(image.name, ())))
+        Job(
+            image,
+            mask,
+            channel_axis,
+            batch_size,
+            device,
+            bool(network_alone),
+            tuple(annotated.get(image.name, ())),
+            out=out.resolve(),
+        )
         for image, mask in pairs
         if not manifest.is_done(image, mask)
     ]

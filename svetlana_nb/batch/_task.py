@@ -111,6 +111,15 @@ class Job:
     network_alone: bool = False
     #: The user's annotations of this image: (label id, class name).
     annotated: tuple[tuple[int, str], ...] = ()
+    #: The output folder: an image read lazily writes its class image there as zarr itself.
+    out: Path | None = None
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the pair is read block by block (a zarr store, or a large tiled TIFF)."""
+        from ..objects.lazy import is_large_tiff, is_zarr_store
+
+        return is_zarr_store(self.image) or is_zarr_store(self.mask) or is_large_tiff(self.image)
 
     @property
     def name(self) -> str:
@@ -127,6 +136,8 @@ class Outcome:
     table: pd.DataFrame | None = None
     reason: str | None = None
     class_names: list[str] = field(default_factory=list)
+    #: An image read lazily: its class image, already written as a zarr store in the output folder.
+    classes_store: Path | None = None
 
     @property
     def n_objects(self) -> int:
@@ -148,6 +159,8 @@ def predict_one(model: Classifier | ModelBlob, job: Job) -> Outcome:
 
     try:
         clf = classifier(model, job.device, job.network_alone) if isinstance(model, ModelBlob) else model
+        if job.lazy:
+            return _predict_lazy(clf, job)
         objects = Objects(read_image(job.image), read_mask(job.mask), channel_axis=job.channel_axis, name=job.name)
         prediction = clf.predict(objects, batch_size=job.batch_size)
         if job.annotated:  # the user's class counts, known, as in the notebook's export
@@ -163,3 +176,19 @@ def predict_one(model: Classifier | ModelBlob, job: Job) -> Outcome:
         )
     except IMAGE_ERRORS as error:
         return failure(job, error)
+
+
+def _predict_lazy(clf: Classifier, job: Job) -> Outcome:
+    """Classify a pair read block by block; its class image goes to ``<image>_classes.zarr`` in ``job.out``."""
+    from ..prediction.prediction import image_stem
+    from ._large import predict_large
+
+    if job.out is None:
+        raise ValueError(f"image {job.image.name}: read lazily, it needs an output folder for its class image")
+    if job.annotated:
+        raise ValueError(f"image {job.image.name}: annotations of an image read lazily are not supported yet")
+    store = job.out / f"{image_stem(job.name)}_classes.zarr"
+    table = predict_large(
+        clf, job.image, job.mask, store, channel_axis=job.channel_axis, name=job.name, batch_size=job.batch_size
+    )
+    return Outcome(job.name, table=table, class_names=list(clf.class_names or []), classes_store=store)

@@ -13,12 +13,15 @@ import numpy as np
 _BLOCK = 4_000_000
 
 
-def _moments(image: np.ndarray, mask: np.ndarray, n_bins: int) -> dict[str, np.ndarray]:
+def _moments(
+    image: np.ndarray, mask: np.ndarray, n_bins: int, origin: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Accumulate per-label pixel counts, coordinate moments, intensity sums and extremes.
 
     Returns arrays indexed by label (``n_bins`` = largest label + 1): ``count`` (n_bins,),
     ``first`` (ndim, n_bins), ``second`` (ndim, ndim, n_bins), and per channel ``isum``,
     ``isq``, ``imax``, ``imin`` (C, n_bins); labels absent from the mask keep 0 and -/+inf.
+    Coordinates are counted from ``origin`` (default 0): the pixel ``mask[0, 0]`` is at ``origin``.
     """
     ndim = mask.ndim
     n_channels = image.shape[-1]
@@ -30,7 +33,10 @@ def _moments(image: np.ndarray, mask: np.ndarray, n_bins: int) -> dict[str, np.n
     imax = np.full((n_channels, n_bins), -np.inf)
     imin = np.full((n_channels, n_bins), np.inf)
     rows_per_block = max(1, _BLOCK // max(1, int(np.prod(mask.shape[1:]))))
+    shift = np.zeros(ndim) if origin is None else np.asarray(origin, dtype=np.float64)
     grids = np.indices(mask.shape[1:], dtype=np.float64) if ndim > 1 else None
+    if grids is not None:
+        grids += shift[1:].reshape((-1,) + (1,) * (ndim - 1))
     for begin in range(0, mask.shape[0], rows_per_block):
         block = mask[begin : begin + rows_per_block]
         lab = block.ravel().astype(np.intp)
@@ -39,7 +45,9 @@ def _moments(image: np.ndarray, mask: np.ndarray, n_bins: int) -> dict[str, np.n
         count += np.bincount(lab, minlength=n_bins)
         coords = [
             np.broadcast_to(
-                np.arange(begin, begin + block.shape[0], dtype=np.float64).reshape((-1,) + (1,) * (ndim - 1)),
+                (np.arange(begin, begin + block.shape[0], dtype=np.float64) + shift[0]).reshape(
+                    (-1,) + (1,) * (ndim - 1)
+                ),
                 block.shape,
             ).ravel()[keep]
         ]
@@ -57,7 +65,14 @@ def _moments(image: np.ndarray, mask: np.ndarray, n_bins: int) -> dict[str, np.n
     return {"count": count, "first": first, "second": second, "isum": isum, "isq": isq, "imax": imax, "imin": imin}
 
 
-def measure_objects(image: np.ndarray, mask: np.ndarray, labels: np.ndarray, bbox: np.ndarray) -> dict[str, np.ndarray]:
+def measure_objects(
+    image: np.ndarray,
+    mask: np.ndarray,
+    labels: np.ndarray,
+    bbox: np.ndarray,
+    *,
+    origin: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Measure the objects of one image.
 
     Parameters
@@ -67,7 +82,11 @@ def measure_objects(image: np.ndarray, mask: np.ndarray, labels: np.ndarray, bbo
     labels : numpy.ndarray, shape (n,)
         Label ids of the objects, all present in ``mask``.
     bbox : numpy.ndarray, shape (n, 2 * ndim)
-        Their bounding boxes (minimum corner, then exclusive maximum corner).
+        Their bounding boxes (minimum corner, then exclusive maximum corner), as reported.
+    origin : numpy.ndarray, shape (ndim,), optional
+        Image coordinates of ``mask[0, 0]`` when ``image`` and ``mask`` are a window of a larger
+        image: centroids are then in the larger image's coordinates, computed from the same
+        integer coordinates as on the whole image (exact sums, so equal to the last bit).
 
     Returns
     -------
@@ -78,7 +97,7 @@ def measure_objects(image: np.ndarray, mask: np.ndarray, labels: np.ndarray, bbo
     """
     ndim = mask.ndim
     n_bins = int(labels.max()) + 1
-    m = _moments(image, mask, n_bins)
+    m = _moments(image, mask, n_bins, origin)
     count = m["count"][labels]
     safe = np.maximum(count, 1)
     axes = "zyx"[-ndim:]

@@ -35,7 +35,7 @@ __all__ = ["AMBIGUOUS_IOU", "TRANSFER_HINT", "TransferReport", "match_annotated"
 #: How to keep labels across a re-segmentation, said wherever a file is refused for a mismatch.
 TRANSFER_HINT = (
     "To move these labels onto the new segmentation: new, report = "
-    "sv.transfer_file(path, objects, old_masks); print(report.summary()); new.save(new_path) "
+    "sv.objects.transfer_file(path, objects, old_masks); print(report.summary()); new.save(new_path) "
     "(or open the Annotator with autosave=path: it offers the same). By hand: old = "
     "sv.Annotations.load(path, old_objects); new, report = old.transfer(objects)"
 )

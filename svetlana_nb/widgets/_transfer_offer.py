@@ -2,7 +2,7 @@
 
 Users re-run Cellpose or StarDist and reopen their annotation file: the label ids changed, so
 the labels no longer fit. Instead of refusing, the Annotator shows this panel: give the old mask
-and the labels move by overlap (:func:`~svetlana_nb.transfer_file`), or start a new file. Either
+and the labels move by overlap (:func:`~svetlana_nb.objects.transfer_file.transfer_file`), or start a new file. Either
 way the old file is first copied beside itself (``*.before-transfer.json``); until the user
 chooses, nothing is written to it, and labels given meanwhile stay in memory and are kept.
 """
@@ -92,7 +92,7 @@ class TransferOffer(widgets.VBox):
         """Move the file's labels onto these objects by overlap with ``old_masks``; autosave there again.
 
         ``old_masks``: one mask (array or file path) for the one changed image, or a mapping of image
-        name to mask (see :func:`~svetlana_nb.transfer_file`). Labels given meanwhile win.
+        name to mask (see :func:`~svetlana_nb.objects.transfer_file.transfer_file`). Labels given meanwhile win.
         """
         if not self.pending:
             raise ValueError(f"autosave: {self.path.name!r} was already handled (copy kept as {self.backup})")

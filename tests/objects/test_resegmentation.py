@@ -49,7 +49,7 @@ def test_a_file_on_old_masks_is_refused_naming_the_image_and_moved_with_the_old_
 
     write_tiff(tmp_path / "old_mask.tif", _mask())
     for old_mask in (_mask(), tmp_path / "old_mask.tif", {"field": _mask()}):
-        moved, report = sv.transfer_file(saved, new_objects, old_mask)
+        moved, report = sv.objects.transfer_file(saved, new_objects, old_mask)
         assert report.summary() == "8 of 8 annotations moved"
         # old label L (at the same place, shifted by 1 px) is new label 17 - L
         assert dict(moved.items()) == {("field", 17 - label): CLASSES[label > 5] for label in range(1, 9)}
@@ -59,14 +59,14 @@ def test_a_file_on_old_masks_is_refused_naming_the_image_and_moved_with_the_old_
 def test_a_wrong_old_mask_is_refused_rather_than_matched(saved):
     new_objects = _objects(_mask(shift=1))
     with pytest.raises(SegmentationMismatchError):
-        sv.transfer_file(saved, new_objects, _mask(shift=2))
+        sv.objects.transfer_file(saved, new_objects, _mask(shift=2))
     with pytest.raises(ValueError, match=r"old_masks: no image named \['other'\]"):
-        sv.transfer_file(saved, new_objects, {"other": _mask()})
+        sv.objects.transfer_file(saved, new_objects, {"other": _mask()})
 
 
 def test_adopt_keeps_labels_given_here_replaces_the_file_and_rolls_back_on_failure(saved, monkeypatch):
     new_objects = _objects(_mask(shift=1))
-    moved, _ = sv.transfer_file(saved, new_objects, _mask())
+    moved, _ = sv.objects.transfer_file(saved, new_objects, _mask())
     here = sv.Annotations(new_objects, CLASSES)
     here.add(16, "infected")  # old label 1 (healthy in the file): the user's new label wins
     backup = backup_copy(saved)
