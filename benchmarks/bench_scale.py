@@ -182,9 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             if n >= len(demo.labels) - 10:
                 continue
             rng = np.random.default_rng(args.seed)
-            results = [
-                one_draw(demo, objects, rules, n, rng, seed=args.seed + d, epochs=epochs) for d in range(draws)
-            ]
+            results = [one_draw(demo, objects, rules, n, rng, seed=args.seed + d, epochs=epochs) for d in range(draws)]
             for rule, options in rules.items():
                 cells = [name, str(len(objects)), str(n), rule, patch_of(objects, options)]
                 for which in (0, 1):
