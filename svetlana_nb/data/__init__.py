@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from ._coins import coins
 from ._demo import DemoData
+from ._hubble import hubble_deep_field
 from ._sets_2d import cells_2d, infected_cells_2d, large_2d
 from ._sets_3d import cells_3d, cells_3d_multichannel, large_3d
 
@@ -45,6 +46,7 @@ __all__ = [
     "large_2d",
     "large_3d",
     "coins",
+    "hubble_deep_field",
 ]
 
 _GENERATORS: dict[str, Callable[..., DemoData]] = {
@@ -55,6 +57,7 @@ _GENERATORS: dict[str, Callable[..., DemoData]] = {
     "large_2d": large_2d,
     "large_3d": large_3d,
     "coins": coins,
+    "hubble_deep_field": hubble_deep_field,
 }
 
 

@@ -78,3 +78,31 @@ def test_patch_shape_estimate_ignores_one_huge_outlier():
     extents = np.array([[10, 12]] * 50 + [[300, 300]])
     assert estimate_patch_shape(extents) == (16, 16)
     assert estimate_patch_shape(np.array([[4, 30, 30]] * 10)) == (8, 40, 40)
+
+
+@pytest.mark.parametrize("diameter", [10, 20, 30, 50, 100, 150, 200])
+def test_objects_of_10_to_200_px_reach_the_network_whole_at_16_to_64_px(diameter):
+    rng = np.random.default_rng(diameter)
+    extents = rng.uniform(0.7, 1.3, (200, 2)) * diameter
+    shape = estimate_patch_shape(extents)
+    spec = sv.PatchSpec(shape=shape).resolve(_Geometry(2, shape))
+    assert min(spec.resolved_shape) >= np.percentile(extents, 95)  # the patch holds nearly every object
+    assert all(16 <= side <= 64 for side in spec.input_shape)
+    assert min(spec.input_shape) >= 0.5 * 64 or spec.factor == 1  # shrunk no further than needed
+
+
+@pytest.mark.parametrize("z_step", [2, 3, 4, 5])
+def test_anisotropic_3d_objects_keep_their_planes_and_a_z_context(z_step):
+    # objects 40 px across in Y and X, imaged every z_step pixels along Z
+    extents = np.column_stack([np.full(50, 40 // z_step), np.full(50, 40), np.full(50, 40)])
+    shape = estimate_patch_shape(extents)
+    assert shape[0] >= extents[0, 0] and shape[0] % 4 == 0 and shape[1] == shape[2] == 52
+    spec = sv.PatchSpec(shape=shape).resolve(_Geometry(3, shape))
+    assert spec.input_shape[0] == shape[0]  # Z is never shrunk: it holds few planes already
+
+
+class _Geometry:
+    """The three properties a spec reads of objects (:class:`ObjectGeometry`)."""
+
+    def __init__(self, ndim: int, patch_shape: tuple[int, ...]) -> None:
+        self.spatial_ndim, self.n_channels, self.patch_shape = ndim, 1, patch_shape
