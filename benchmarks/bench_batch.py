@@ -168,7 +168,7 @@ def steady(args: argparse.Namespace) -> int:
 def task_overhead(n: int = 2000) -> float:
     """Seconds per task of ``n`` trivial tasks on a running 2-worker local cluster (the scheduler's share)."""
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0", silence_logs=40) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0", silence_logs=50) as cluster,
         Client(cluster) as client,
     ):
         client.gather(client.map(abs, range(-50, 0)))  # warm the connections

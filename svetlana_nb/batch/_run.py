@@ -86,8 +86,10 @@ def _cluster(client: Any, workers: int | None) -> Iterator[Any]:
 
     from distributed import Client, LocalCluster
 
+    # CRITICAL, not ERROR: at close, a worker whose heartbeat meets the closed scheduler logs a
+    # traceback that is only noise; an image's own errors come back through its future.
     cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL
     )
     try:
         with Client(cluster) as local:
