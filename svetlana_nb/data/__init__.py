@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 from ._coins import coins
 from ._demo import DemoData
-from ._sets_2d import cells_2d, infected_cells_2d, large_2d
+from ._sets_2d import cells_2d, infected_cells_2d, large_2d, textures_2d
 from ._sets_3d import cells_3d, cells_3d_multichannel, large_3d
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "cells_3d_multichannel",
     "large_2d",
     "large_3d",
+    "textures_2d",
     "coins",
 ]
 
@@ -54,6 +55,7 @@ _GENERATORS: dict[str, Callable[..., DemoData]] = {
     "cells_3d_multichannel": cells_3d_multichannel,
     "large_2d": large_2d,
     "large_3d": large_3d,
+    "textures_2d": textures_2d,
     "coins": coins,
 }
 
