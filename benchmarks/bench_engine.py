@@ -22,6 +22,7 @@ Usage::
 
     python -m benchmarks.bench_engine                 # everything (about 60-80 min on 2 cores)
     python -m benchmarks.bench_engine --only speed
+    python -m benchmarks.bench_engine --only interleaved  # the interleaved speed rounds alone
     python -m benchmarks.bench_engine --only accuracy --seeds 3
     python -m benchmarks.bench_engine --quick         # tiny sizes, a smoke run (< 1 min)
 
@@ -43,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.engine_interleaved import CASES, interleaved_table, worker_interleaved
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -52,6 +55,7 @@ RESULT_PREFIX = "BENCH-RESULT:"
 FULL = {
     "large_2d": {"shape": (8000, 8000), "n_objects": 16000},
     "large_3d": {"shape": (256, 512, 512), "n_objects": 2000},
+    "textures_2d": {"shape": (8000, 8000), "n_objects": 16000},  # 10 classes, interleaved rounds only
     # accuracy sets: the demo generators at 4x their default object count (same density), so
     # the objects left to score after 100 annotations are many (the defaults have 40-160)
     "cells_2d": {"shape": (1024, 1024), "n_objects": 640},
@@ -61,6 +65,7 @@ FULL = {
 QUICK = {
     "large_2d": {"shape": (600, 600), "n_objects": 120},
     "large_3d": {"shape": (32, 96, 96), "n_objects": 16},
+    "textures_2d": {"shape": (600, 600), "n_objects": 120},
     "cells_2d": {"shape": (256, 256), "n_objects": 40},
     "infected_cells_2d": {"shape": (256, 256), "n_objects": 40},
     "cells_3d": {"shape": (40, 128, 128), "n_objects": 30},
@@ -254,49 +259,7 @@ def worker_plugin(case: str, sizes: dict, opts: dict) -> dict:
     return out
 
 
-def worker_interleaved(case: str, sizes: dict, opts: dict) -> dict:
-    """Both methods' objects + patches + prediction, alternated round after round in one process.
-
-    The two are measured one right after the other, so a slow spell of a shared machine hits
-    both. Ours is trained as in :func:`worker_ours` (to its plateau): how many objects get the
-    forest's second opinion depends on how sure the network is. The plugin's network is trained
-    for one epoch: its prediction time does not depend on its weights.
-    """
-    import svetlana_nb as sv
-    from benchmarks.plugin_method import PluginMethod
-
-    demo = demo_set(case, sizes)
-    objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
-    truth, rows = speed_draw(demo, objects)
-    clf = sv.Classifier(objects, seed=0)
-    clf.fit(annotations_of(objects, demo, rows), **opts.get("fit_options", {}))
-    method = PluginMethod(
-        demo.image, demo.mask, channel_axis=demo.channel_axis, n_classes=len(demo.class_names), epochs=1
-    )
-    method.fit(objects.labels[rows], truth[rows])
-    ours, plugin = [], []
-    for _ in range(opts.get("rounds", 4)):
-        start = time.perf_counter()
-        method.predict()
-        plugin.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        clf.predict(sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis))
-        ours.append(time.perf_counter() - start)
-    return {"ours_s": ours, "plugin_s": plugin}
-
-
 WORKERS = {"ours": worker_ours, "plugin": worker_plugin, "interleaved": worker_interleaved}
-
-
-def interleaved_line(result: dict) -> str:
-    """One line: median times and the range of the per-round ratios."""
-    ours, plugin = np.array(result["ours_s"]), np.array(result["plugin_s"])
-    ratio = plugin / ours
-    return (
-        f"2D interleaved in one process, {len(ours)} rounds (objects + patches + prediction): "
-        f"plugin median {np.median(plugin):.2f} s, ours median {np.median(ours):.2f} s; "
-        f"ratio per round {ratio.min():.1f}x-{ratio.max():.1f}x (median {np.median(ratio):.1f}x)"
-    )
 
 
 def run_worker(kind: str, case: str, sizes: dict, opts: dict, inprocess: bool) -> dict:
@@ -660,7 +623,13 @@ def environment() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few epochs: a smoke run")
-    parser.add_argument("--only", choices=("speed", "accuracy"), help="run one part only")
+    parser.add_argument(
+        "--only",
+        choices=("speed", "interleaved", "accuracy"),
+        help="run one part only (interleaved: the speed part's rounds against the plugin, 2 and 10 "
+        "classes, without the per-case runs and the plugin's training)",
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved speed rounds (default 4; quick 1)")
     parser.add_argument(
         "--seeds",
         type=int,
@@ -752,11 +721,19 @@ def main(argv=None) -> int:
             args.quick,
         )
         print(f"  plugin 3D done ({p3['predict_s']:.1f} s predict)", flush=True)
-        pair = run_worker("interleaved", "large_2d", sizes, dict(opts, rounds=1 if args.quick else 4), args.quick)
-        report["speed"] = {"ours_2d": o2, "plugin_2d": p2, "ours_3d": o3, "plugin_3d": p3, "interleaved_2d": pair}
+        report["speed"] = {"ours_2d": o2, "plugin_2d": p2, "ours_3d": o3, "plugin_3d": p3}
         print()
         print(speed_table(o2, p2, o3, p3, sizes), flush=True)
-        print(interleaved_line(pair), flush=True)
+
+    if args.only in (None, "speed", "interleaved"):
+        rounds = args.rounds or (1 if args.quick else 4)
+        print(f"\nspeed, interleaved rounds: {rounds} per case, each case in a fresh process ...", flush=True)
+        pairs = {}
+        for case in CASES:
+            pairs[case] = run_worker("interleaved", case, sizes, dict(opts, rounds=rounds), args.quick)
+            print(f"  {case} done", flush=True)
+        report.setdefault("speed", {})["interleaved"] = pairs
+        print(interleaved_table(pairs), flush=True)
 
     if args.only in (None, "accuracy"):
         counts = (20,) if args.quick else (20, 100)

@@ -224,3 +224,27 @@ def test_coins_follow_the_documented_rule():
     for label, name in demo.truth.items():
         assert name == ("large" if area[label] >= 1450 else "small")
     assert set(demo.counts().values()) == {11, 13}
+
+
+def test_textures_2d_has_ten_balanced_classes_told_apart_by_their_spots():
+    demo = data.textures_2d(shape=(768, 768), n_objects=200, seed=1)
+    assert demo.image.shape == (768, 768) and demo.image.dtype == np.uint16 and demo.mask.dtype == np.int32
+    assert demo.class_names == [f"{k} {size}" for k in range(1, 6) for size in ("fine", "coarse")]
+    assert set(demo.counts().values()) == {20}
+    assert set(np.unique(demo.mask)[1:].tolist()) == set(demo.truth)
+    table, y = _props(demo)
+    # more spots: a larger spread of intensity inside the nucleus (fine spots: brighter peaks)
+    spread = np.asarray(table["intensity_max"]) / np.asarray(table["intensity_mean"])
+    count, fine = y // 2 + 1, y % 2 == 0
+    assert np.median(spread[fine & (count == 5)]) > np.median(spread[fine & (count == 1)])
+    assert np.median(spread[fine]) > np.median(spread[~fine])
+    # size and mean brightness follow one law for every class
+    for feature in ("area", "intensity_mean"):
+        means = [np.mean(table[feature][y == c]) for c in range(10)]
+        assert np.std(means) < 0.1 * np.mean(means), feature
+    a, b = (
+        data.load("textures_2d", shape=(128, 128), n_objects=10, seed=3),
+        data.textures_2d(shape=(128, 128), n_objects=10, seed=3),
+    )
+    np.testing.assert_array_equal(a.image, b.image)
+    assert a.truth == b.truth

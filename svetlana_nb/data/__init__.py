@@ -32,7 +32,7 @@ from collections.abc import Callable
 from ._coins import coins
 from ._demo import DemoData
 from ._hubble import hubble_deep_field
-from ._sets_2d import cells_2d, infected_cells_2d, large_2d
+from ._sets_2d import cells_2d, infected_cells_2d, large_2d, textures_2d
 from ._sets_3d import cells_3d, cells_3d_multichannel, large_3d
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "cells_3d_multichannel",
     "large_2d",
     "large_3d",
+    "textures_2d",
     "coins",
     "hubble_deep_field",
 ]
@@ -56,6 +57,7 @@ _GENERATORS: dict[str, Callable[..., DemoData]] = {
     "cells_3d_multichannel": cells_3d_multichannel,
     "large_2d": large_2d,
     "large_3d": large_3d,
+    "textures_2d": textures_2d,
     "coins": coins,
     "hubble_deep_field": hubble_deep_field,
 }

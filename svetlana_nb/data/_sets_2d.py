@@ -227,3 +227,70 @@ def infected_cells_2d(*, shape: tuple[int, int] = (512, 512), n_objects: int = 1
         "ones no bright spot (20 % hold one dim spot); dim background spots lie everywhere."
     )
     return _make("infected_cells_2d", description, ["healthy", "infected"], sc, cls, labels, rng)
+
+
+#: The classes of :func:`textures_2d`: spot count x spot size, in this order.
+_TEXTURE_COUNTS = (1, 2, 3, 4, 5)
+_TEXTURE_SIZES = ("fine", "coarse")
+
+
+def textures_2d(*, shape: tuple[int, int] = (1024, 1024), n_objects: int = 640, seed: int = 0) -> DemoData:
+    """Grey 2D nuclei of ten texture classes: 1-5 bright spots, each fine or coarse.
+
+    A hard many-class task: the class is the number of spots inside the nucleus (1 to 5) and
+    their size (``fine``: about 2 px across, ``coarse``: about 4 px), e.g. ``"3 coarse"``.
+    Spot brightness varies widely and spots may touch, so neighbouring counts are confused;
+    area, elongation and mean brightness follow one law for all classes. Nuclei are 18-30 px
+    across; the ten classes are equally frequent.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image shape (Y, X); ``(8000, 8000)`` with 16000 objects is the large benchmark case.
+    n_objects : int
+        Number of nuclei.
+    seed : int
+        Random seed; the same seed gives the same data.
+
+    Returns
+    -------
+    DemoData
+        ``image`` (Y, X) uint16, ``mask`` (Y, X) int32, classes ``["1 fine", "1 coarse", ...,
+        "5 coarse"]``.
+
+    Examples
+    --------
+    >>> demo = textures_2d(shape=(256, 256), n_objects=40)
+    >>> len(demo.class_names), demo.image.shape
+    (10, (256, 256))
+    """
+    dims, n = _checked(shape, n_objects, 2)
+    rng = np.random.default_rng(seed)
+    radii, angle = _sample_shapes(rng, n, 2, (9.0, 15.0))
+    cell, offset, grid, cells, centre = _layout(rng, dims, _half_extent(radii))
+    labels = _label_ids(rng, n)
+    names = [f"{k} {size}" for k in _TEXTURE_COUNTS for size in _TEXTURE_SIZES]
+    cls = rng.permutation(np.arange(n) % len(names))
+    sc = _scene(dims, cell, offset, grid, cells, centre, radii, angle, labels)
+    top = max(_TEXTURE_COUNTS)
+    blobs = _Blobs(n, top, 2)
+    count = np.asarray(_TEXTURE_COUNTS)[cls // len(_TEXTURE_SIZES)]
+    coarse = (cls % len(_TEXTURE_SIZES)).astype(bool)
+    width = np.where(coarse, rng.uniform(1.6, 2.2, n), rng.uniform(0.8, 1.1, n))
+    # a coarse spot spreads its light: lower peaks keep the total light of both sizes alike
+    peak = rng.lognormal(np.log(1.2), 0.35, (n, top)) / np.where(coarse, 2.5, 1.0)[:, None]
+    blobs.put(
+        np.arange(n),
+        slice(0, top),
+        _in_ellipse(rng, centre, radii, angle, top, 0.65),
+        np.repeat(width[:, None, None], top, axis=1).repeat(2, axis=2),
+        peak,
+        count=count,
+    )
+    brightness = rng.lognormal(np.log(900.0), 0.35, n)  # same law for every class
+    sc.channels.append(_channel(sc, cells, 1.0, rng.uniform(0.1, 0.3, n), blobs, mean=brightness))
+    description = (
+        "Grey nuclei of ten classes: 1-5 bright spots inside the nucleus, fine (about 2 px) or "
+        "coarse (about 4 px). Size, elongation and mean brightness follow one law for all classes."
+    )
+    return _make("textures_2d", description, names, sc, cls, labels, rng)

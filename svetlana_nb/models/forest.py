@@ -161,6 +161,10 @@ class ForestModel:
             node = np.where(internal, child, node)
         return a["value"][node].mean(axis=1)
 
+    def prepare(self) -> None:
+        """Rebuild the compiled trees now (else at the first prediction): before threads share them."""
+        self._sklearn_trees()
+
     def _sklearn_trees(self) -> list | None:
         """scikit-learn ``Tree`` objects rebuilt from the arrays (cached), or None if unsupported."""
         if not self._trees_built:

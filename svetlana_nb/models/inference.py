@@ -43,8 +43,18 @@ def _one_thread_per_op() -> Iterator[None]:
                 torch.set_num_threads(_threads_saved)
 
 
+#: Called on each batch after the network: ``refine(x, probabilities)`` gets the batch's network
+#: inputs (B, C + 1, *shape) and softmax probabilities (B, n_outputs), float32, and returns the
+#: probabilities to keep (it may change them in place).
+Refine = Callable[[torch.Tensor, np.ndarray], np.ndarray]
+
+
 def predict_batches(
-    network: Callable[[torch.Tensor], torch.Tensor], batches: PatchBatches, n_outputs: int
+    network: Callable[[torch.Tensor], torch.Tensor],
+    batches: PatchBatches,
+    n_outputs: int,
+    *,
+    refine: Refine | None = None,
 ) -> np.ndarray:
     """Softmax probabilities, shape (n, n_outputs), of every object of ``batches`` (in its row order).
 
@@ -52,12 +62,14 @@ def predict_batches(
     to probabilities, with one thread per torch operation: small networks on small batches
     scale better so than with every operation split over all cores (and numpy's gathering no
     longer competes with torch's threads). On a GPU, one worker thread gathers the next batches
-    while the device runs this one.
+    while the device runs this one. ``refine`` (e.g. the second opinion) runs on each batch in
+    the same pass, on the inputs the network just read: no patch is gathered twice.
     """
     out = np.empty((len(batches.rows), n_outputs), dtype=np.float32)
 
     def run(positions: np.ndarray, x: torch.Tensor) -> None:
-        out[positions] = torch.softmax(network(x).float(), dim=1).cpu().numpy()
+        probabilities = torch.softmax(network(x).float(), dim=1).cpu().numpy()
+        out[positions] = probabilities if refine is None else refine(x, probabilities)
 
     workers = torch.get_num_threads() if batches.device.type == "cpu" else 1
     plan = batches.plan()

@@ -137,13 +137,20 @@ class NetworkBackend:
     def predict_proba(
         self, objects: Objects, rows: np.ndarray, *, batch_size: int | None, second_opinion: SecondOpinion | None
     ) -> np.ndarray:
-        """The network's probabilities, with the second opinion where it is unsure."""
-        probabilities = self.network_proba(objects, rows, batch_size=batch_size)
+        """The network's probabilities, with the second opinion where it is unsure.
+
+        One pass: each batch's unsure objects are measured and blended right after the
+        network (:meth:`OpinionForest.refiner`), on the same inputs.
+        """
         if second_opinion is None or self.opinion is None:
-            return probabilities
-        return second_opinion.apply(
-            probabilities, lambda unsure: self.opinion_proba(objects, rows[unsure], batch_size=batch_size)
-        )
+            return self.network_proba(objects, rows, batch_size=batch_size)
+        with torch.inference_mode():
+            return predict_batches(
+                self.inference_network(),
+                self.batches(objects, rows, batch_size),
+                self.setup.n_classes,
+                refine=self.opinion.refiner(second_opinion),
+            )
 
     @torch.inference_mode()
     def forward_patches(self, patches: torch.Tensor | np.ndarray, *, batch_size: int | None = None) -> np.ndarray:

@@ -19,7 +19,7 @@ import torch
 from .._validation import check_number
 from ..objects.batches import PatchBatches
 from .forest import ForestModel
-from .inference import measure_batches
+from .inference import Refine, measure_batches
 from .measurements import measurement_names, patch_measurements
 
 
@@ -158,6 +158,48 @@ class OpinionForest:
         """The forest's class probabilities of the objects of ``batches``, float32, (n, n_classes)."""
         values = measure_batches(patch_measurements, batches, len(self.feature_names))
         return self.forest.predict_proba(values).astype(np.float32)
+
+    def proba_of_patches(self, patches: torch.Tensor) -> np.ndarray:
+        """The forest's class probabilities of ready-made network inputs, float32, (n, n_classes).
+
+        Parameters
+        ----------
+        patches : torch.Tensor, shape (n, C + 1, *input_shape)
+            As prediction hands them to the network (same dtype: the same measurements as
+            :meth:`proba`).
+        """
+        values = patch_measurements(patches).cpu().numpy().astype(np.float64)
+        return self.forest.predict_proba(values).astype(np.float32)
+
+    def refiner(self, settings: SecondOpinion) -> Refine:
+        """The second opinion as a step of the network's own pass over the patches.
+
+        :func:`~.inference.predict_batches` calls it on each batch after the network: the
+        objects of the batch the network is unsure of are measured on the inputs it just read
+        (nothing gathered or normalised twice, and on every prediction worker) and blended
+        with the forest's probabilities, as :meth:`SecondOpinion.apply` does.
+
+        Parameters
+        ----------
+        settings : SecondOpinion
+
+        Returns
+        -------
+        callable
+            ``refine(x, probabilities)``: x (B, C + 1, *input_shape), probabilities (B, k)
+            float32, changed in place and returned.
+        """
+        self.forest.prepare()  # build the compiled trees once, before the workers share them
+
+        def refine(patches: torch.Tensor, probabilities: np.ndarray) -> np.ndarray:
+            unsure = settings.consulted(probabilities)
+            if len(unsure):
+                index = torch.from_numpy(unsure).to(patches.device)
+                forest = self.proba_of_patches(patches.index_select(0, index))
+                probabilities[unsure] = settings.blend(probabilities[unsure], forest)
+            return probabilities
+
+        return refine
 
     def validation_accuracy(
         self, settings: SecondOpinion, network_val_proba: np.ndarray, val_idx: np.ndarray, y_val: np.ndarray

@@ -201,3 +201,46 @@ def test_grad_cam_explains_the_blended_decision_and_both_opinions_are_shown(blen
         assert opinions(clf, objects, int(objects.labels[sure])) is None
     finally:
         clf.second_opinion = sv.SecondOpinion()
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_one_pass_measures_the_unsure_objects_as_a_separate_pass_does(blended, monkeypatch, threads):
+    """Prediction gathers each patch once; the forest reads the same measurements as before."""
+    from svetlana_nb.models.forest import ForestModel
+    from svetlana_nb.objects.batches import PatchBatches
+
+    objects, _, _, clf, _ = blended
+    network = clf.network_proba(objects)
+    clf.second_opinion = sv.SecondOpinion(below=float(np.median(network.max(1))))  # both cases occur
+    unsure = clf.second_opinion.consulted(network)
+    gathered, measured = [], []
+    gather, predict = PatchBatches.gather, ForestModel.predict_proba
+    monkeypatch.setattr(PatchBatches, "gather", lambda self, b: gathered.append(b.positions) or gather(self, b))
+    monkeypatch.setattr(ForestModel, "predict_proba", lambda self, x: measured.append(x) or predict(self, x))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)  # 3: three workers taking every third batch
+        one_pass = clf.predict_proba(objects, batch_size=7)
+    finally:
+        torch.set_num_threads(before)
+        monkeypatch.undo()
+    # every object gathered once, in one pass
+    np.testing.assert_array_equal(np.sort(np.concatenate(gathered)), np.arange(len(objects)))
+    # the forest read the measurements of exactly the unsure objects, equal to a separate pass's
+    x = torch.from_numpy(clf.patches(objects, unsure)).to(input_dtype(clf.device))
+    separate = patch_measurements(x).numpy().astype(np.float64)
+    fused = np.concatenate(measured)
+    assert fused.shape == separate.shape
+    order = lambda v: v[np.lexsort(v.T[::-1])]  # noqa: E731 - rows in one order, whatever the batches
+    # (float32 sums in another batch order: the standard deviation, a difference of two sums,
+    # keeps about four digits, as it did between the two passes of earlier versions)
+    np.testing.assert_allclose(order(fused), order(separate), rtol=1e-3, atol=1e-5)
+    # and the probabilities are those of the network, then the forest on a separate pass
+    try:
+        two_passes = clf.second_opinion.apply(
+            clf.network_proba(objects), lambda rows: clf.backend.opinion_proba(objects, rows)
+        )
+    finally:
+        clf.second_opinion = sv.SecondOpinion()
+    np.testing.assert_allclose(one_pass, two_passes, atol=1e-6)
+    assert not np.allclose(one_pass[unsure], network[unsure], atol=1e-3)  # the forest did change them
