@@ -110,7 +110,7 @@ def proportion_plot(
     kind = "proportion, 95 % interval" if corrected_any else "raw proportion (no annotations to correct it)"
     ax.set_ylabel(f"{kind} ({unit})")
     ax.set_ylim(0, scale)
-    ax.set_xlabel(by)
+    ax.set_xlabel(by if len(groups) > 1 else "")  # one bar group: its tick names it, "image" twice is noise
     ax.legend(title="class", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title is not None:
         ax.set_title(title)

@@ -71,6 +71,8 @@ def test_a_group_column_and_savefig(table, tmp_path):
     figure.savefig(tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 1000
     assert figure.axes[0].get_xlabel() == "group"
+    one = table[table["image"] == table["image"].iloc[0]]
+    assert proportion_plot(one).axes[0].get_xlabel() == ""  # the tick names the one image already
 
 
 @pytest.mark.parametrize(
