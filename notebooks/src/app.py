@@ -19,6 +19,8 @@
 #    labels (under a minute).
 # 3. **Predict**: open the *Predict* tab. Every nucleus is coloured by its predicted class. Click
 #    one that is wrong, correct it, and train again.
+# 4. **Check**: the *Check* tab shows, for each class, the nuclei the network is surest and least
+#    sure of. Are the unsure ones really hard? Click one to label it, and train again.
 #
 # This page is a notebook served by Voilà: the code is hidden. To run it yourself, open
 # `notebooks/app.ipynb` in Jupyter.
