@@ -11,7 +11,7 @@ Usage (from the repository root)::
     python -m benchmarks.bench_batch                       # 8 images 512 x 512, default model, 2 workers
     python -m benchmarks.bench_batch --model random_forest --workers 2 4
     python -m benchmarks.bench_batch --quick               # 4 small images, forest: a smoke run
-    python -m benchmarks.bench_batch --steady --images 48 --size 2048 --objects 1000 --workers 1 2
+    python -m benchmarks.bench_batch --steady --images 48 --size 2048 --objects 1000 --workers 2
 
 Timings on a shared machine vary with its load: the load average is printed with the table.
 """
@@ -19,9 +19,11 @@ Timings on a shared machine vary with its load: the load average is printed with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,31 @@ def timed(model: Path, root: Path, workers: int | None, out: str, client: Any = 
     return seconds, len(result.done), objects
 
 
+def _header(title: str, args: argparse.Namespace) -> None:
+    print(title)
+    print(
+        f"{args.images} images {args.size} x {args.size} (cells_2d, ~{args.objects} objects each), "
+        f"model {args.model}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
+    )
+
+
+def _prepare(root: Path, args: argparse.Namespace) -> Path:
+    """Write the demo images into ``root`` and train the model on the first: the model file."""
+    demos = write_images(root, args.images, (args.size, args.size), args.objects)
+    return train(demos[0], args.model, root, args.epochs)
+
+
+@contextlib.contextmanager
+def _running_cluster(workers: int) -> Iterator[Client]:
+    """A local cluster of ``workers`` processes already started, the engine imported on each (a user's client)."""
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0", silence_logs=50) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(lambda: __import__("svetlana_nb.batch._task"))
+        yield client
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print one table row per way of running the batch."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -86,20 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="issue 18's measure: each way also on a one-image folder; per-image steady time and start-up",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="--steady: rounds in which the ways take turns")
     args = parser.parse_args(argv)
     if args.quick:
         args.images, args.size, args.objects, args.model = 4, 192, 30, "random_forest"
     if args.steady:
         return steady(args)
-    print("BATCH: svetlana_nb.batch.predict_many, one process against a local Dask cluster (start-up included)")
-    print(
-        f"{args.images} images {args.size} x {args.size} (cells_2d, ~{args.objects} objects each), "
-        f"model {args.model}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
-    )
+    _header("BATCH: svetlana_nb.batch.predict_many, one process against a local Dask cluster (start-up included)", args)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        demos = write_images(root, args.images, (args.size, args.size), args.objects)
-        model = train(demos[0], args.model, root, args.epochs)
+        model = _prepare(root, args)
         print("| run | seconds | images/s | objects/s |")
         print("|---|---|---|---|")
         for workers in [None, *args.workers]:
@@ -107,17 +130,21 @@ def main(argv: list[str] | None = None) -> int:
             name = "1 process (no Dask)" if workers is None else f"--workers {workers}"
             print(f"| {name} | {seconds:.2f} | {images / seconds:.2f} | {objects / seconds:.0f} |", flush=True)
         for workers in [] if args.quick else args.workers:  # a cluster already running: no start-up
-            with (
-                LocalCluster(
-                    n_workers=workers, threads_per_worker=1, dashboard_address=":0", silence_logs=40
-                ) as cluster,
-                Client(cluster) as client,
-            ):
-                client.run(lambda: __import__("svetlana_nb.batch._task"))  # workers import the engine first
+            with _running_cluster(workers) as client:
                 seconds, images, objects = timed(model, root, None, f"warm_{workers}", client)
             name = f"{workers} workers, cluster already running"
             print(f"| {name} | {seconds:.2f} | {images / seconds:.2f} | {objects / seconds:.0f} |", flush=True)
     return 0
+
+
+def _subset(root: Path, name: str, n: int) -> Path:
+    """A folder ``root/name`` with the first ``n`` image/mask pairs of ``root``."""
+    folder = root / name
+    for kind in ("images", "masks"):
+        (folder / kind).mkdir(parents=True)
+        for path in sorted((root / kind).iterdir())[:n]:
+            (folder / kind / path.name).write_bytes(path.read_bytes())
+    return folder
 
 
 def steady(args: argparse.Namespace) -> int:
@@ -125,42 +152,62 @@ def steady(args: argparse.Namespace) -> int:
 
     The steady time per image is ``(T(N images) - T(1 image)) / (N - 1)``: start-up (a cluster's
     processes, their imports, the model's loading) cancels out. Start-up is ``T(1) - steady``.
+    ``--workers 1`` is the in-process loop (the default); "Dask, 1 worker" runs the same work on
+    a one-process cluster already started, which isolates the Dask path's overhead per image.
+    The ways take turns in ``--rounds`` rounds, so that a change in the machine's load falls on
+    all of them; the ratios are per round, then their median and range.
     """
-    print("BATCH, steady state: svetlana_nb.batch.predict_many on N images and on 1 image")
-    print(
-        f"{args.images} images {args.size} x {args.size} (cells_2d, ~{args.objects} objects each), "
-        f"model {args.model}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
-    )
+    _header("BATCH, steady state: svetlana_nb.batch.predict_many on N images and on 1 image", args)
+    in_process, dask_one = "--workers 1 (in process, no Dask)", "Dask, 1 worker (cluster already running)"
+    clusters = [w for w in args.workers if w > 1]
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        demos = write_images(root, args.images, (args.size, args.size), args.objects)
-        model = train(demos[0], args.model, root, args.epochs)
-        one = root / "one"
-        (one / "images").mkdir(parents=True)
-        (one / "masks").mkdir()
-        for kind in ("images", "masks"):
-            (one / kind / "cells_00.tif").write_bytes((root / kind / "cells_00.tif").read_bytes())
-        ways: dict[str, int | None] = {"1 process (no Dask)": None, **{f"--workers {w}": w for w in args.workers}}
-        per_image: dict[str, float] = {}
+        model = _prepare(root, args)
+        one, few = _subset(root, "one", 1), _subset(root, "few", max(args.workers))
+        rows: dict[str, list[tuple[float, float, float]]] = {}  # way -> per round (T(1), T(N), steady)
+        n_objects = 0
+
+        def measure(name: str, workers: int | None, client: Any = None) -> None:
+            nonlocal n_objects
+            out = f"out_{len(rows)}_{sum(map(len, rows.values()))}"
+            t_one, _, _ = timed(model, one, workers, out, client)
+            t_all, images, n_objects = timed(model, root, workers, out, client)
+            rows.setdefault(name, []).append((t_one, t_all, (t_all - t_one) / (images - 1)))
+
+        def warm(workers: int) -> Iterator[Client]:
+            """A running cluster that has already predicted an image on each worker (the model loaded there)."""
+            with _running_cluster(workers) as client:
+                timed(model, few, None, f"warm_up_{len(rows)}", client)
+                yield client
+
+        for _ in range(args.rounds):
+            measure(in_process, None)
+            for workers in clusters:
+                measure(f"--workers {workers}", workers)
+                with contextlib.contextmanager(warm)(workers) as client:
+                    measure(f"{workers} workers, cluster already running", None, client)
+            with contextlib.contextmanager(warm)(1) as client:
+                measure(dask_one, None, client)
+        print(f"{args.rounds} rounds, the ways in turn; medians over rounds")
         print("| run | T(1 image) s | T(N) s | steady s/image | objects/s (steady) | start-up s |")
         print("|---|---|---|---|---|---|")
-        for name, workers in ways.items():
-            t_one, _, _ = timed(model, one, workers, f"out_{workers or 0}")
-            t_all, images, objects = timed(model, root, workers, f"out_{workers or 0}")
-            per_image[name] = (t_all - t_one) / (images - 1)
-            rate = objects / images / per_image[name]
-            print(
-                f"| {name} | {t_one:.2f} | {t_all:.2f} | {per_image[name]:.3f} | {rate:.0f} | "
-                f"{t_one - per_image[name]:.2f} |",
-                flush=True,
-            )
-        base = per_image["1 process (no Dask)"]
-        for name, value in per_image.items():
-            print(f"{name}: steady time per image {value / base:.2f}x the in-process loop's")
-        if len(args.workers) >= 2:
-            first, last = args.workers[0], args.workers[-1]
-            ratio = per_image[f"--workers {first}"] / per_image[f"--workers {last}"]
-            print(f"steady-state speed-up of --workers {last} over --workers {first}: {ratio:.2f}x")
+        per_image = {name: float(np.median([r[2] for r in runs])) for name, runs in rows.items()}
+        for name, runs in rows.items():
+            t_one, t_all = float(np.median([r[0] for r in runs])), float(np.median([r[1] for r in runs]))
+            rate = n_objects / args.images / per_image[name]
+            start_up = float(np.median([r[0] - r[2] for r in runs]))
+            print(f"| {name} | {t_one:.2f} | {t_all:.2f} | {per_image[name]:.3f} | {rate:.0f} | {start_up:.2f} |")
+
+        def ratios(numerator: str, denominator: str) -> str:
+            each = [a[2] / b[2] for a, b in zip(rows[numerator], rows[denominator])]
+            return f"median {np.median(each):.2f}x (rounds: {', '.join(f'{x:.2f}' for x in each)})"
+
+        for workers in clusters:
+            speed_up = ratios(in_process, f"--workers {workers}")
+            print(f"steady-state speed-up of --workers {workers} over --workers 1: {speed_up}")
+            speed_up = ratios(in_process, f"{workers} workers, cluster already running")
+            print(f"the same, {workers} workers already running (no start-up to subtract): {speed_up}")
+        print(f"Dask path (1 worker) against the in-process loop, time per image: {ratios(dask_one, in_process)}")
     print(f"scheduler overhead per task (2 workers already running, 2000 no-op tasks): {task_overhead() * 1e3:.2f} ms")
     return 0
 

@@ -14,6 +14,7 @@ from helpers import annotate, grid_scene
 
 import svetlana_nb as sv
 from svetlana_nb import cli
+from svetlana_nb.batch import _outputs as _outputs_module
 from svetlana_nb.batch import _run, _task, predict_many
 
 NAMES = ("a", "b", "c", "d", "e", "f")
@@ -96,9 +97,9 @@ def test_resume_after_an_interruption_predicts_only_the_rest_and_equals_a_clean_
         if len(calls) == 2:
             raise KeyboardInterrupt
         calls.append(job.name)
-        return _task.predict_one(model, job)
+        return _outputs_module.predict_and_write(model, job)
 
-    monkeypatch.setattr(_run, "predict_one", interrupted)
+    monkeypatch.setattr(_run, "predict_and_write", interrupted)
     with pytest.raises(KeyboardInterrupt):
         predict_many(model_path, inputs / "images", inputs / "masks", tmp_path, progress=False)
     monkeypatch.undo()
@@ -267,3 +268,29 @@ def test_importing_the_package_and_its_command_line_does_not_import_dask():
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+def test_an_image_is_written_where_it_is_predicted_and_only_names_come_back(model_path, inputs, clean_run, tmp_path):
+    import pickle
+
+    blob = _task.model_blob(model_path)
+    job = _task.Job(inputs / "images" / "a.tif", inputs / "masks" / "a.tif", out=tmp_path)
+    outcome = _outputs_module.predict_and_write(blob, job)
+    assert outcome.reason is None
+    assert outcome.classes is None and outcome.table is None  # no class image travels to the client
+    assert outcome.written == ["a_classes.tif", "a_classes_key.csv", "a_objects.csv"]
+    assert {name: (tmp_path / name).read_bytes() for name in outcome.written} == {
+        name: (clean_run / name).read_bytes() for name in outcome.written
+    }
+    assert outcome.n_objects == len((clean_run / "a_objects.csv").read_text().splitlines()) - 1 > 0
+    assert len(pickle.dumps(outcome)) < 2_000
+
+
+def test_an_image_whose_files_cannot_be_written_fails_by_name_and_leaves_no_part(model_path, inputs, tmp_path):
+    (tmp_path / "b_objects.csv").mkdir()  # the table cannot replace a folder: the write fails after the class image
+    (tmp_path / "b_objects.csv" / "keep").write_text("x")
+    job = _task.Job(inputs / "images" / "b.tif", inputs / "masks" / "b.tif", out=tmp_path)
+    outcome = _outputs_module.predict_and_write(_task.model_blob(model_path), job)
+    assert outcome.reason is not None and "b.tif" in outcome.reason
+    assert not (tmp_path / "b_classes.tif").exists() and not (tmp_path / "b_classes_key.csv").exists()
+    assert (tmp_path / "b_objects.csv" / "keep").read_text() == "x"  # a folder that is not ours is left alone

@@ -13,7 +13,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,10 @@ import pandas as pd
 from .._files import atomic_path, atomic_write_text
 from ..prediction.export import TABLE_NAME, key_table
 from ..prediction.prediction import image_stem
-from ._task import Outcome
+from ._task import IMAGE_ERRORS, Job, ModelBlob, Outcome, failure, predict_one
+
+if TYPE_CHECKING:
+    from ..models import Classifier
 
 MANIFEST_NAME = "manifest.json"
 SUMMARY_NAME = "summary.csv"
@@ -57,10 +60,38 @@ def remove_image_outputs(name: str, folder: Path) -> None:
     """Delete the files an earlier run wrote for ``name`` (it failed this time)."""
     for file_name in output_names(name) + output_names(name, lazy=True)[:1]:
         path = folder / file_name
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
+        if path.is_dir():  # only a class image written as zarr is ours to remove; another folder is left
+            if file_name.endswith(".zarr"):
+                shutil.rmtree(path, ignore_errors=True)
+            continue
         with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
             path.unlink()
+
+
+def predict_and_write(model: Classifier | ModelBlob, job: Job) -> Outcome:
+    """Classify one image and write its files into ``job.out``; return the outcome without its arrays.
+
+    Runs where the image is predicted (this process or a Dask worker), so on a cluster the
+    workers compress and write their images' files in parallel and send back only the file
+    names and the object count, not a class image of megabytes for the client to write.
+    A failure to write is the image's failure, its partial files removed.
+    """
+    assert job.out is not None, "a batch job names its output folder"
+    outcome = predict_one(model, job)
+    if outcome.reason is not None:
+        return outcome
+    try:
+        written = write_image_outputs(outcome, job.out)
+    except IMAGE_ERRORS as error:
+        remove_image_outputs(job.name, job.out)
+        return failure(job, error)
+    return Outcome(
+        outcome.name,
+        class_names=outcome.class_names,
+        classes_store=outcome.classes_store,
+        written=written,
+        objects=outcome.n_objects,
+    )
 
 
 def _file_record(path: Path) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._outputs import Manifest, out_folder, remove_image_outputs, write_combined, write_image_outputs
-from ._task import Job, Outcome, classifier, failure, model_blob, predict_one, share_cores
+from ._outputs import Manifest, out_folder, predict_and_write, remove_image_outputs, write_combined
+from ._task import Job, Outcome, classifier, failure, model_blob, share_cores
 
 if TYPE_CHECKING:
     from ..models import Classifier
@@ -117,7 +117,7 @@ def _distributed(client: Any, blob: Any, jobs: Sequence[Job], report: Any) -> It
     model = client.scatter(blob, broadcast=True)
     token = hashlib.sha256(f"{time.time_ns()}-{os.getpid()}".encode()).hexdigest()[:12]
     futures = {
-        client.submit(predict_one, model, job, key=f"svnb-predict-{token}-{i}", pure=False, retries=0): job
+        client.submit(predict_and_write, model, job, key=f"svnb-predict-{token}-{i}", pure=False, retries=0): job
         for i, job in enumerate(jobs)
     }
     try:
@@ -167,7 +167,8 @@ def predict_many(
         Images done by an earlier run with the same model and settings are not predicted again.
     client : distributed.Client, optional
         Run on this Dask cluster (the client is left open). The model is sent once to every
-        worker; the workers read the images themselves, so they must see the same paths.
+        worker; the workers read the images and write their files themselves, so they must see
+        the same paths (``out`` too).
     workers : int, optional
         Without ``client``: above 1, a local Dask cluster of that many worker processes, closed
         at the end. None or 1 (and no client): in this process, without Dask.
@@ -258,11 +259,11 @@ def predict_many(
             active = stack.enter_context(_cluster(client, workers))
             outcomes: Iterator[Outcome] = _distributed(active, blob, jobs, print if show else lambda _: None)
         else:
-            outcomes = (predict_one(clf, job) for job in jobs)
+            outcomes = (predict_and_write(clf, job) for job in jobs)
         for outcome in outcomes:
             image, mask = by_name[outcome.name]
             if outcome.reason is None:
-                outputs = write_image_outputs(outcome, out)
+                outputs = list(outcome.written or [])
                 result.predicted.append(outcome.name)
                 n_objects += outcome.n_objects
             else:

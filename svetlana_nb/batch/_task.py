@@ -86,13 +86,16 @@ def classifier(blob: ModelBlob, device: str, network_alone: bool) -> Classifier:
 
 
 def share_cores(workers_on_host: dict[str, int], dask_worker: Any = None) -> int:
-    """Give torch this worker's share of the machine's cores; return the thread count set.
+    """Give torch this worker's share of the machine's cores, and fast large allocations; return the threads set.
 
     Run on every worker with ``client.run``; ``workers_on_host`` maps each worker's address
     to the number of workers on its machine.
     """
     import torch
 
+    from ._malloc import restore_malloc_thresholds
+
+    restore_malloc_thresholds()  # a Dask nanny's MALLOC_TRIM_THRESHOLD_ doubles each image's CPU time
     address = getattr(dask_worker, "address", None)
     threads = max(1, (os.cpu_count() or 1) // max(1, workers_on_host.get(str(address), 1)))
     torch.set_num_threads(threads)
@@ -138,11 +141,15 @@ class Outcome:
     class_names: list[str] = field(default_factory=list)
     #: An image read lazily: its class image, already written as a zarr store in the output folder.
     classes_store: Path | None = None
+    #: The files written for it in the output folder, once written (then ``classes`` and ``table``
+    #: are dropped: a worker that wrote its image's files sends back this light outcome only).
+    written: list[str] | None = None
+    objects: int = 0
 
     @property
     def n_objects(self) -> int:
         """Objects classified (0 for a failure)."""
-        return 0 if self.table is None else len(self.table)
+        return self.objects if self.table is None else len(self.table)
 
 
 def failure(job: Job, error: BaseException) -> Outcome:
