@@ -135,6 +135,13 @@ class Annotations(Resegmentation):
             raise KeyError(f"key: object {norm} is not annotated")
         self._apply(norm, self._labels[norm], None)
 
+    def assign(self, key: Key, class_name: str | None) -> None:
+        """Give ``class_name`` to ``key``, or with None forget its class if it has one (a correction's two cases)."""
+        if class_name is not None:
+            self.add(key, class_name)
+        elif key in self:
+            self.remove(key)
+
     def clear(self) -> None:
         """Remove every annotation (each removal can be undone)."""
         for key in list(self._labels):

@@ -296,11 +296,7 @@ class QCGallery(widgets.VBox):
         """Annotate the selected object as ``class_name`` (None removes its annotation)."""
         if self.selected is None:
             raise ValueError("class_name: select an object first (click a thumbnail)")
-        if class_name is None:
-            if self.selected in self.annotations:
-                self.annotations.remove(self.selected)
-        else:
-            self.annotations.add(self.selected, class_name)
+        self.annotations.assign(self.selected, class_name)
 
     def save_sheet(self, path: str | os.PathLike | None = None, *, size: int = 64, columns: int = 8) -> Path:
         """Write the selection as a contact sheet (PNG or PDF by the suffix); default path: the text box."""

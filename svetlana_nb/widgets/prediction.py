@@ -342,11 +342,7 @@ class PredictionViewer(widgets.VBox):
             raise ValueError("correct: select an object first (click it)")
         if self.annotations is None:
             raise ValueError("correct: this viewer has no annotations to write into (pass annotations=)")
-        if class_name is None:
-            if self.selected in self.annotations:
-                self.annotations.remove(self.selected)
-        else:
-            self.annotations.add(self.selected, class_name)
+        self.annotations.assign(self.selected, class_name)
 
     # -- export --------------------------------------------------------------------------------
     def _build_export(self) -> None:

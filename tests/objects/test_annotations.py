@@ -34,6 +34,17 @@ def test_add_undo_redo_remove(objects):
     assert not ann.can_redo  # a new change clears the redo stack
 
 
+def test_assign_gives_a_class_or_forgets_it_without_error(objects):
+    ann = sv.Annotations(objects, ["a", "b"])
+    first = int(objects.labels[0])
+    ann.assign(first, "b")
+    assert ann[first] == "b"
+    ann.assign(first, None)
+    assert first not in ann
+    ann.assign(first, None)  # nothing to forget: no error, nothing to undo
+    assert ann.undo() == ("image", first) and ann[first] == "b"
+
+
 def test_errors(objects):
     ann = sv.Annotations(objects, ["a", "b"])
     with pytest.raises(ValueError, match="unknown class 'z'"):
