@@ -134,7 +134,7 @@ class DisplayControls(widgets.VBox):
         for c, slider in enumerate(self.sliders):
             key = (self._image, c)
             if key not in self._ranges:
-                self._ranges[key] = _value_range(self.objects.images[self._image], c)
+                self._ranges[key] = _value_range(self.objects.preview(self._image), c)
             lo, hi = self._ranges[key]
             current = self._limits[self._image, c]
             lo, hi = min(lo, current[0]), max(hi, current[1])

@@ -1,0 +1,169 @@
+"""Pixels of a lazy image read per object window: patches in batches, crops, measurements.
+
+A batch of patches is read as few windows as it needs: its objects are grouped by cell (a
+square of a few patches), and each group's patches are cut from one read of the window they
+span (:func:`read_patches`). The batches of :class:`~svetlana_nb.objects.batches.PatchBatches`
+are planned over spatially sorted objects (:func:`spatial_order`), so a batch's objects are
+neighbours and its reads few. Measurements (:func:`measure_lazy`) read, per block, the window of
+the objects whose centre it holds, as :func:`svetlana_nb.batch.predict_large` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import features as _features
+from .lazy import LazyPair
+from .pixels import gather
+
+#: Side (pixels) of the cells that group a batch's objects into one read, in patch sides.
+CELL_PATCHES = 4
+
+
+def spatial_order(centres: np.ndarray, cell: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Rows sorted by the cell holding their centre (C order of the cell grid), stable.
+
+    Parameters
+    ----------
+    centres : numpy.ndarray of int, shape (n, ndim)
+    cell : sequence of int, length ndim
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n,)
+    """
+    if len(centres) == 0:
+        return np.zeros(0, np.int64)
+    index = np.maximum(centres, 0) // np.asarray(cell, np.int64)
+    key = np.ravel_multi_index(tuple(index.T), tuple(int(m) + 1 for m in index.max(axis=0)))
+    return np.argsort(key, kind="stable").astype(np.int64)
+
+
+def _groups(corners: np.ndarray, cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``corners`` grouped by cell: the order, and the start of each group (with the end)."""
+    index = np.floor_divide(corners, cell)
+    index -= index.min(axis=0)
+    key = np.ravel_multi_index(tuple(index.T), tuple(int(m) + 1 for m in index.max(axis=0)))
+    order = np.argsort(key, kind="stable")
+    _, first = np.unique(key[order], return_index=True)
+    return order, np.append(first, len(order))
+
+
+def read_patches(
+    pair: LazyPair, corners: np.ndarray, shape: Sequence[int], *, read_image: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Raw patches of ``shape`` at ``corners`` of a lazy image, read one window per group of neighbours.
+
+    Parameters
+    ----------
+    pair : LazyPair
+    corners : numpy.ndarray of int, shape (m, ndim)
+        First pixel of each patch (may be negative or run past the image).
+    shape : sequence of int, length ndim
+    read_image : bool
+        Read the image too (else only the mask; ``image`` is None).
+
+    Returns
+    -------
+    image : numpy.ndarray, shape (m, *shape, C), or None
+        Raw pixels (edge values outside the image: mask them with ``valid``).
+    mask : numpy.ndarray of int, shape (m, *shape)
+    valid : numpy.ndarray of bool, shape (m, *shape)
+        Pixels inside the image.
+    """
+    corners = np.asarray(corners, dtype=np.int64)
+    shape_arr = np.asarray(shape, dtype=np.int64)
+    extent = np.asarray(pair.shape, dtype=np.int64)
+    m = len(corners)
+    dtype = np.uint8 if np.dtype(pair.image.dtype) == bool else pair.image.dtype
+    image = np.zeros((m, *shape, pair.n_channels), dtype=dtype) if read_image else None
+    mask = np.zeros((m, *shape), dtype=np.int64 if pair.mask_dtype == np.uint64 else pair.mask_dtype)
+    valid = np.zeros((m, *shape), dtype=bool)
+    if m == 0:
+        return image, mask, valid
+    order, bounds = _groups(corners, shape_arr * CELL_PATCHES)
+    for g in range(len(bounds) - 1):
+        members = order[bounds[g] : bounds[g + 1]]
+        starts = corners[members]
+        lo = np.clip(starts.min(axis=0), 0, extent)
+        hi = np.clip(starts.max(axis=0) + shape_arr, 0, extent)
+        if np.any(hi <= lo):  # every patch of the group lies outside the image
+            continue
+        pixels, labels = pair.read(lo, hi) if read_image else (None, pair.read(lo, hi)[1])
+        local = starts - lo
+        crops, inside = gather(labels, local, tuple(int(s) for s in shape))
+        mask[members], valid[members] = crops, inside
+        if image is not None and pixels is not None:
+            image[members] = gather(pixels, local, tuple(int(s) for s in shape))[0]
+    return image, mask, valid
+
+
+def crop_lazy(
+    pair: LazyPair, centre: Sequence[int], label: int, shape: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """As :func:`~svetlana_nb.objects.pixels.crop_one`, reading only the crop's window.
+
+    Returns
+    -------
+    image_crop : numpy.ndarray, shape (*shape, C)
+        Zero outside the image.
+    object_mask : numpy.ndarray of bool, shape (*shape)
+    origin : tuple of int
+    """
+    start = np.asarray(centre, dtype=np.int64)[None] - np.asarray(shape, dtype=np.int64) // 2
+    image, mask, valid = read_patches(pair, start, shape)
+    assert image is not None
+    crops = np.where(valid[..., None], image, 0)[0]
+    return crops, ((mask == label) & valid)[0], tuple(int(s) for s in start[0])
+
+
+def label_crop_lazy(pair: LazyPair, origin: Sequence[int], shape: Sequence[int]) -> np.ndarray:
+    """The mask's ids in ``shape`` from ``origin`` (0 outside the image), as ``display.crop_padded``."""
+    _, mask, valid = read_patches(pair, np.asarray(origin, np.int64)[None], shape, read_image=False)
+    return np.where(valid, mask, 0)[0]
+
+
+def measure_lazy(
+    pair: LazyPair, labels: np.ndarray, bbox: np.ndarray, *, block: tuple[int, ...]
+) -> dict[str, np.ndarray]:
+    """:func:`~svetlana_nb.objects.features.measure_objects` of a lazy image, one block's objects at a time.
+
+    Each object is measured in the window of the boxes of the objects whose centre lies in its
+    block (so wholly); centroids come out in image coordinates, equal to the in-memory ones.
+
+    Parameters
+    ----------
+    pair : LazyPair
+    labels : numpy.ndarray, shape (n,)
+        Sorted ids of every object.
+    bbox : numpy.ndarray, shape (n, 2 * ndim)
+    block : tuple of int
+
+    Returns
+    -------
+    dict of str to numpy.ndarray, each shape (n,)
+    """
+    nd = pair.spatial_ndim
+    centres = (bbox[:, :nd] + bbox[:, nd:]) // 2
+    counts = [-(-s // b) for s, b in zip(pair.shape, block)]
+    cell = centres // np.asarray(block, dtype=np.int64)
+    owner = np.ravel_multi_index(tuple(cell.T), counts)
+    order = np.argsort(owner, kind="stable")
+    _, first = np.unique(owner[order], return_index=True)
+    bounds = np.append(first, len(order))
+    columns: dict[str, np.ndarray] = {}
+    for k in range(len(first)):
+        rows = np.sort(order[bounds[k] : bounds[k + 1]])
+        lo, hi = bbox[rows, :nd].min(axis=0), bbox[rows, nd:].max(axis=0)
+        image, mask = pair.read(lo, hi)
+        top = int(labels[rows].max())
+        if int(mask.max()) > top:
+            mask = np.where(mask > top, 0, mask)
+        part = _features.measure_objects(image, mask, labels[rows], bbox[rows], origin=lo)
+        for name, values in part.items():
+            if name not in columns:
+                columns[name] = np.zeros(len(labels), dtype=values.dtype)
+            columns[name][rows] = values
+    return columns
