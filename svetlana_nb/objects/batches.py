@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .lazy_reads import CELL_PATCHES, read_patches, spatial_order
+from .lazy_reads import read_cell, read_patches, spatial_order
 from .objects import Objects
 from .patch_spec import PatchSpec
 from .pixels import gather, window_view
@@ -140,8 +140,9 @@ class PatchBatches:
     def _plan_lazy(self, image: int, starts: np.ndarray) -> list[PatchBatch]:
         """Batches of the objects of a lazy image, neighbours together (few window reads per batch)."""
         positions = np.flatnonzero(self.objects.image_index[self.rows] == image)
-        cell = np.asarray(self.shape, dtype=np.int64) * CELL_PATCHES
-        positions = positions[spatial_order(starts[positions], cell)]
+        entry = self.objects.lazy_entry(image)
+        assert entry is not None
+        positions = positions[spatial_order(starts[positions], read_cell(entry.pair, self.shape))]
         return [
             PatchBatch(positions[b : b + self.batch_size], image, False)
             for b in range(0, len(positions), self.batch_size)

@@ -18,8 +18,27 @@ from . import features as _features
 from .lazy import LazyPair
 from .pixels import gather
 
-#: Side (pixels) of the cells that group a batch's objects into one read, in patch sides.
+#: Smallest side of the cells that group a batch's objects into one read, in patch sides.
 CELL_PATCHES = 4
+#: Largest side (pixels) of a cell, whatever the stored chunks.
+CELL_MAX = 2048
+
+
+def read_cell(pair: LazyPair, shape: Sequence[int]) -> np.ndarray:
+    """Side per axis of the cells grouping objects into one read: the stored chunks, within bounds.
+
+    A chunk is decoded whole whatever part of it is read, so objects of one chunk are read
+    together: at least ``CELL_PATCHES`` patches, at most :data:`CELL_MAX` pixels a side.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (ndim,)
+    """
+    least = np.asarray(shape, dtype=np.int64) * CELL_PATCHES
+    chunks = pair.storage_chunks()
+    if chunks is None:
+        return least
+    return np.maximum(least, np.minimum(np.asarray(chunks, dtype=np.int64), CELL_MAX))
 
 
 def spatial_order(centres: np.ndarray, cell: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -83,7 +102,7 @@ def read_patches(
     valid = np.zeros((m, *shape), dtype=bool)
     if m == 0:
         return image, mask, valid
-    order, bounds = _groups(corners, shape_arr * CELL_PATCHES)
+    order, bounds = _groups(corners, read_cell(pair, shape))
     for g in range(len(bounds) - 1):
         members = order[bounds[g] : bounds[g + 1]]
         starts = corners[members]

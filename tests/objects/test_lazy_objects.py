@@ -194,3 +194,17 @@ def test_bad_lazy_inputs_are_refused_naming_the_input(scene, stores, tmp_path):
     (tmp_path / "empty.zarr").mkdir()
     with pytest.raises(ValueError, match="image: .*empty.zarr.* is not a readable zarr store"):
         sv.Objects(tmp_path / "empty.zarr", stores[1])
+
+
+def test_a_tiled_tiff_is_read_tile_by_tile_and_a_small_tiff_path_in_memory(scene, tmp_path):
+    import tifffile
+
+    image, mask, _ = scene
+    tifffile.imwrite(tmp_path / "scene.tif", image, tile=(64, 64))
+    tifffile.imwrite(tmp_path / "masks.tif", mask, tile=(64, 64))
+    memory = sv.Objects(image, mask)
+    tiles = zarr.open(tifffile.imread(tmp_path / "scene.tif", aszarr=True), mode="r")
+    lazy = sv.Objects(tiles, tmp_path / "masks.tif")  # a small TIFF path: read into memory
+    assert lazy.is_lazy and not sv.Objects(tmp_path / "scene.tif", tmp_path / "masks.tif").is_lazy
+    np.testing.assert_array_equal(lazy.bbox, memory.bbox)
+    np.testing.assert_array_equal(patches(lazy), patches(memory))
