@@ -208,3 +208,34 @@ def test_a_tiled_tiff_is_read_tile_by_tile_and_a_small_tiff_path_in_memory(scene
     assert lazy.is_lazy and not sv.Objects(tmp_path / "scene.tif", tmp_path / "masks.tif").is_lazy
     np.testing.assert_array_equal(lazy.bbox, memory.bbox)
     np.testing.assert_array_equal(patches(lazy), patches(memory))
+
+
+def test_a_channel_first_ome_zarr_overview_reads_its_level_channel_last(tmp_path):
+    image, mask, _ = grid_scene(size=120, channels=2, seed=6)
+    group = zarr.open_group(str(tmp_path / "two.ome.zarr"), mode="w")
+    datasets = []
+    for k, factor in enumerate((1, 2, 4)):
+        level = np.ascontiguousarray(np.moveaxis(image, -1, 0)[:, ::factor, ::factor])
+        group.create_array(str(k), data=level, chunks=(1, 32, 32))
+        datasets.append(
+            {"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": [1, factor, factor]}]}
+        )
+    axes = [{"name": "c", "type": "channel"}, {"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
+    objects = sv.Objects(tmp_path / "two.ome.zarr", mask)
+    assert objects.n_channels == 2
+    assert [level.factors for level in objects.lazy_entry(0).pyramid.image_levels] == [(1, 1), (2, 2), (4, 4)]
+    zarr.open_array(tmp_path / "two.ome.zarr" / "0", mode="r+")[:] = -1.0  # level 0 spoiled
+    ys = xs = np.arange(0, 120, 4)
+    np.testing.assert_array_equal(objects.sample_image(0, ys, xs), image[::4, ::4])
+
+
+def test_lazy_and_in_memory_images_mix_in_one_objects(scene, stores):
+    image, mask, _ = scene
+    memory = sv.Objects([image, image[:120]], [mask, mask[:120]], name=["big", "small"])
+    mixed = sv.Objects([stores[0], image[:120]], [stores[1], mask[:120]], name=["big", "small"])
+    assert mixed.is_lazy and mixed.lazy_entry("small") is None
+    assert mixed.keys == memory.keys
+    np.testing.assert_array_equal(mixed.area, memory.area)
+    np.testing.assert_array_equal(patches(mixed), patches(memory))
+    np.testing.assert_allclose(mixed.channel_ranges(), memory.channel_ranges())

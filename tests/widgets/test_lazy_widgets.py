@@ -94,6 +94,7 @@ def test_the_viewer_opens_and_selects_on_a_lazy_prediction(scene, stores):
     row = 10
     assert viewer.click_image(*(lazy.centres[row] + 0.5)) == lazy.key(row)
     assert f"{100 * prediction.probabilities[row].max():.1f}%" in viewer.panel.probabilities.value
+    assert viewer.errors.errors == []  # the crop and its explanation read per object window
     overlay = decode_image(viewer.overview.painter._last[1][0])
     assert overlay[..., 3].any()
 
