@@ -63,16 +63,19 @@ class LazyEntry:
                 self.ranges[normalization] = scan(self.pair, self.block, normalization).ranges
         return self.ranges[normalization]
 
-    def painted(self, lut: np.ndarray) -> Any:
-        """The mask with each id replaced by ``lut[id]``, as a lazy dask array (chunks: the blocks).
+    def painted(self, labels: np.ndarray, values: np.ndarray) -> Any:
+        """The mask with each object's id replaced by its value (0 elsewhere), as a lazy dask array.
 
         Parameters
         ----------
-        lut : numpy.ndarray, shape (largest id + 1,)
+        labels : numpy.ndarray, shape (n,)
+            Sorted ids of the objects.
+        values : numpy.ndarray, shape (n,)
+            Value of each (its dtype is the result's).
 
         Returns
         -------
-        dask.array.Array, shape (*spatial), ``lut``'s dtype
+        dask.array.Array, shape (*spatial), ``values``' dtype
             Computed block by block only when read (``.compute()``, slicing, ``to_zarr``).
         """
         import dask.array as da
@@ -80,7 +83,14 @@ class LazyEntry:
         mask = self.pair.mask
         if not isinstance(mask, da.Array):
             mask = da.from_array(mask, chunks=self.block, asarray=True)
-        return mask.map_blocks(lambda ids: lut[ids], dtype=lut.dtype)
+        zero = np.zeros(1, dtype=values.dtype)
+        table = np.concatenate([zero, values])  # position 0: not an object
+
+        def paint(ids: np.ndarray) -> np.ndarray:
+            where = np.clip(np.searchsorted(labels, ids), 0, len(labels) - 1)
+            return table[np.where(labels[where] == ids, where + 1, 0)]
+
+        return mask.map_blocks(paint, dtype=values.dtype)
 
 
 def open_lazy(

@@ -177,10 +177,11 @@ def measure_lazy(
         rows = np.sort(order[bounds[k] : bounds[k + 1]])
         lo, hi = bbox[rows, :nd].min(axis=0), bbox[rows, nd:].max(axis=0)
         image, mask = pair.read(lo, hi)
-        top = int(labels[rows].max())
-        if int(mask.max()) > top:
-            mask = np.where(mask > top, 0, mask)
-        part = _features.measure_objects(image, mask, labels[rows], bbox[rows], origin=lo)
+        ids = labels[rows]
+        # ids renumbered 1..m in the window (others: background), so the tables stay small whatever the ids
+        where = np.clip(np.searchsorted(ids, mask), 0, len(ids) - 1)
+        compact = np.where(ids[where] == mask, where + 1, 0)
+        part = _features.measure_objects(image, compact, np.arange(1, len(ids) + 1), bbox[rows], origin=lo)
         for name, values in part.items():
             if name not in columns:
                 columns[name] = np.zeros(len(labels), dtype=values.dtype)

@@ -232,11 +232,11 @@ class Prediction:
     def _per_pixel(self, values: np.ndarray, image: int | str, dtype) -> np.ndarray:
         i = self.objects.image_number(image)
         rows = self.objects.rows_of_image(i)
+        entry = self.objects.lazy_entry(i)
+        if entry is not None:  # ids kept as given (maybe huge): looked up, no table up to the largest
+            return entry.painted(self.objects.labels[rows], np.asarray(values[rows], dtype=dtype))
         lut = np.zeros(int(self.objects.labels[rows].max()) + 1, dtype=dtype)
         lut[self.objects.labels[rows]] = values[rows]
-        entry = self.objects.lazy_entry(i)
-        if entry is not None:
-            return entry.painted(lut)
         return lut[self.objects.masks[i]]
 
     def _refuse_lazy(self, image: int | str, what: str) -> None:

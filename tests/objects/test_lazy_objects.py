@@ -239,3 +239,15 @@ def test_lazy_and_in_memory_images_mix_in_one_objects(scene, stores):
     np.testing.assert_array_equal(mixed.area, memory.area)
     np.testing.assert_array_equal(patches(mixed), patches(memory))
     np.testing.assert_allclose(mixed.channel_ranges(), memory.channel_ranges())
+
+
+def test_huge_sparse_lazy_ids_are_kept_and_measured_without_huge_tables(scene):
+    image, mask, _ = scene
+    huge = np.where(mask > 0, mask.astype(np.int64) * 10**9, 0)  # ids up to 1.9e11: tables to the largest won't fit
+    memory = sv.Objects(image, mask)
+    lazy = sv.Objects(zarr.array(image, chunks=(CHUNK, CHUNK)), zarr.array(huge, chunks=(CHUNK, CHUNK)))
+    np.testing.assert_array_equal(lazy.labels, memory.labels * 10**9)
+    table, want = lazy.features(), memory.features()
+    pd.testing.assert_frame_equal(table.drop(columns="label"), want.drop(columns="label"))
+    prediction = sv.Prediction(lazy, np.tile([[0.2, 0.8]], (len(lazy), 1)), ["a", "b"])
+    np.testing.assert_array_equal(prediction.class_image().compute(), np.where(mask > 0, 2, 0))
