@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .lazy_reads import read_cell, read_patches, spatial_order
+from .lazy_reads import WindowCache, read_cell, read_patches, spatial_order
 from .objects import Objects
 from .patch_spec import PatchSpec
 from .pixels import gather, window_view
@@ -105,6 +105,7 @@ class PatchBatches:
         self._low = torch.as_tensor(ranges[:, :, 0], dtype=torch.float32).to(device)
         self._scale = torch.as_tensor(1.0 / (ranges[:, :, 1] - ranges[:, :, 0]), dtype=torch.float32).to(device)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache = WindowCache()  # the last cell read of a lazy image
 
     @property
     def n_channels(self) -> int:
@@ -155,7 +156,7 @@ class PatchBatches:
         labels = objects.labels[rows].reshape((-1,) + (1,) * len(self.shape))
         entry = objects.lazy_entry(batch.image)
         if entry is not None:
-            image, crop_mask, valid = read_patches(entry.pair, corners, self.shape)
+            image, crop_mask, valid = read_patches(entry.pair, corners, self.shape, cache=self._cache)
             assert image is not None
             raw = image
             inside, batch.valid = (crop_mask == labels) & valid, valid

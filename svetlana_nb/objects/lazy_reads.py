@@ -10,6 +10,7 @@ the objects whose centre it holds, as :func:`svetlana_nb.batch.predict_large` do
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -60,6 +61,37 @@ def spatial_order(centres: np.ndarray, cell: Sequence[int] | np.ndarray) -> np.n
     return np.argsort(key, kind="stable").astype(np.int64)
 
 
+class WindowCache:
+    """The last window of a lazy image read for dense groups of patches, reused while it holds the next ones.
+
+    Batches planned in spatial order (:func:`spatial_order`) take their objects cell after cell;
+    a dense group reads its whole cell (grown by one patch), so the next batches of that cell
+    are cut from memory instead of decoding the same chunks again. Thread-safe; one window.
+    """
+
+    #: A group is dense when its patches cover at least this share of its cell.
+    DENSE = 0.125
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entry: tuple[LazyPair, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray] | None = None
+
+    def get(
+        self, pair: LazyPair, lo: np.ndarray, hi: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray] | None:
+        """``(window lo, image, mask)`` of the cached window of ``pair`` when it holds ``[lo, hi)``, else None."""
+        with self._lock:
+            entry = self._entry
+        if entry is None or entry[0] is not pair or np.any(lo < entry[1]) or np.any(hi > entry[2]):
+            return None
+        return entry[1], entry[3], entry[4]
+
+    def put(self, pair: LazyPair, lo: np.ndarray, hi: np.ndarray, image: np.ndarray | None, mask: np.ndarray) -> None:
+        """Keep the window ``[lo, hi)`` of ``pair`` just read."""
+        with self._lock:
+            self._entry = (pair, lo, hi, image, mask)
+
+
 def _groups(corners: np.ndarray, cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions of ``corners`` grouped by cell: the order, and the start of each group (with the end)."""
     index = np.floor_divide(corners, cell)
@@ -71,7 +103,12 @@ def _groups(corners: np.ndarray, cell: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def read_patches(
-    pair: LazyPair, corners: np.ndarray, shape: Sequence[int], *, read_image: bool = True
+    pair: LazyPair,
+    corners: np.ndarray,
+    shape: Sequence[int],
+    *,
+    read_image: bool = True,
+    cache: WindowCache | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Raw patches of ``shape`` at ``corners`` of a lazy image, read one window per group of neighbours.
 
@@ -83,6 +120,8 @@ def read_patches(
     shape : sequence of int, length ndim
     read_image : bool
         Read the image too (else only the mask; ``image`` is None).
+    cache : WindowCache, optional
+        Dense groups read their whole cell into it, and groups it holds are cut from it.
 
     Returns
     -------
@@ -102,7 +141,8 @@ def read_patches(
     valid = np.zeros((m, *shape), dtype=bool)
     if m == 0:
         return image, mask, valid
-    order, bounds = _groups(corners, read_cell(pair, shape))
+    cell = read_cell(pair, shape)
+    order, bounds = _groups(corners, cell)
     for g in range(len(bounds) - 1):
         members = order[bounds[g] : bounds[g + 1]]
         starts = corners[members]
@@ -110,13 +150,45 @@ def read_patches(
         hi = np.clip(starts.max(axis=0) + shape_arr, 0, extent)
         if np.any(hi <= lo):  # every patch of the group lies outside the image
             continue
-        pixels, labels = pair.read(lo, hi) if read_image else (None, pair.read(lo, hi)[1])
+        # any window holding [lo, hi) inside the image gives the same patches and the same `valid`
+        pixels, labels, lo = _window(pair, lo, hi, starts, cell, shape_arr, read_image=read_image, cache=cache)
         local = starts - lo
         crops, inside = gather(labels, local, tuple(int(s) for s in shape))
         mask[members], valid[members] = crops, inside
         if image is not None and pixels is not None:
             image[members] = gather(pixels, local, tuple(int(s) for s in shape))[0]
     return image, mask, valid
+
+
+def _window(
+    pair: LazyPair,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    starts: np.ndarray,
+    cell: np.ndarray,
+    shape: np.ndarray,
+    *,
+    read_image: bool,
+    cache: WindowCache | None,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Image (or None) and mask of a window holding ``[lo, hi)``, and the window's first pixel."""
+    dense = False
+    if cache is not None:
+        cached = cache.get(pair, lo, hi)
+        if cached is not None and (cached[1] is not None or not read_image):
+            wlo, image, mask = cached
+            index = tuple(slice(int(a), int(b)) for a, b in zip(lo - wlo, hi - wlo))
+            return (None if image is None else image[index]), mask[index], lo
+        dense = len(starts) * float(np.prod(shape)) >= WindowCache.DENSE * float(np.prod(cell))
+        if dense:  # the group's whole cell, grown by a patch, for the next batches of the cell
+            extent = np.asarray(pair.shape, dtype=np.int64)
+            first = (starts[0] // cell) * cell
+            lo = np.minimum(lo, np.clip(first, 0, extent))
+            hi = np.maximum(hi, np.clip(first + cell + shape, 0, extent))
+    image, mask = pair.read(lo, hi) if read_image else (None, pair.read(lo, hi)[1])
+    if cache is not None and dense:
+        cache.put(pair, lo, hi, image, mask)
+    return image, mask, lo
 
 
 def crop_lazy(

@@ -251,3 +251,17 @@ def test_huge_sparse_lazy_ids_are_kept_and_measured_without_huge_tables(scene):
     pd.testing.assert_frame_equal(table.drop(columns="label"), want.drop(columns="label"))
     prediction = sv.Prediction(lazy, np.tile([[0.2, 0.8]], (len(lazy), 1)), ["a", "b"])
     np.testing.assert_array_equal(prediction.class_image().compute(), np.where(mask > 0, 2, 0))
+
+
+def test_two_lazy_images_of_one_geometry_never_share_a_cached_window(scene):
+    image, mask, _ = scene
+    memory = sv.Objects([image, image * 2 + 1], [mask, mask])
+    lazy = sv.Objects(
+        [zarr.array(image, chunks=(CHUNK, CHUNK)), zarr.array(image * 2 + 1, chunks=(CHUNK, CHUNK))],
+        [zarr.array(mask, chunks=(CHUNK, CHUNK)), zarr.array(mask, chunks=(CHUNK, CHUNK))],
+    )
+    rows = np.flatnonzero(np.all(lazy.centres < 80, axis=1))  # one cell of each image: the same window
+    assert len(rows) >= 4 and set(lazy.image_index[rows]) == {0, 1}
+    np.testing.assert_array_equal(
+        patches(lazy, rows, normalization="none"), patches(memory, rows, normalization="none")
+    )
