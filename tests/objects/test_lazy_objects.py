@@ -265,3 +265,12 @@ def test_two_lazy_images_of_one_geometry_never_share_a_cached_window(scene):
     np.testing.assert_array_equal(
         patches(lazy, rows, normalization="none"), patches(memory, rows, normalization="none")
     )
+
+
+def test_annotations_saved_on_a_lazy_objects_load_on_the_same_image_in_memory(scene, pair, tmp_path):
+    memory, lazy = pair
+    _, _, truth = scene
+    ann = annotate(lazy, truth, 10)
+    ann.save(tmp_path / "labels.json")
+    loaded = sv.Annotations.load(tmp_path / "labels.json", memory)  # same ids and boxes: the same fingerprint
+    assert dict(loaded.items()) == dict(ann.items())
