@@ -104,3 +104,11 @@ def test_the_app_opens_on_zarr_stores(stores):
     assert app.objects.is_lazy and app.annotator.objects is app.objects
     app.annotator.label("b")
     assert len(app.annotations) == 1
+
+
+def test_float_images_in_zero_one_keep_their_contrast_limits(scene):
+    """Slider bounds below the slider's default value (75) used to clamp the limits to one value (flat display)."""
+    image, mask, _ = grid_scene(size=120, seed=2)  # float32 values about 0 to 1.4
+    for objects in (sv.Objects(image, mask), sv.Objects(zarr.array(image, chunks=(50, 50)), mask)):
+        a = make(objects)
+        np.testing.assert_allclose(a.display.limits(0), objects.channel_ranges("percentile")[0])
