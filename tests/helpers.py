@@ -109,3 +109,24 @@ def run_benchmark(module: str, *arguments: str, timeout: float) -> str:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
+
+
+def ome_zarr(path: Path, array: np.ndarray, *, factors: Sequence[int] = (1, 2, 4), chunk: int = 40) -> list[Path]:
+    """Write ``array`` (Y, X) as an OME-Zarr 0.5 image with one level per factor (every factor-th pixel).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folder of each level, finest first (``path / "0"``...).
+    """
+    import zarr
+
+    group = zarr.open_group(str(path), mode="w")
+    datasets = []
+    for k, factor in enumerate(factors):
+        group.create_array(str(k), data=np.ascontiguousarray(array[::factor, ::factor]), chunks=(chunk, chunk))
+        scale = {"type": "scale", "scale": [float(factor), float(factor)]}
+        datasets.append({"path": str(k), "coordinateTransformations": [scale]})
+    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
+    return [path / str(k) for k in range(len(factors))]

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .lazy_reads import WindowCache, read_cell, read_patches, spatial_order
 from .objects import Objects
 from .patch_spec import PatchSpec
 from .pixels import gather, window_view
@@ -43,7 +44,8 @@ class PatchBatch:
     image : int
         Index of their image.
     inner : bool
-        Every patch lies inside the image (read through the window view).
+        Every patch lies inside the image (read through the window view). False for a lazy
+        image, whose batches are read per window of neighbouring objects.
     raw : numpy.ndarray, shape (B, *shape, C'), optional
         Raw pixels of the channels kept (set by gathering).
     inside : numpy.ndarray of bool, shape (B, *shape), optional
@@ -103,6 +105,7 @@ class PatchBatches:
         self._low = torch.as_tensor(ranges[:, :, 0], dtype=torch.float32).to(device)
         self._scale = torch.as_tensor(1.0 / (ranges[:, :, 1] - ranges[:, :, 0]), dtype=torch.float32).to(device)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache = WindowCache()  # the last cell read of a lazy image
 
     @property
     def n_channels(self) -> int:
@@ -115,6 +118,9 @@ class PatchBatches:
         starts = objects.centres[rows] - shape // 2
         batches: list[PatchBatch] = []
         for i in np.unique(objects.image_index[rows]):
+            if objects.lazy_entry(int(i)) is not None:
+                batches += self._plan_lazy(int(i), starts)
+                continue
             extent = np.array(objects.masks[i].shape)
             fits = bool(np.all(extent >= shape))
             of_image = objects.image_index[rows] == i
@@ -132,12 +138,29 @@ class PatchBatches:
                 )
         return batches
 
+    def _plan_lazy(self, image: int, starts: np.ndarray) -> list[PatchBatch]:
+        """Batches of the objects of a lazy image, neighbours together (few window reads per batch)."""
+        positions = np.flatnonzero(self.objects.image_index[self.rows] == image)
+        entry = self.objects.lazy_entry(image)
+        assert entry is not None
+        positions = positions[spatial_order(starts[positions], read_cell(entry.pair, self.shape))]
+        return [
+            PatchBatch(positions[b : b + self.batch_size], image, False)
+            for b in range(0, len(positions), self.batch_size)
+        ]
+
     def gather(self, batch: PatchBatch) -> PatchBatch:
         """Fill a planned batch with its raw pixels (NumPy; thread-safe)."""
         objects, rows = self.objects, self.rows[batch.positions]
         corners = objects.centres[rows] - np.array(self.shape) // 2
         labels = objects.labels[rows].reshape((-1,) + (1,) * len(self.shape))
-        if batch.inner:
+        entry = objects.lazy_entry(batch.image)
+        if entry is not None:
+            image, crop_mask, valid = read_patches(entry.pair, corners, self.shape, cache=self._cache)
+            assert image is not None
+            raw = image
+            inside, batch.valid = (crop_mask == labels) & valid, valid
+        elif batch.inner:
             image_windows, mask_windows = self._views[batch.image]
             where = tuple(corners.T)
             raw, inside = image_windows[where], mask_windows[where] == labels

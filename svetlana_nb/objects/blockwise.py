@@ -41,11 +41,14 @@ class Scan:
         Minimum corner then exclusive maximum corner of each object, in image coordinates.
     ranges : numpy.ndarray, shape (C, 2)
         Low and high intensity of each channel for the normalisation asked for.
+    areas : numpy.ndarray of int64, shape (n,)
+        Pixels (voxels) of each object, summed over the blocks.
     """
 
     labels: np.ndarray
     bbox: np.ndarray
     ranges: np.ndarray
+    areas: np.ndarray
 
     @property
     def centres(self) -> np.ndarray:
@@ -79,6 +82,18 @@ def block_boxes(mask: np.ndarray, *, name: str = "mask") -> tuple[np.ndarray, np
     shift = 0 if values[0] == 0 else 1  # id 0 of the renumbered block must stay background
     ids, bbox = bounding_boxes((inverse.reshape(mask.shape) + shift).astype(np.int32), name=name)
     return values[ids - shift].astype(np.int64), bbox
+
+
+def block_areas(mask: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Pixels of each id of one block (``ids`` sorted, all present), shape (m,), int64."""
+    if len(ids) == 0:
+        return np.zeros(0, np.int64)
+    values = mask[mask > 0]
+    low, span = int(ids[0]), int(ids[-1]) - int(ids[0])
+    if span < SPAN_LIMIT:
+        return np.bincount((values - low).astype(np.intp), minlength=span + 1)[ids - low].astype(np.int64)
+    _, counts = np.unique(values, return_counts=True)
+    return counts.astype(np.int64)
 
 
 def merge_boxes(labels: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +162,7 @@ def scan(
     lows, highs = block_grid(pair.shape, block)
     n_pixels = int(np.prod(pair.shape))
     step = max(1, n_pixels // MAX_SAMPLES)
-    all_labels, all_starts, all_stops, samples = [], [], [], []
+    all_labels, all_starts, all_stops, all_areas, samples = [], [], [], [], []
     low_values = high_values = None
     for lo, hi in zip(lows, highs):
         image, mask = pair.read(lo, hi)
@@ -156,6 +171,7 @@ def scan(
         all_labels.append(ids)
         all_starts.append(bbox[:, :nd] + lo)
         all_stops.append(bbox[:, nd:] + lo)
+        all_areas.append(block_areas(mask, ids))
         if normalization == "percentile":
             samples.append(image[_sample_positions(pair.shape, lo, hi, step)])
         elif normalization == "minmax":
@@ -165,9 +181,13 @@ def scan(
             high_values = high if high_values is None else np.maximum(high_values, high)
         if progress is not None:
             progress(1)
-    labels, bbox = merge_boxes(np.concatenate(all_labels), np.concatenate(all_starts), np.concatenate(all_stops))
+    found = np.concatenate(all_labels)
+    labels, bbox = merge_boxes(found, np.concatenate(all_starts), np.concatenate(all_stops))
     if len(labels) == 0:
         raise ValueError(f"{pair.mask_name}: the label image has no objects (all zeros)")
+    areas = np.bincount(
+        np.searchsorted(labels, found), weights=np.concatenate(all_areas).astype(np.float64), minlength=len(labels)
+    ).astype(np.int64)
     if normalization == "percentile":
         ranges = intensity_range(np.concatenate(samples)[np.newaxis], "percentile", max_samples=np.iinfo(np.int64).max)
     elif normalization == "minmax":
@@ -175,4 +195,4 @@ def scan(
         ranges = intensity_range(np.stack([low_values, high_values])[np.newaxis], "minmax")
     else:
         ranges = intensity_range(np.zeros((1, pair.n_channels)), "none")
-    return Scan(labels, bbox, ranges)
+    return Scan(labels, bbox, ranges, areas)

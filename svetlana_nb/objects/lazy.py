@@ -47,6 +47,19 @@ def is_large_tiff(path: str | os.PathLike, *, min_pixels: int = LAZY_TIFF_PIXELS
         return False
 
 
+def is_lazy_source(source: Any) -> bool:
+    """Whether ``source`` is read lazily by :class:`~svetlana_nb.Objects`.
+
+    True for a zarr array, a dask array (anything with ``chunks`` that is no NumPy array), a
+    zarr / OME-Zarr store folder and a large tiled TIFF (:func:`is_large_tiff`).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return is_zarr_store(source) or is_large_tiff(source)
+    if isinstance(source, np.ndarray):
+        return False
+    return all(hasattr(source, a) for a in ("shape", "dtype", "chunks", "__getitem__"))
+
+
 def _ome_level0(group: Any, name: str) -> tuple[Any, int | None]:
     """The full-resolution array of an OME-Zarr image group, and the index of its channel axis."""
     attrs = dict(group.attrs)
@@ -112,6 +125,17 @@ def _read(array: Any, index: tuple[slice, ...]) -> np.ndarray:
     if hasattr(part, "compute"):
         part = part.compute(scheduler="synchronous")
     return np.asarray(part)
+
+
+def read_channel_last(array: Any, axis: int | None, spatial: list[slice]) -> np.ndarray:
+    """``array`` read at the spatial slices (one per spatial axis), channel last: shape ``(*window, C)``.
+
+    ``axis`` is the stored channel axis (None: one channel, no axis). Slices may have steps.
+    """
+    if axis is None:
+        return _read(array, tuple(spatial))[..., np.newaxis]
+    index = spatial[:axis] + [slice(None)] + spatial[axis:]
+    return np.moveaxis(_read(array, tuple(index)), axis, -1)
 
 
 @dataclass
@@ -210,14 +234,14 @@ class LazyPair:
         """The mask in the window ``[lo, hi)``, shape ``hi - lo``."""
         return _read(self.mask, tuple(slice(int(a), int(b)) for a, b in zip(lo, hi)))
 
+    @property
+    def channel_axis_stored(self) -> int | None:
+        """The image's channel axis as stored (None for one channel without an axis)."""
+        return self._axis
+
     def read_image(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """The image in the window ``[lo, hi)``, channel last: shape ``(*(hi - lo), C)``."""
-        spatial = [slice(int(a), int(b)) for a, b in zip(lo, hi)]
-        if self._axis is None:
-            pixels = _read(self.image, tuple(spatial))[..., np.newaxis]
-        else:
-            index = spatial[: self._axis] + [slice(None)] + spatial[self._axis :]
-            pixels = np.moveaxis(_read(self.image, tuple(index)), self._axis, -1)
+        pixels = read_channel_last(self.image, self._axis, [slice(int(a), int(b)) for a, b in zip(lo, hi)])
         if pixels.dtype == bool:
             pixels = pixels.astype(np.uint8)
         if np.issubdtype(pixels.dtype, np.floating) and not np.isfinite(pixels).all():

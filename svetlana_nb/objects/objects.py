@@ -6,6 +6,7 @@ Everything per object is an array (one row per object), computed in one pass ove
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from functools import cached_property
@@ -16,17 +17,22 @@ import numpy as np
 from .._validation import as_image, as_label_mask, channel_last, check_choice
 from . import features as _features
 from .boxes import bounding_boxes, compact_labels
+from .lazy import is_lazy_source
+from .lazy_objects import read_small_files
 from .mask_checks import split_labels, split_labels_message
 from .patch_spec import NORMALIZATIONS, Normalization, as_patch_shape, estimate_patch_shape
 from .pixels import crop_one, intensity_range
+from .views import DisplayViews
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .lazy_objects import LazyEntry
+
 Key = Union[int, tuple[str, int]]
 
 
-class Objects:
+class Objects(DisplayViews):
     """The objects of a segmentation, ready to annotate, train on and classify.
 
     Parameters
@@ -34,15 +40,26 @@ class Objects:
     image : array_like or list of array_like
         Shape (Y, X), (Y, X, C), (Z, Y, X) or (Z, Y, X, C); any integer or float dtype. A list
         gives several images (each with its own mask), annotated and trained on together.
+        Lazy inputs stay lazy (never read whole): a zarr array, a dask array, or the path of a
+        zarr / OME-Zarr store or of a large tiled TIFF (see :attr:`is_lazy`).
     mask : array_like or list of array_like
         Integer label image(s) of shape (Y, X) or (Z, Y, X): 0 is background, each object one id
-        (ids need not be consecutive), e.g. from Cellpose or StarDist.
+        (ids need not be consecutive), e.g. from Cellpose or StarDist. Lazy as the image may be.
     channel_axis : int, optional
         Axis of ``image`` holding the channels. Detected when None (last axis, then first).
     name : str or list of str, optional
         Image names used in annotation files (default ``"image"`` or ``"image_0"``, ...).
     patch_size : int or tuple of int, optional
         Patch side(s) around each object; estimated from the objects' extents when None.
+
+    Notes
+    -----
+    When an image or its mask is lazy, ``images[i]`` and ``masks[i]`` are array-like views
+    (:mod:`~svetlana_nb.objects.lazy_views`) that read only the windows indexed. The objects'
+    ids, boxes, centres and areas come from one blockwise pass; patches, crops and the
+    measurements are read per object window; the overviews come from the store's pyramid
+    levels when it has them (:meth:`sample_image`). Lazy label ids are kept as given (not
+    renumbered) and split labels are not looked for.
 
     Examples
     --------
@@ -81,9 +98,27 @@ class Objects:
         #: Per image: None, or the user's label id of each object when the ids were renumbered
         #: because they were huge and sparse (``original_labels[i][label - 1]``).
         self.original_labels: list[np.ndarray | None] = []
+        #: Per image: None for an image held in memory, else its lazy reader.
+        self._lazy: list[LazyEntry | None] = []
         all_labels, all_bbox, all_index = [], [], []
         for i, (img, msk) in enumerate(zip(images, masks)):
             suffix = f"[{i}]" if several else ""
+            img, msk = read_small_files(img, msk)
+            if any(is_lazy_source(a) or isinstance(a, (str, os.PathLike)) for a in (img, msk)):
+                from .lazy_objects import open_lazy
+
+                entry = open_lazy(
+                    img, msk, channel_axis=channel_axis, image_name=f"image{suffix}", mask_name=f"mask{suffix}"
+                )
+                self._check_like_first(entry.image, entry.mask, suffix)
+                self._lazy.append(entry)
+                self.original_labels.append(None)
+                self.images.append(entry.image)  # type: ignore[arg-type]  # array-like views
+                self.masks.append(entry.mask)  # type: ignore[arg-type]
+                all_labels.append(entry.labels)
+                all_bbox.append(entry.bbox)
+                all_index.append(np.full(len(entry.labels), i, dtype=np.int64))
+                continue
             msk = as_label_mask(msk, name=f"mask{suffix}", check_ids=False)  # bounding_boxes checks them
             img = channel_last(
                 as_image(img, name=f"image{suffix}"),
@@ -107,11 +142,8 @@ class Objects:
                 raise ValueError(f"mask{suffix}: the label image has no objects (all zeros)")
             if split := split_labels(msk, labels, bbox):
                 warnings.warn(split_labels_message(split, f"mask{suffix} ({names[i]!r})"), UserWarning, stacklevel=2)
-            if self.images and (img.shape[-1] != self.images[0].shape[-1] or msk.ndim != self.masks[0].ndim):
-                raise ValueError(
-                    f"image{suffix}: all images must have the same number of channels and dimensions; "
-                    f"got shape {img.shape} after {self.images[0].shape}"
-                )
+            self._check_like_first(img, msk, suffix)
+            self._lazy.append(None)
             self.images.append(img)
             self.masks.append(msk)
             all_labels.append(labels)
@@ -130,6 +162,14 @@ class Objects:
             self.patch_shape = as_patch_shape(patch_size, nd)
         self._ranges: dict[str, np.ndarray] = {}
         self._features: pd.DataFrame | None = None
+
+    def _check_like_first(self, image, mask, suffix: str) -> None:
+        """``ValueError`` when an image's channels or dimensions differ from the first image's."""
+        if self.images and (image.shape[-1] != self.images[0].shape[-1] or mask.ndim != self.masks[0].ndim):
+            raise ValueError(
+                f"image{suffix}: all images must have the same number of channels and dimensions; "
+                f"got shape {tuple(image.shape)} after {tuple(self.images[0].shape)}"
+            )
 
     @classmethod
     def from_folders(
@@ -186,8 +226,19 @@ class Objects:
 
     @cached_property
     def area(self) -> np.ndarray:
-        """Number of pixels (voxels) of each object, shape (n,)."""
+        """Number of pixels (voxels) of each object, shape (n,) (of a lazy image: from its blockwise pass)."""
+        if self.is_lazy and all(entry is not None for entry in self._lazy):
+            return np.concatenate([entry.areas for entry in self._lazy if entry is not None])
         return self.features()["area"].to_numpy()
+
+    @property
+    def is_lazy(self) -> bool:
+        """Whether some image is read lazily (a zarr / OME-Zarr store, a tiled TIFF, a dask array)."""
+        return any(entry is not None for entry in self._lazy)
+
+    def lazy_entry(self, image: int | str) -> LazyEntry | None:
+        """The lazy reader of an image (None when it is held in memory)."""
+        return self._lazy[self.image_number(image)]
 
     # -- keys --------------------------------------------------------------------------------
     @property
@@ -258,7 +309,8 @@ class Objects:
         if len(index) != mask.ndim or any(not 0 <= p < s for p, s in zip(index, mask.shape)):
             return None
         label = int(mask[index])
-        return None if label == 0 else int(self.rows_of_labels(np.array([label]), i)[0])
+        row = -1 if label == 0 else int(self.rows_of_labels(np.array([label]), i)[0])
+        return None if row < 0 else row  # -1: background, or an id the mask (a store) no longer has
 
     # -- intensities ---------------------------------------------------------------------------
     def channel_ranges(self, normalization: Normalization = "percentile") -> np.ndarray:
@@ -271,7 +323,12 @@ class Objects:
         """
         check_choice(normalization, NORMALIZATIONS, name="normalization")
         if normalization not in self._ranges:
-            self._ranges[normalization] = np.stack([intensity_range(img, normalization) for img in self.images])
+            self._ranges[normalization] = np.stack(
+                [
+                    intensity_range(img, normalization) if entry is None else entry.channel_range(normalization)
+                    for img, entry in zip(self.images, self._lazy)
+                ]
+            )
         return self._ranges[normalization]
 
     # -- pixels --------------------------------------------------------------------------------
@@ -302,6 +359,11 @@ class Objects:
         else:
             shape = as_patch_shape(size, nd, name="size")
         i = int(self.image_index[row])
+        entry = self._lazy[i]
+        if entry is not None:
+            from .lazy_reads import crop_lazy
+
+            return crop_lazy(entry.pair, self.centres[row], int(self.labels[row]), shape)
         return crop_one(self.images[i], self.masks[i], self.centres[row], int(self.labels[row]), shape)
 
     # -- features ------------------------------------------------------------------------------
@@ -320,7 +382,15 @@ class Objects:
             frames = []
             for i in range(self.n_images):
                 rows = self.rows_of_image(i)
-                columns = _features.measure_objects(self.images[i], self.masks[i], self.labels[rows], self.bbox[rows])
+                entry = self._lazy[i]
+                if entry is not None:
+                    from .lazy_reads import measure_lazy
+
+                    columns = measure_lazy(entry.pair, self.labels[rows], self.bbox[rows], block=entry.block)
+                else:
+                    columns = _features.measure_objects(
+                        self.images[i], self.masks[i], self.labels[rows], self.bbox[rows]
+                    )
                 frame = pd.DataFrame(columns)
                 frame.insert(0, "label", self.labels[rows])
                 frame.insert(0, "image", self.names[i])

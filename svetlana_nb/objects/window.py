@@ -99,6 +99,7 @@ class WindowObjects(Objects):
         self.images = [image]
         self.masks = [mask]
         self.original_labels = [None]
+        self._lazy = [None]
         self.labels = np.asarray(labels, dtype=np.int64)
         self.bbox = np.asarray(bbox, dtype=np.int64) - np.concatenate([self.origin, self.origin])
         self.image_index = np.zeros(len(self.labels), dtype=np.int64)

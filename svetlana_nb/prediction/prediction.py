@@ -231,14 +231,32 @@ class Prediction:
 
     def _per_pixel(self, values: np.ndarray, image: int | str, dtype) -> np.ndarray:
         i = self.objects.image_number(image)
-        mask = self.objects.masks[i]
         rows = self.objects.rows_of_image(i)
+        entry = self.objects.lazy_entry(i)
+        if entry is not None:  # ids kept as given (maybe huge): looked up, no table up to the largest
+            return entry.painted(self.objects.labels[rows], np.asarray(values[rows], dtype=dtype))
         lut = np.zeros(int(self.objects.labels[rows].max()) + 1, dtype=dtype)
         lut[self.objects.labels[rows]] = values[rows]
-        return lut[mask]
+        return lut[self.objects.masks[i]]
+
+    def _refuse_lazy(self, image: int | str, what: str) -> None:
+        """``ValueError`` for a whole-image TIFF export of a lazy image, naming what to use instead."""
+        i = self.objects.image_number(image)
+        if self.objects.lazy_entry(i) is not None:
+            raise ValueError(
+                f"image {self.objects.names[i]!r}: it is read lazily (zarr / OME-Zarr, tiled TIFF or dask), so "
+                f"{what} would hold it whole in memory as a TIFF; use svetlana_nb.batch.predict_large(clf, image, "
+                "mask, 'classes.zarr') to write its class image block by block, or class_image() (a dask array) "
+                "and its .to_zarr()"
+            )
 
     def class_image(self, image: int | str = 0) -> np.ndarray:
-        """Image of class numbers, same shape as the mask: 0 background, ``k + 1`` for class k."""
+        """Image of class numbers, same shape as the mask: 0 background, ``k + 1`` for class k.
+
+        Of a lazy image (zarr / OME-Zarr, tiled TIFF, dask): a lazy ``dask.array.Array``, computed
+        block by block only when read (e.g. ``.to_zarr(path)``); so are :meth:`class_masks` and
+        :meth:`confidence_image`.
+        """
         dtype = np.uint8 if len(self.class_names) < 255 else np.uint16
         return self._per_pixel((self.class_index + 1).astype(dtype), image, dtype)
 
@@ -261,6 +279,7 @@ class Prediction:
         """Write :meth:`class_image` as a TIFF (atomically)."""
         import tifffile
 
+        self._refuse_lazy(image, "save_class_image")
         with atomic_path(path) as tmp:
             tifffile.imwrite(tmp, self.class_image(image), compression="zlib")
         return Path(path)
@@ -275,6 +294,7 @@ class Prediction:
         """
         import tifffile
 
+        self._refuse_lazy(image, "save_class_masks")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         i = self.objects.image_number(image)

@@ -333,7 +333,7 @@ class AnnotatorView(widgets.VBox):
         side = max(self.objects.patch_shape[-1], 2 * int(ext[-2:].max()) + 8)
         shape = (side, side) if self.objects.spatial_ndim == 2 else (int(ext[0]) + 2, side, side)
         image, mask, origin = self.objects.crop(row, size=shape)
-        labels = display.crop_padded(self.objects.masks[self._row_image(row)], origin, shape)
+        labels = self.objects.label_crop(self._row_image(row), origin, shape)
         self._crop = (row, image, mask, labels, origin)
         return self._crop
 
@@ -363,18 +363,10 @@ class AnnotatorView(widgets.VBox):
         )
         return frame
 
-    def _planes(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        image, mask = self.objects.images[i], self.objects.masks[i]
-        if self.objects.spatial_ndim == 3:
-            z = int(np.clip(self.display.z, 0, mask.shape[0] - 1))
-            return image[z], mask[z]
-        return image, mask
-
     def _render_base(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray, vx: np.ndarray) -> np.ndarray:
         i = self.shown_image
-        image, _ = self._planes(i)
         rgba = display.composite(
-            display.sample_view(image, ys, xs),
+            self.objects.sample_image(i, ys, xs, z=self.display.z),
             colors=self.display.colors,
             limits=self.display.limits(i),
             visible=self.display.visible,
@@ -386,8 +378,7 @@ class AnnotatorView(widgets.VBox):
 
     def _render_overlay(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray, vx: np.ndarray) -> np.ndarray:
         i = self.shown_image
-        _, mask = self._planes(i)
-        labels = display.sample_view(mask, ys, xs) * (vy[:, None] & vx[None, :])
+        labels = self.objects.sample_labels(i, ys, xs, z=self.display.z) * (vy[:, None] & vx[None, :])
         layer = class_tints(self.objects, i, labels, self._klass, len(self.class_names), self._luts)
         if self.overview.scale <= 1.0:
             display.overlay(layer, display.label_outlines(labels), "#ffffff", alpha=0.3)

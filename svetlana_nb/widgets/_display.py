@@ -134,14 +134,19 @@ class DisplayControls(widgets.VBox):
         for c, slider in enumerate(self.sliders):
             key = (self._image, c)
             if key not in self._ranges:
-                self._ranges[key] = _value_range(self.objects.images[self._image], c)
+                self._ranges[key] = _value_range(self.objects.preview(self._image), c)
             lo, hi = self._ranges[key]
             current = self._limits[self._image, c]
             lo, hi = min(lo, current[0]), max(hi, current[1])
-            with slider.hold_trait_notifications():
-                slider.min, slider.max = -1e300, 1e300  # avoid transient min > max errors
-                slider.min, slider.max = lo, hi
-                slider.step = (hi - lo) / 1000
+            # new bounds clamp the old value: not a user's change of the limits
+            slider.unobserve(self._limits_changed, names="value")
+            try:
+                with slider.hold_trait_notifications():
+                    slider.min, slider.max = -1e300, 1e300  # avoid transient min > max errors
+                    slider.min, slider.max = lo, hi
+                    slider.step = (hi - lo) / 1000
+            finally:
+                slider.observe(self._limits_changed, names="value")
             self._sync_slider(c)
 
     def _sync_slider(self, channel: int) -> None:

@@ -167,24 +167,22 @@ class PredictionViewer(widgets.VBox):
         self.legend.value = legend_html(self.layers, self.prediction, self.mode)
 
     # -- rendering -----------------------------------------------------------------------------
-    def _plane(self, array: np.ndarray) -> np.ndarray:
-        """Return the 2D plane shown of an image (Z, Y, X[, C]) or mask (z slice or projection)."""
-        if self.objects.spatial_ndim == 2:
-            return array
-        if self.display_controls.projection:
-            return array.max(axis=0)
-        return array[int(np.clip(self.display_controls.z, 0, array.shape[0] - 1))]
+    def _sample(self, ys: np.ndarray, xs: np.ndarray, *, labels: bool) -> np.ndarray:
+        """The image (h, w, C) or mask (h, w) shown at rows ``ys`` and columns ``xs`` (z slice or projection)."""
+        d = self.display_controls
+        sample = self.objects.sample_labels if labels else self.objects.sample_image
+        return sample(self.image, ys, xs, z=d.z, projection=d.projection)
 
     def _render_base(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray, vx: np.ndarray) -> np.ndarray:
         d = self.display_controls
-        view = display.sample_view(self._plane(self.objects.images[self.image]), ys, xs)
+        view = self._sample(ys, xs, labels=False)
         rgba = display.composite(view, colors=d.colors, limits=d.limits(), visible=d.visible, rgb=self.objects.is_rgb)
         rgba[~(vy[:, None] & vx[None, :]), :3] = OUTSIDE_RGB
         return rgba
 
     def _overlay(self, ys: np.ndarray, xs: np.ndarray, vy: np.ndarray, vx: np.ndarray) -> np.ndarray:
         """Transparent RGBA: objects by class or confidence, correction and selection rings."""
-        labels = display.sample_view(self._plane(self.objects.masks[self.image]), ys, xs)
+        labels = self._sample(ys, xs, labels=True)
         ids = self.objects.rows_of_labels(labels, self.image) + 1  # 0: background
         ids[~(vy[:, None] & vx[None, :])] = 0
         rgba = np.zeros(ids.shape + (4,), dtype=np.uint8)
@@ -268,11 +266,12 @@ class PredictionViewer(widgets.VBox):
         -------
         (image name, label) or None
         """
-        plane = self._plane(self.objects.masks[self.image])
+        height, width = self.objects.masks[self.image].shape[-2:]
         iy, ix = int(np.floor(y)), int(np.floor(x))
         row = -1
-        if 0 <= iy < plane.shape[0] and 0 <= ix < plane.shape[1]:
-            row = int(self.objects.rows_of_labels(np.array([plane[iy, ix]]), self.image)[0])
+        if 0 <= iy < height and 0 <= ix < width:
+            label = self._sample(np.array([iy]), np.array([ix]), labels=True)[0, 0]
+            row = int(self.objects.rows_of_labels(np.array([label]), self.image)[0])
         if row < 0:
             self.selected = None
             self.panel.clear()
