@@ -164,7 +164,8 @@ class _Embedder:
     """The network's input to its last linear layer, with gradients: (N, C + 1, ...) -> (N, D)."""
 
     def __init__(self, network: nn.Module) -> None:
-        self.network, self.features = network, None
+        self.network = network
+        self.features: torch.Tensor | None = None
         self.hook = head_layer(network).register_forward_pre_hook(self._keep)
 
     def _keep(self, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
