@@ -197,3 +197,13 @@ def test_a_malformed_pretrained_field_is_refused_naming_it(scene, tmp_path):
 def test_invalid_pretraining_options_name_the_option(option, value):
     with pytest.raises(ValueError, match=option):
         sv.TrainingConfig().updated(**{option: value})
+
+
+def test_a_stop_during_pretraining_in_fit_keeps_the_trunk_and_trains_on(scene):
+    """Stop while pretraining ends the pretraining only: its weights are cached, the epochs still run."""
+    objects, ann, _ = scene
+    clf = sv.Classifier(objects, pretrain=True)
+    stop = FunctionCallback(on_pretrain_step=lambda info: clf.stop())
+    history = clf.fit(ann, epochs=2, pretrain_steps=50, callbacks=[stop])
+    assert clf.pretrained is not None and clf.pretrained.stopped and clf.pretrained.steps == 1
+    assert history.stopped == "completed" and len(history.epoch) == 2
