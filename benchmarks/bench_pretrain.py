@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--counts", nargs="+", type=int, default=list(COUNTS))
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
-    parser.add_argument("--pretrain-seconds", type=float, default=60.0)
+    parser.add_argument("--pretrain-seconds", type=float, default=50.0)
     parser.add_argument("--pretrain-steps", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None, help="epoch limit (default: the classifier's)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")

@@ -186,7 +186,7 @@ def pretrain_trunk(
     patches: torch.Tensor,
     *,
     key: str,
-    seconds: float = 60.0,
+    seconds: float = 50.0,
     max_steps: int | None = None,
     batch_size: int = 128,
     lr: float = 3e-3,
