@@ -27,6 +27,12 @@ class Callback:
     def on_epoch_end(self, epoch: int, metrics: dict) -> None:
         """``metrics``: train_loss, train_acc, val_loss, val_acc (None without validation), lr, seconds."""
 
+    def on_pretrain_step(self, info: dict) -> None:
+        """After each step of self-supervised pretraining (``pretrain=True``), before the epochs.
+
+        ``info``: step, max_steps (None: bounded by time only), seconds, budget_seconds, loss.
+        """
+
     def should_stop(self) -> bool:
         """Return True to stop after the current batch (the best weights are kept)."""
         return False
@@ -188,6 +194,11 @@ class CallbackList:
         """Tell every callback that an optimisation step ended."""
         for cb in self.callbacks:
             cb.on_batch_end(batch, n_batches, loss)
+
+    def pretrain_step(self, info: dict) -> None:
+        """Tell every callback that a pretraining step ended."""
+        for cb in self.callbacks:
+            cb.on_pretrain_step(info)
 
     def epoch_end(self, history: History, metrics: dict) -> None:
         """Record an epoch in ``history``, then tell every callback."""

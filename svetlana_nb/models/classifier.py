@@ -20,6 +20,7 @@ from .backend import TrainingData
 from .callbacks import Callback, CallbackList, History, TrainingJob
 from .config import plan_training
 from .network_backend import NetworkBackend
+from .pretraining import PretrainedTrunk, pretrained_for
 from .registry import CUSTOM, ModelKind, model_kind
 from .second_opinion import SecondOpinion
 from .settings import ClassifierSettings
@@ -179,6 +180,8 @@ class Classifier(ClassifierSettings):
             if config.seed is not None:
                 torch.manual_seed(config.seed)  # the new network's initial weights
             self.backend = self.kind.new_backend(self._setup(), network=self._custom_network)
+            if config.pretrain and isinstance(self.backend, NetworkBackend):
+                self._pretrain(objects, self.backend, config, watchers)
         info = {
             "model": self.model_name,
             "class_names": self.class_names,
@@ -192,6 +195,26 @@ class Classifier(ClassifierSettings):
         self.history, self.trained_config = history, asked
         watchers.train_end(history)
         return history
+
+    def _pretrain(self, objects: Objects, backend: NetworkBackend, config: Any, watchers: CallbackList) -> None:
+        """Give the new network the trunk pretrained on every object (cached per image set).
+
+        A stop during pretraining ends it, keeping what it learned; the training then goes on.
+        """
+        assert backend.network is not None
+        self.pretrained = pretrained_for(
+            backend.network,
+            network_inputs(objects, self.patch),
+            spec_dict=self.patch.to_dict(),
+            network_name=self.model_name,
+            cached=self.pretrained,
+            seconds=config.pretrain_seconds,
+            max_steps=config.pretrain_steps,
+            seed=config.seed,
+            device=self.device,
+            callbacks=watchers,
+        )
+        self._stop_event.clear()
 
     def stop(self) -> None:
         """Ask a running :meth:`fit` to stop after the current batch (thread-safe)."""
@@ -256,6 +279,9 @@ class Classifier(ClassifierSettings):
         if self.backend is None or not self.is_fitted:
             raise RuntimeError("Classifier.save: the classifier is not trained yet; call fit() first")
         tensors, backend_state = self.backend.state()
+        pretrained = self.pretrained if isinstance(self.backend, NetworkBackend) else None
+        if pretrained is not None:
+            tensors.update(pretrained.tensors())
         opinion = None if self.second_opinion is None else self.second_opinion.to_dict()
         header = {
             "model": self.model_name,
@@ -266,6 +292,7 @@ class Classifier(ClassifierSettings):
             "training": (self.trained_config or self.config).to_dict(),
             "second_opinion": opinion,
             "backend": backend_state,
+            **({"pretrained": pretrained.metadata()} if pretrained is not None else {}),
         }
         modelfile.write(path, tensors, header)
 
@@ -299,6 +326,8 @@ class Classifier(ClassifierSettings):
         clf.ndim, clf.image_channels = int(header["ndim"]), int(header["image_channels"])
         clf.backend = clf.kind.new_backend(clf._setup(), network=clf._custom_network)
         clf.backend.load_state(tensors, header["backend"])
+        if header.get("pretrained") is not None:
+            clf.pretrained = PretrainedTrunk.from_file(tensors, header["pretrained"])
         return clf
 
     @classmethod

@@ -54,6 +54,17 @@ class TrainingConfig:
         examples, class weights as its alpha); or balanced softmax (Ren et al. 2020: the logits
         plus the log class shares while training, for rare classes; class weights unused).
         Validation and early stopping measure the cross-entropy whatever the choice.
+    pretrain : bool
+        Before training a network, pretrain its trunk without annotations on the patches of
+        every object (contrastive learning, :mod:`~svetlana_nb.models.pretraining`); cached per
+        image set, so retraining after new annotations reuses it. Ignored by the random forest.
+        Off by default: it did not win on every benchmark set (``docs/decisions.md``).
+    pretrain_seconds : float
+        Time budget of the pretraining's steps (seconds). Making and hashing the patches comes
+        on top: 6 s for 16,000 objects of 48 x 48 px on 2 CPU cores, so 50 s keeps the whole
+        under a minute.
+    pretrain_steps : int or None
+        Step budget of the pretraining (None: the time budget alone).
     """
 
     epochs: int | None = None
@@ -71,6 +82,9 @@ class TrainingConfig:
     mixed_precision: bool = True
     label_smoothing: float = 0.05
     loss: Literal["cross_entropy", "focal", "balanced_softmax"] = "cross_entropy"
+    pretrain: bool = False
+    pretrain_seconds: float = 50.0
+    pretrain_steps: int | None = None
 
     def updated(self, **options: Any) -> "TrainingConfig":
         """A copy with some options changed; ``TypeError`` naming an unknown option."""
@@ -99,7 +113,7 @@ class TrainingConfig:
         check_count(self.batch_size, name="batch_size", low=1)
         check_number(self.weight_decay, name="weight_decay", low=0.0, high=1e3)
         check_choice(self.lr_schedule, ("cosine", "plateau", "none"), name="lr_schedule")
-        for name in ("class_weight", "early_stopping", "mixed_precision"):
+        for name in ("class_weight", "early_stopping", "mixed_precision", "pretrain"):
             check_flag(getattr(self, name), name=name)
         check_number(self.val_fraction, name="val_fraction", low=0.0, high=0.9)
         check_count(self.min_val_annotations, name="min_val_annotations", low=2)
@@ -112,6 +126,8 @@ class TrainingConfig:
         check_count(self.seed, name="seed", low=0, optional=True)
         check_number(self.label_smoothing, name="label_smoothing", low=0.0, high=0.5)
         check_choice(self.loss, LOSSES, name="loss")
+        check_number(self.pretrain_seconds, name="pretrain_seconds", low=0.0, high=86400.0, open_low=True)
+        check_count(self.pretrain_steps, name="pretrain_steps", low=1, optional=True)
 
     def to_dict(self) -> dict:
         """JSON-ready options."""

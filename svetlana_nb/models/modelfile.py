@@ -1,7 +1,9 @@
 """Safe model files: tensors in safetensors, a JSON header in its metadata, never pickles.
 
 A file holds a classifier's header (model name, classes, dimensions, patch spec, training
-options, second-opinion settings, the backend's own metadata) and its backend's tensors.
+options, second-opinion settings, the backend's own metadata) and its backend's tensors;
+optionally (``pretrained``) the trunk pretrained without annotations and its tensors
+(``pretrained.*``), absent from files without it.
 Files of format version 1 (before the patch spec and the model backends) are read too: their
 header and tensor names are translated to version 2 here, in one place.
 """
@@ -137,6 +139,9 @@ def check_header(header: dict[str, Any], path: str | os.PathLike) -> None:
     opinion = header["second_opinion"]
     if opinion is not None and (not isinstance(opinion, dict) or set(opinion) != {"weight", "below"}):
         raise bad("second_opinion", "null or a mapping of 'weight' and 'below'")
+    pretrained = header.get("pretrained")  # optional: files without pretraining have none
+    if pretrained is not None and (not isinstance(pretrained, dict) or not isinstance(pretrained.get("key"), str)):
+        raise bad("pretrained", "null or a mapping with a 'key' string (the pretrained trunk)")
 
 
 def _from_version_1(tensors: dict[str, torch.Tensor], old: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict]:

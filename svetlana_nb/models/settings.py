@@ -22,6 +22,7 @@ from .callbacks import History
 from .config import TrainingConfig
 from .devices import choose_device, describe_device
 from .networks import count_parameters
+from .pretraining import PretrainedTrunk
 from .registry import kind_of
 from .second_opinion import SecondOpinion
 
@@ -74,6 +75,8 @@ class ClassifierSettings:
         self.history: History | None = None
         #: The options of the last training (``config`` with that ``fit``'s options), saved with the model.
         self.trained_config: TrainingConfig | None = None
+        #: The trunk pretrained without annotations (``pretrain=True``), reused while the objects stay.
+        self.pretrained: PretrainedTrunk | None = None
         self._stop_event = threading.Event()
         self._fit_lock = threading.Lock()  # one fit at a time: two would corrupt each other's gradients
 
