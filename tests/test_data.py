@@ -208,6 +208,14 @@ def test_default_3d_layout_fits_for_many_seeds():
         assert data.cells_3d(seed=seed, shape=(40, 128, 128)).n_objects == 40
 
 
+@pytest.mark.parametrize("name", ["cells_2d", "infected_cells_2d", "cells_3d", "textures_2d"])
+def test_every_set_is_made_with_its_defaults(name):
+    """A user's first call, with no argument: it must work, whatever the seed."""
+    for seed in range(3):
+        demo = data.load(name, seed=seed)
+        assert demo.n_objects == len(np.unique(demo.mask)) - 1 > 0
+
+
 def test_load_and_available():
     names = data.available()
     assert {"cells_2d", "infected_cells_2d", "cells_3d", "large_2d", "large_3d"} <= set(names)

@@ -234,7 +234,7 @@ _TEXTURE_COUNTS = (1, 2, 3, 4, 5)
 _TEXTURE_SIZES = ("fine", "coarse")
 
 
-def textures_2d(*, shape: tuple[int, int] = (1024, 1024), n_objects: int = 640, seed: int = 0) -> DemoData:
+def textures_2d(*, shape: tuple[int, int] = (1024, 1024), n_objects: int = 512, seed: int = 0) -> DemoData:
     """Grey 2D nuclei of ten texture classes: 1-5 bright spots, each fine or coarse.
 
     A hard many-class task: the class is the number of spots inside the nucleus (1 to 5) and
