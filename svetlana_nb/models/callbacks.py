@@ -30,7 +30,8 @@ class Callback:
     def on_pretrain_step(self, info: dict) -> None:
         """After each step of self-supervised pretraining (``pretrain=True``), before the epochs.
 
-        ``info``: step, max_steps (None: bounded by time only), seconds, budget_seconds, loss.
+        ``info``: step, max_steps (None: bounded by time only), seconds, budget_seconds, loss,
+        objects (how many objects' patches it learns from).
         """
 
     def should_stop(self) -> bool:

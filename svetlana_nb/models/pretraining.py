@@ -269,6 +269,7 @@ def pretrain_trunk(
                     "seconds": time.perf_counter() - start,
                     "budget_seconds": seconds,
                     "loss": value,
+                    "objects": len(patches),
                 }
             )
             if callbacks.stop_requested():

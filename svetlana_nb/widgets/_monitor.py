@@ -10,7 +10,7 @@ import numpy as np
 from bqplot import Figure
 
 from ..models import Callback, History
-from ._training_view import nice_ticks, set_ticks, status_text
+from ._training_view import duration, nice_ticks, set_ticks, status_text
 
 
 class TrainingMonitor(Callback):
@@ -91,6 +91,18 @@ class TrainingMonitor(Callback):
         self._closing = False
         self._drawer = threading.Thread(target=self._draw_loop, name="svetlana-nb-plots", daemon=True)
         self._drawer.start()
+
+    def on_pretrain_step(self, info: dict) -> None:  # noqa: D102
+        seconds, budget = float(info["seconds"]), float(info["budget_seconds"])
+        fraction = seconds / budget if budget > 0 else 0.0
+        if info.get("max_steps"):
+            fraction = max(fraction, int(info["step"]) / int(info["max_steps"]))
+        self.progress.bar_style, self.progress.value = "info", min(1.0, fraction)
+        self.status.value = (
+            f"Learning from all {info.get('objects', '?')} objects first, without their labels: "
+            f"step {info['step']} · {duration(seconds)} of at most {duration(budget)} "
+            "(Stop ends this part and keeps what it learned; the training follows)"
+        )
 
     def on_batch_end(self, batch: int, n_batches: int, loss: float) -> None:  # noqa: D102
         self._fraction = (self._n + batch / max(n_batches, 1)) / self._max_epochs

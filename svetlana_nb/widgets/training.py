@@ -99,6 +99,8 @@ class Trainer(widgets.VBox):
         for box in self.channel_boxes:
             box.observe(self._on_channel_box, names="value")
         self.controls = TrainingOptions(config)
+        # Options given here that no control shows (e.g. pretrain_seconds) still reach fit.
+        self._hidden_options = {k: v for k, v in initial.items() if k not in self.controls.values()}
         self.start_button = widgets.Button(
             description="Start",
             icon="play",
@@ -305,7 +307,7 @@ class Trainer(widgets.VBox):
         ValueError
             Naming the option whose text is not a valid number.
         """
-        return {**self.controls.values(), "warm_start": bool(self.warm_start)}
+        return {**self._hidden_options, **self.controls.values(), "warm_start": bool(self.warm_start)}
 
     def start(self) -> TrainingJob | None:
         """Start training in a background thread, as the Start button does.

@@ -395,3 +395,43 @@ def test_learning_curve_section_stops_and_keeps_the_points_done(annotated):
     box._stop.clear = lambda: None
     box.start().join(180)
     assert box.curve is not None and box.curve.partial and "Stopped" in box.status.value
+
+
+def test_pretraining_box_learns_from_every_object_first_and_says_so(annotated):
+    """Issue 20: "Learn from all objects first" under Advanced pretrains, with its progress shown."""
+    objects, ann, _ = annotated
+    trainer = Trainer(sv.Classifier(objects), ann, pretrain_steps=2, epochs=2)
+    assert trainer.options()["pretrain"] is False
+    assert trainer.controls.pretrain in trainer.controls.controls
+    trainer.controls.pretrain.value = True
+    assert trainer.options()["pretrain"] is True
+    seen: list[str] = []
+    trainer.monitor.status.observe(lambda change: seen.append(str(change["new"])), names="value")
+    trainer.start_button.click()
+    assert trainer.wait(300) is not None
+    clf = trainer.classifier
+    assert clf.pretrained is not None and clf.pretrained.steps == 2
+    assert clf.pretrained.n_objects == len(objects.labels)
+    said = [text for text in seen if text.startswith("Learning from all")]
+    assert said and f"all {len(objects.labels)} objects" in said[-1] and "step 2" in said[-1]
+
+
+def test_monitor_shows_pretraining_steps_as_progress(annotated):
+    _, ann, _ = annotated
+    trainer = Trainer(None, ann)
+    monitor = trainer.monitor
+    step = {"step": 3, "max_steps": None, "seconds": 12.0, "budget_seconds": 48.0, "loss": 1.0, "objects": 900}
+    monitor.on_pretrain_step(step)
+    assert trainer.progress.value == pytest.approx(0.25)
+    assert "all 900 objects" in trainer.status.value and "step 3" in trainer.status.value
+    monitor.on_pretrain_step({**step, "step": 9, "max_steps": 10, "seconds": 1.0})
+    assert trainer.progress.value == pytest.approx(0.9)
+
+
+def test_options_given_to_the_trainer_without_a_control_still_reach_fit(annotated):
+    _, ann, _ = annotated
+    trainer = Trainer(None, ann, label_smoothing=0.2, pretrain_seconds=7.0, loss="focal")
+    options = trainer.options()
+    assert options["label_smoothing"] == 0.2 and options["pretrain_seconds"] == 7.0 and options["loss"] == "focal"
+    trainer.controls.loss.value = "cross_entropy"  # a control shown wins over what was given at first
+    assert trainer.options()["loss"] == "cross_entropy"
