@@ -17,6 +17,7 @@ from torch import nn
 
 from ..objects.objects import Objects
 from ..objects.patch_spec import KEYWORDS, Normalization, PatchSpec, spec_from
+from ..prediction.confidence import Calibration
 from .backend import Backend, BackendSetup
 from .callbacks import History
 from .config import TrainingConfig
@@ -74,6 +75,9 @@ class ClassifierSettings:
         self.history: History | None = None
         #: The options of the last training (``config`` with that ``fit``'s options), saved with the model.
         self.trained_config: TrainingConfig | None = None
+        #: The temperature its probabilities are divided by, fitted at the end of each ``fit`` on
+        #: held-out annotations (:mod:`svetlana_nb.prediction.confidence`), saved with the model.
+        self.calibration = Calibration.none("not trained yet")
         self._stop_event = threading.Event()
         self._fit_lock = threading.Lock()  # one fit at a time: two would corrupt each other's gradients
 
