@@ -361,3 +361,14 @@ def test_the_confidence_legend_says_whether_the_confidence_is_calibrated(trained
         viewer = PredictionViewer(objects, shown)
         viewer.mode_buttons.value = "confidence"
         assert words in viewer.legend.value
+
+
+def test_the_second_opinion_text_says_when_the_average_is_then_calibrated():
+    from svetlana_nb.models.explain import Opinions
+    from svetlana_nb.widgets._object_panel import opinion_html
+
+    both = dict(network=np.array([0.6, 0.4]), forest=np.array([0.2, 0.8]), weight=0.5)
+    assert opinion_html(Opinions(**both), ["a", "b"]).endswith("(forest weight 0.5).")
+    assert opinion_html(Opinions(**both, temperature=0.62), ["a", "b"]).endswith(
+        "(forest weight 0.5), then calibrated (temperature 0.62)."
+    )
