@@ -59,6 +59,15 @@ class Classifier(ClassifierSettings):
     **training_options
         Defaults for :meth:`fit` (see :class:`~svetlana_nb.TrainingConfig`).
 
+    Attributes
+    ----------
+    calibration : svetlana_nb.prediction.confidence.Calibration
+        The temperature :meth:`predict` and :meth:`predict_proba` apply, fitted at the end of
+        each :meth:`fit` on held-out annotations (a network's validation split, after its
+        second opinion; a forest's out-of-bag scores) and saved with the model. A network
+        trained without validation keeps temperature 1 (``calibration.calibrated`` False).
+        Changing :attr:`second_opinion` after training keeps it: fit again to recalibrate.
+
     Examples
     --------
     >>> import svetlana_nb as sv
