@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._files import atomic_path, atomic_write_text
+from ..prediction.confidence import Calibration
 from ..prediction.export import TABLE_NAME, key_table
 from ..prediction.prediction import image_stem
 from ._task import IMAGE_ERRORS, Job, ModelBlob, Outcome, failure, predict_one
@@ -184,13 +185,17 @@ def image_summary(
     confusion: np.ndarray | None,
     *,
     calibration: tuple[np.ndarray, np.ndarray] | None = None,
+    temperature: Calibration | None = None,
 ) -> pd.DataFrame:
     """Per class of one image: count and raw proportion, and with ``confusion`` the corrected one and its interval.
 
     The same figures as :meth:`svetlana_nb.Prediction.summary` (or raw counts without
     ``confusion``), computed from the image's object table; with ``calibration`` (the
     annotations' out-of-fold probabilities, shape (A, k), and classes, shape (A,)) from the
-    objects' probabilities (its ``p_`` columns) calibrated on them.
+    objects' probabilities (its ``p_`` columns) calibrated on them. Those columns hold the
+    probabilities the classifier showed, scaled by its own ``temperature``: it is undone first,
+    as the expected counts calibrate the model's raw probabilities
+    (:attr:`svetlana_nb.Prediction.raw_probabilities`) themselves.
     """
     from ..prediction.proportions import proportion_table
 
@@ -224,6 +229,8 @@ def image_summary(
     if calibration is not None:  # float32 as the prediction had them: the same figures as Prediction.summary
         columns = [f"p_{c}" for c in class_names]
         probabilities = table[columns].to_numpy(dtype=np.float32)
+        if temperature is not None and temperature.temperature != 1.0:
+            probabilities = temperature.unapply(probabilities).astype(np.float32)
     summary = proportion_table(
         predicted,
         confusion,
@@ -243,10 +250,17 @@ def write_combined(
     confusion: np.ndarray | None,
     *,
     calibration: tuple[np.ndarray, np.ndarray] | None = None,
+    temperature: Calibration | None = None,
 ) -> tuple[Path, Path]:
-    """Write ``objects.csv`` and ``summary.csv`` (atomically) from the per-image tables of ``names``."""
+    """Write ``objects.csv`` and ``summary.csv`` (atomically) from the per-image tables of ``names``.
+
+    ``temperature``: the classifier's calibration, which scaled the tables' probabilities.
+    """
     tables = [read_image_table(folder, name) for name in names]
-    summaries = [image_summary(t, n, class_names, confusion, calibration=calibration) for t, n in zip(tables, names)]
+    summaries = [
+        image_summary(t, n, class_names, confusion, calibration=calibration, temperature=temperature)
+        for t, n in zip(tables, names)
+    ]
     table_path, summary_path = folder / TABLE_NAME, folder / SUMMARY_NAME
     atomic_write_text(table_path, pd.concat(tables, ignore_index=True).to_csv(index=False))
     atomic_write_text(summary_path, pd.concat(summaries, ignore_index=True).to_csv(index=False))

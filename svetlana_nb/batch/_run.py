@@ -285,6 +285,6 @@ def predict_many(
     if result.done:
         class_names = list(clf.class_names or [])
         result.table, result.summary = write_combined(
-            out, result.done, class_names, result.confusion, calibration=result.calibration
+            out, result.done, class_names, result.confusion, calibration=result.calibration, temperature=clf.calibration
         )
     return result

@@ -51,6 +51,25 @@ class BackendSetup:
         return self.spec.n_image_channels(self.image_channels) + 1
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """A fitted model's probabilities of annotated objects it did not learn from.
+
+    Attributes
+    ----------
+    probabilities : numpy.ndarray, shape (m, n_classes)
+        As the classifier would output them (a network's after its second opinion).
+    annotated : numpy.ndarray of int, shape (m,)
+        Their annotated class index.
+    source : {"validation", "out-of-bag"}
+        The validation split of a network, or a random forest's out-of-bag scores.
+    """
+
+    probabilities: np.ndarray
+    annotated: np.ndarray
+    source: str
+
+
 @dataclass
 class TrainingData:
     """The annotated objects of one training run, split for validation.
@@ -88,6 +107,9 @@ class Backend(Protocol):
     network: nn.Module | None
     #: The fitted second opinion (None when the model has none).
     opinion: OpinionForest | None
+    #: Probabilities of annotations the last fit did not learn from (None: it has none), which
+    #: calibrate the classifier's confidence.
+    held_out: HeldOut | None
 
     @property
     def is_fitted(self) -> bool:

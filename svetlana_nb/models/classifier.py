@@ -14,6 +14,7 @@ from torch import nn
 from ..objects.batches import network_inputs
 from ..objects.objects import Objects
 from ..objects.patch_spec import PatchSpec
+from ..prediction.confidence import Calibration
 from ..prediction.prediction import Prediction
 from . import modelfile
 from .backend import TrainingData
@@ -58,6 +59,15 @@ class Classifier(ClassifierSettings):
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"mps"``.
     **training_options
         Defaults for :meth:`fit` (see :class:`~svetlana_nb.TrainingConfig`).
+
+    Attributes
+    ----------
+    calibration : svetlana_nb.prediction.confidence.Calibration
+        The temperature :meth:`predict` and :meth:`predict_proba` apply, fitted at the end of
+        each :meth:`fit` on held-out annotations (a network's validation split, after its
+        second opinion; a forest's out-of-bag scores) and saved with the model. A network
+        trained without validation keeps temperature 1 (``calibration.calibrated`` False).
+        Changing :attr:`second_opinion` after training keeps it: fit again to recalibrate.
 
     Examples
     --------
@@ -134,7 +144,17 @@ class Classifier(ClassifierSettings):
 
     def _state_before_fit(self, warm_start: bool) -> dict[str, Any]:
         """What :meth:`fit` may change, kept to be put back when it fails (the backend copied if trained in place)."""
-        names = ("backend", "class_names", "n_classes", "objects", "history", "patch", "ndim", "image_channels")
+        names = (
+            "backend",
+            "class_names",
+            "n_classes",
+            "objects",
+            "history",
+            "patch",
+            "ndim",
+            "image_channels",
+            "calibration",
+        )
         saved = {name: self.__dict__[name] for name in names}
         if warm_start and self.backend is not None:
             saved["backend"] = copy.deepcopy(self.backend)
@@ -190,6 +210,12 @@ class Classifier(ClassifierSettings):
         }
         data = TrainingData(objects, rows, targets, train_idx, val_idx, config, watchers, info)
         history = self.backend.fit(data, second_opinion=self.second_opinion)
+        held_out = self.backend.held_out
+        self.calibration = (
+            Calibration.none("no held-out annotation: the network learnt every one (validation off)")
+            if held_out is None
+            else Calibration.fit(held_out.probabilities, held_out.annotated, source=held_out.source)
+        )
         history.val_rows = rows[val_idx]
         history.class_names = list(self.class_names or ())
         self.history, self.trained_config = history, asked
@@ -238,12 +264,29 @@ class Classifier(ClassifierSettings):
         return objects, (np.arange(len(objects)) if rows is None else np.asarray(rows, dtype=np.int64))
 
     def predict_proba(
-        self, objects: Objects | None = None, rows: np.ndarray | None = None, *, batch_size: int | None = None
+        self,
+        objects: Objects | None = None,
+        rows: np.ndarray | None = None,
+        *,
+        batch_size: int | None = None,
+        calibrated: bool = True,
     ) -> np.ndarray:
-        """Class probabilities, float32, shape (n, n_classes), for ``rows`` of ``objects`` (all by default)."""
+        """Class probabilities, float32, shape (n, n_classes), for ``rows`` of ``objects`` (all by default).
+
+        Parameters
+        ----------
+        objects : Objects, optional
+        rows : numpy.ndarray of int, shape (n,), optional
+        batch_size : int, keyword-only, optional
+        calibrated : bool, keyword-only
+            Divide the log-probabilities by the fitted temperature (:attr:`calibration`; no change
+            when not calibrated). False: the model's raw probabilities (the second opinion
+            included), for experts; the most probable class is the same either way.
+        """
         objects, rows = self._prediction_rows(objects, rows)
         assert self.backend is not None
-        return self.backend.predict_proba(objects, rows, batch_size=batch_size, second_opinion=self.second_opinion)
+        raw = self.backend.predict_proba(objects, rows, batch_size=batch_size, second_opinion=self.second_opinion)
+        return self.calibration.apply(raw) if calibrated else raw
 
     def network_proba(
         self, objects: Objects | None = None, rows: np.ndarray | None = None, *, batch_size: int | None = None
@@ -257,17 +300,33 @@ class Classifier(ClassifierSettings):
             raise ValueError(f"Classifier.network_proba: the {self.model_name} model has no network")
         return self.backend.network_proba(objects, rows, batch_size=batch_size)
 
-    def predict(self, objects: Objects | None = None, *, batch_size: int | None = None) -> Prediction:
+    def predict(
+        self, objects: Objects | None = None, *, batch_size: int | None = None, calibrated: bool = True
+    ) -> Prediction:
         """Classify every object of ``objects`` (default: the training objects).
+
+        Parameters
+        ----------
+        objects : Objects, optional
+        batch_size : int, keyword-only, optional
+        calibrated : bool, keyword-only
+            Calibrated probabilities and confidence (the default), else the model's raw ones;
+            the classes are the same. ``Prediction.raw_probabilities`` has the raw ones anyway.
 
         Returns
         -------
         Prediction
-            ``.classes`` {label: class name}, ``.probabilities`` (n, k), ``.table``, ``.class_image()``...
+            ``.classes`` {label: class name}, ``.probabilities`` (n, k), ``.table``,
+            ``.class_image()``, ``.calibrated`` and ``.temperature``...
         """
         objects = self._objects(objects)
         assert self.class_names is not None or not self.is_fitted
-        return Prediction(objects, self.predict_proba(objects, batch_size=batch_size), list(self.class_names or ()))
+        raw = self.predict_proba(objects, batch_size=batch_size, calibrated=False)
+        names = list(self.class_names or ())
+        if not calibrated:
+            return Prediction(objects, raw, names, calibration=Calibration.none("raw probabilities, calibrated=False"))
+        calibration = self.calibration
+        return Prediction(objects, calibration.apply(raw), names, raw_probabilities=raw, calibration=calibration)
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
@@ -293,6 +352,7 @@ class Classifier(ClassifierSettings):
             "second_opinion": opinion,
             "backend": backend_state,
             **({"pretrained": pretrained.metadata()} if pretrained is not None else {}),
+            "calibration": self.calibration.to_dict(),
         }
         modelfile.write(path, tensors, header)
 
@@ -328,6 +388,11 @@ class Classifier(ClassifierSettings):
         clf.backend.load_state(tensors, header["backend"])
         if header.get("pretrained") is not None:
             clf.pretrained = PretrainedTrunk.from_file(tensors, header["pretrained"])
+        clf.calibration = (
+            Calibration.from_dict(header["calibration"])
+            if "calibration" in header
+            else Calibration.none("a model file saved before calibration: temperature 1")
+        )
         return clf
 
     @classmethod

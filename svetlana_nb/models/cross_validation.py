@@ -33,7 +33,11 @@ class OutOfFold:
     annotated : numpy.ndarray of int64, shape (A,)
         The user's class index of each.
     probabilities : numpy.ndarray of float32, shape (A, k)
-        Probabilities from the fold's classifier, which did not see the object.
+        Probabilities from the fold's classifier, which did not see the object: its *raw*
+        probabilities (``predict_proba(calibrated=False)``), not scaled by the fold's own
+        temperature. They fit the temperatures of :meth:`temperature` and of the expected
+        counts (:mod:`svetlana_nb.prediction.expected_counts`), which scale raw probabilities
+        (:attr:`svetlana_nb.Prediction.raw_probabilities`).
     class_names : list of str
     folds : int
     """
@@ -131,5 +135,5 @@ def out_of_fold(
             fold_annotations.add(keys[rows[i]], labels[i])
         fold_classifier = classifier.clone()
         fold_classifier.fit(fold_annotations, callbacks=callbacks, **fit_options)
-        probabilities[test] = fold_classifier.predict_proba(annotations.objects, rows[test])
+        probabilities[test] = fold_classifier.predict_proba(annotations.objects, rows[test], calibrated=False)
     return OutOfFold(rows=rows, annotated=targets, probabilities=probabilities, class_names=names, folds=n_splits)

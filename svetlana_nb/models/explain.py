@@ -159,11 +159,14 @@ class Opinions:
         The network's probabilities and the forest's (on the object's measurements).
     weight : float
         The forest's share in the object's probabilities.
+    temperature : float
+        The classifier's calibration temperature, applied after the average (1: none).
     """
 
     network: np.ndarray
     forest: np.ndarray
     weight: float
+    temperature: float = 1.0
 
 
 def opinions(clf: Classifier, objects: Objects, key: Key) -> Opinions | None:
@@ -179,4 +182,9 @@ def opinions(clf: Classifier, objects: Objects, key: Key) -> Opinions | None:
     network = clf.network_proba(objects, rows)  # as prediction computes it: the same decision
     if len(settings.consulted(network)) == 0:
         return None
-    return Opinions(network=network[0], forest=backend.opinion_proba(objects, rows)[0], weight=settings.weight)
+    return Opinions(
+        network=network[0],
+        forest=backend.opinion_proba(objects, rows)[0],
+        weight=settings.weight,
+        temperature=clf.calibration.temperature,
+    )

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..objects.objects import Objects
-from .backend import BackendSetup, TrainingData
+from .backend import BackendSetup, HeldOut, TrainingData
 from .callbacks import History
 from .forest import ForestModel
 from .second_opinion import OpinionForest, SecondOpinion
@@ -68,6 +68,8 @@ class ForestBackend:
     def __init__(self, setup: BackendSetup) -> None:
         self.setup = setup
         self.forest: ForestModel | None = None
+        #: Every annotation's out-of-bag probabilities after :meth:`fit` (those some tree left out).
+        self.held_out: HeldOut | None = None
 
     @property
     def is_fitted(self) -> bool:
@@ -117,6 +119,9 @@ class ForestBackend:
             val_acc = float((predicted == targets[val_idx]).mean())
             val_loss = float(-np.log(p[np.arange(len(val_idx)), targets[val_idx]] + 1e-7).mean())
             history.confusion = confusion_matrix(targets[val_idx], predicted, n_classes)
+        assert forest.oob_proba is not None
+        scored = np.isfinite(forest.oob_proba).all(axis=1)
+        self.held_out = HeldOut(forest.oob_proba[scored], targets[scored], "out-of-bag")
         history.seconds = time.perf_counter() - start
         data.callbacks.epoch_end(
             history,

@@ -1,9 +1,10 @@
 """Safe model files: tensors in safetensors, a JSON header in its metadata, never pickles.
 
 A file holds a classifier's header (model name, classes, dimensions, patch spec, training
-options, second-opinion settings, the backend's own metadata) and its backend's tensors;
-optionally (``pretrained``) the trunk pretrained without annotations and its tensors
-(``pretrained.*``), absent from files without it.
+options, second-opinion settings, the backend's own metadata, and since calibration its
+``calibration``: the temperature of its probabilities; files without it predict with
+temperature 1, as before) and its backend's tensors; optionally (``pretrained``) the trunk
+pretrained without annotations and its tensors (``pretrained.*``), absent from files without it.
 Files of format version 1 (before the patch spec and the model backends) are read too: their
 header and tensor names are translated to version 2 here, in one place.
 """
@@ -11,6 +12,7 @@ header and tensor names are translated to version 2 here, in one place.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -142,6 +144,18 @@ def check_header(header: dict[str, Any], path: str | os.PathLike) -> None:
     pretrained = header.get("pretrained")  # optional: files without pretraining have none
     if pretrained is not None and (not isinstance(pretrained, dict) or not isinstance(pretrained.get("key"), str)):
         raise bad("pretrained", "null or a mapping with a 'key' string (the pretrained trunk)")
+    if "calibration" in header:  # optional: files written before calibration have none (temperature 1)
+        calibration = header["calibration"]
+        if not isinstance(calibration, dict):
+            raise bad("calibration", "a mapping of 'temperature', 'source', 'n' and 'note'")
+        temperature = calibration.get("temperature")
+        if (
+            not isinstance(temperature, (int, float))
+            or isinstance(temperature, bool)
+            or not math.isfinite(temperature)
+            or temperature <= 0
+        ):
+            raise bad("calibration.temperature", "a finite number above 0")
 
 
 def _from_version_1(tensors: dict[str, torch.Tensor], old: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict]:

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..objects.batches import PatchBatches, network_inputs
 from ..objects.objects import Objects
-from .backend import BackendSetup, TrainingData
+from .backend import BackendSetup, HeldOut, TrainingData
 from .callbacks import History
 from .devices import fast_layout, fast_module, inference_batch_size, inference_dtype, input_dtype
 from .inference import inference_network, predict_batches
@@ -37,6 +37,8 @@ class NetworkBackend:
         self.setup = setup
         self.network: nn.Module | None = network
         self.opinion: OpinionForest | None = None
+        #: The validation objects' probabilities after :meth:`fit`, second opinion included (None without).
+        self.held_out: HeldOut | None = None
         self._fitted = False
 
     @property
@@ -75,9 +77,9 @@ class NetworkBackend:
             info=data.info,
         )
         self._fitted = True
-        self.opinion = None
+        self.opinion = self.held_out = None
+        dtype = input_dtype(setup.device)
         if second_opinion is not None:
-            dtype = input_dtype(setup.device)
             self.opinion = OpinionForest.fit(
                 x,
                 data.targets,
@@ -86,11 +88,15 @@ class NetworkBackend:
                 seed=data.config.seed,
                 class_weight=data.config.class_weight,
             )
-            if len(val_idx):
-                network_val = self.forward_patches(x[val_idx].to(dtype))
+        if len(val_idx):
+            # the validation objects as the classifier predicts them: the network, then its second
+            # opinion's forest where the network is unsure (out of bag: it learnt every annotation)
+            val_proba = self.forward_patches(x[val_idx].to(dtype))
+            if self.opinion is not None and second_opinion is not None:
                 history.second_opinion_val_acc = self.opinion.validation_accuracy(
-                    second_opinion, network_val, val_idx, data.targets[val_idx]
+                    second_opinion, val_proba, val_idx, data.targets[val_idx]
                 )
+            self.held_out = HeldOut(val_proba, data.targets[val_idx], "validation")
         return history
 
     def _check_output(self, sample: torch.Tensor) -> None:
@@ -185,4 +191,5 @@ class NetworkBackend:
         self._network.to(self.setup.device).eval()
         opinion = metadata.get("opinion")
         self.opinion = None if opinion is None else OpinionForest.from_state(tensors, OPINION_PREFIX, opinion)
+        self.held_out = None
         self._fitted = True

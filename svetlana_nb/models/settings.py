@@ -17,6 +17,7 @@ from torch import nn
 
 from ..objects.objects import Objects
 from ..objects.patch_spec import KEYWORDS, Normalization, PatchSpec, spec_from
+from ..prediction.confidence import Calibration
 from .backend import Backend, BackendSetup
 from .callbacks import History
 from .config import TrainingConfig
@@ -77,6 +78,9 @@ class ClassifierSettings:
         self.trained_config: TrainingConfig | None = None
         #: The trunk pretrained without annotations (``pretrain=True``), reused while the objects stay.
         self.pretrained: PretrainedTrunk | None = None
+        #: The temperature its probabilities are divided by, fitted at the end of each ``fit`` on
+        #: held-out annotations (:mod:`svetlana_nb.prediction.confidence`), saved with the model.
+        self.calibration = Calibration.none("not trained yet")
         self._stop_event = threading.Event()
         self._fit_lock = threading.Lock()  # one fit at a time: two would corrupt each other's gradients
 

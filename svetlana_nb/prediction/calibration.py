@@ -143,7 +143,7 @@ def _negative_log_likelihood(log_p: np.ndarray, y: np.ndarray, temperature: floa
     return float((log_norm - logits[np.arange(y.size), y]).mean())
 
 
-def fit_temperature(probabilities: np.ndarray, annotated: np.ndarray) -> float:
+def fit_temperature(probabilities: np.ndarray, annotated: np.ndarray, *, prior_sd: float | None = None) -> float:
     """The temperature that makes the out-of-fold probabilities most likely (maximum likelihood).
 
     Parameters
@@ -152,6 +152,11 @@ def fit_temperature(probabilities: np.ndarray, annotated: np.ndarray) -> float:
         Out-of-fold probabilities of the annotations
         (:attr:`~svetlana_nb.models.cross_validation.OutOfFold.probabilities`).
     annotated : numpy.ndarray of int, shape (A,)
+    prior_sd : float or None, keyword-only
+        None: maximum likelihood. A number: the most probable temperature under a normal prior
+        on ``log T`` centred on 0 (``T = 1``) with this standard deviation, which keeps a few
+        held-out objects that happen to be all right from sharpening every confidence to 1
+        (the likelihood then keeps growing as ``T`` falls).
 
     Returns
     -------
@@ -162,9 +167,13 @@ def fit_temperature(probabilities: np.ndarray, annotated: np.ndarray) -> float:
     from scipy.optimize import minimize_scalar
 
     p, y = _checked(probabilities, annotated)
+    if prior_sd is not None and (isinstance(prior_sd, bool) or not np.isfinite(prior_sd) or prior_sd <= 0):
+        raise ValueError(f"prior_sd: expected a positive number or None, got {prior_sd!r}")
+    # the prior's share of the mean negative log-likelihood: (log T)^2 / (2 sd^2) over A objects
+    penalty = 0.0 if prior_sd is None else 1.0 / (2.0 * float(prior_sd) ** 2 * y.size)
     log_p = np.log(np.clip(p, _FLOOR, 1.0))
     result = minimize_scalar(
-        lambda log_t: _negative_log_likelihood(log_p, y, float(np.exp(log_t))),
+        lambda log_t: _negative_log_likelihood(log_p, y, float(np.exp(log_t))) + penalty * log_t**2,
         bounds=(np.log(0.05), np.log(20.0)),
         method="bounded",
         options={"xatol": 1e-4},

@@ -127,7 +127,8 @@ def opinion_html(opinion: Opinions | None, class_names: list[str]) -> str:
     return (
         f"<b>Second opinion</b>: the network was unsure ({line(opinion.network)}); the random forest "
         f"on the object's measurements says {line(opinion.forest)}; the two are averaged "
-        f"(forest weight {opinion.weight:g})."
+        f"(forest weight {opinion.weight:g})"
+        + ("." if opinion.temperature == 1.0 else f", then calibrated (temperature {opinion.temperature:.3g}).")
     )
 
 

@@ -84,8 +84,9 @@ def legend_html(layers: Layers, prediction: Prediction | None, mode: str) -> str
     if mode == "confidence":
         ramp = ", ".join(display.COLORMAPS["confidence"])
         doubtful = int((prediction.confidence < 0.6).sum())
+        calibrated = "calibrated" if prediction.calibrated else "not calibrated"
         return (
-            "<div><b>Confidence</b> (winning probability)</div><div style='display:flex;"
+            f"<div><b>Confidence</b> (winning probability, {calibrated})</div><div style='display:flex;"
             f"gap:6px;align-items:center'><span>{100 / len(prediction.class_names):.0f}%</span>"
             "<span style='width:160px;height:12px;background:linear-gradient(to right, "
             f"{ramp})'>"

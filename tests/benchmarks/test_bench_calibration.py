@@ -12,6 +12,9 @@ def test_bench_calibration_quick_prints_one_row_per_set():
     rows = [line for line in out.splitlines() if line.startswith("| ") and "random_forest" in line]
     assert [row.split("|")[1].strip() for row in rows] == ["cells_2d", "infected_cells_2d"], out[-2000:]
     for row in rows:
-        cells = [float(c) for c in row.split("|")[4:10]]
-        assert 0.05 <= cells[0] <= 20  # the temperature, within its search bounds
-        assert all(0.0 <= ece <= 1.0 for ece in cells[1:5]) and 0.0 <= cells[5] <= 1.0
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        assert cells[3] == "2/2"  # the forest is calibrated on its out-of-bag scores in every draw
+        assert 0.05 <= float(cells[4]) <= 20  # the temperature, within its search bounds
+        before, after = (float(cell.split(" ± ")[0]) for cell in cells[7:9])
+        assert 0.0 <= after <= 1.0 and 0.0 <= before <= 1.0
+        assert float(cells[9].split(" ± ")[0]) == pytest.approx(after - before, abs=2e-3)

@@ -69,7 +69,8 @@ def test_default_asks_the_forest_where_the_network_is_unsure(blended):
     assert clf.second_opinion == sv.SecondOpinion(weight=0.5, below=0.8)
     assert alone.backend.opinion is None and clf.backend.opinion is not None
     assert clf.backend.opinion.feature_names == measurement_names(2, 2)
-    network = alone.predict_proba(objects)  # same seed: the same network
+    # the mechanism, on the raw probabilities (the temperatures fitted at the end of fit come after it)
+    network = alone.predict_proba(objects, calibrated=False)  # same seed: the same network
     np.testing.assert_allclose(clf.backend.forward_patches(clf.patches(objects)), network, atol=1e-6)
     np.testing.assert_allclose(clf.network_proba(objects), network, atol=1e-6)  # before the second opinion
     forest = forest_of_patches(clf, objects)
@@ -80,7 +81,7 @@ def test_default_asks_the_forest_where_the_network_is_unsure(blended):
     assert 0 < unsure.sum() < len(objects)
     expected = np.where(unsure[:, None], 0.5 * network + 0.5 * forest, network)
     try:
-        np.testing.assert_allclose(clf.predict_proba(objects), expected, atol=1e-5)
+        np.testing.assert_allclose(clf.predict_proba(objects, calibrated=False), expected, atol=1e-5)
     finally:
         clf.second_opinion = sv.SecondOpinion()
     assert not np.allclose(forest[unsure], network[unsure], atol=0.05)  # the two opinions do differ
@@ -89,7 +90,9 @@ def test_default_asks_the_forest_where_the_network_is_unsure(blended):
     assert (forest[rows].argmax(1) == targets).mean() == 1.0
     everywhere = sv.Classifier(objects, seed=0, second_opinion=sv.SecondOpinion(below=1.01))
     everywhere.fit(ann, epochs=EPOCHS)
-    np.testing.assert_allclose(everywhere.predict_proba(objects), 0.5 * network + 0.5 * forest, atol=1e-5)
+    np.testing.assert_allclose(
+        everywhere.predict_proba(objects, calibrated=False), 0.5 * network + 0.5 * forest, atol=1e-5
+    )
 
 
 def test_none_is_the_network_alone_and_turning_it_off_takes_effect_at_once(blended):
@@ -97,11 +100,15 @@ def test_none_is_the_network_alone_and_turning_it_off_takes_effect_at_once(blend
     assert alone.backend.opinion is None and "forest" not in alone.description
     assert "below 0.8, averaged with a" in clf.description and "+ forest x0.5" in repr(clf)
     np.testing.assert_allclose(
-        alone.predict_proba(objects), alone.backend.forward_patches(alone.patches(objects)), atol=1e-6
+        alone.predict_proba(objects, calibrated=False),
+        alone.backend.forward_patches(alone.patches(objects)),
+        atol=1e-6,
     )
     clf.second_opinion = None
     try:
-        np.testing.assert_allclose(clf.predict_proba(objects), alone.predict_proba(objects), atol=1e-6)
+        np.testing.assert_allclose(
+            clf.predict_proba(objects, calibrated=False), alone.predict_proba(objects, calibrated=False), atol=1e-6
+        )
         assert "forest" not in repr(clf) and clf.backend.opinion is not None  # kept for when it is turned on
     finally:
         clf.second_opinion = sv.SecondOpinion()
@@ -111,7 +118,7 @@ def test_weight_one_gives_the_forest_alone(blended):
     objects, ann, truth, _, _ = blended
     clf = sv.Classifier(objects, seed=0, second_opinion=sv.SecondOpinion(weight=1, below=1.01))
     clf.fit(ann, epochs=2)
-    p = clf.predict_proba(objects)
+    p = clf.predict_proba(objects, calibrated=False)
     np.testing.assert_allclose(p, forest_of_patches(clf, objects), atol=1e-6)
     held_out = [int(k) for k in objects.labels if ("image", int(k)) not in dict(ann.items())]
     correct = [clf.predict(objects).classes[k] == truth[k] for k in held_out]
@@ -178,7 +185,9 @@ def test_a_model_saved_with_the_second_opinion_off_loads_and_can_turn_it_on(blen
         clf.second_opinion = sv.SecondOpinion()
     loaded = sv.Classifier.load(tmp_path / "off.svnb")
     assert loaded.second_opinion is None and loaded.backend.opinion is not None
-    np.testing.assert_allclose(loaded.predict_proba(objects), alone.predict_proba(objects), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict_proba(objects, calibrated=False), alone.predict_proba(objects, calibrated=False), atol=1e-6
+    )
     loaded.second_opinion = sv.SecondOpinion()
     np.testing.assert_allclose(loaded.predict_proba(objects), clf.predict_proba(objects), atol=1e-6)
 
@@ -196,7 +205,7 @@ def test_grad_cam_explains_the_blended_decision_and_both_opinions_are_shown(blen
     try:
         both = opinions(clf, objects, int(objects.labels[unsure]))
         assert both is not None and both.weight == 0.5
-        p = clf.predict_proba(objects)
+        p = clf.predict_proba(objects, calibrated=False)
         np.testing.assert_allclose(0.5 * both.network + 0.5 * both.forest, p[unsure], atol=1e-5)
         assert opinions(clf, objects, int(objects.labels[sure])) is None
     finally:
@@ -220,7 +229,7 @@ def test_one_pass_measures_the_unsure_objects_as_a_separate_pass_does(blended, m
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)  # 3: three workers taking every third batch
-        one_pass = clf.predict_proba(objects, batch_size=7)
+        one_pass = clf.predict_proba(objects, batch_size=7, calibrated=False)
     finally:
         torch.set_num_threads(before)
         monkeypatch.undo()

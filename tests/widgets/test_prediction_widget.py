@@ -347,3 +347,28 @@ def test_proportions_box_estimates_corrected_proportions_in_the_background(annot
     np.testing.assert_allclose(box.table["corrected"], expected["corrected"], atol=1e-12)
     assert "95 % interval" in box.table_html.value and f"{100 * expected['corrected'][0]:.1f} %" in box.table_html.value
     assert box.plot.value[:8] == b"\x89PNG\r\n\x1a\n" and not box.button.disabled
+
+
+def test_the_confidence_legend_says_whether_the_confidence_is_calibrated(trained):
+    from svetlana_nb.prediction.confidence import Calibration
+
+    objects, _, _, pred = trained
+    for calibration, words in [
+        (Calibration(1.5, "validation", 16), "(winning probability, calibrated)"),
+        (Calibration.none("validation off"), "(winning probability, not calibrated)"),
+    ]:
+        shown = sv.Prediction(objects, pred.probabilities, pred.class_names, calibration=calibration)
+        viewer = PredictionViewer(objects, shown)
+        viewer.mode_buttons.value = "confidence"
+        assert words in viewer.legend.value
+
+
+def test_the_second_opinion_text_says_when_the_average_is_then_calibrated():
+    from svetlana_nb.models.explain import Opinions
+    from svetlana_nb.widgets._object_panel import opinion_html
+
+    both = dict(network=np.array([0.6, 0.4]), forest=np.array([0.2, 0.8]), weight=0.5)
+    assert opinion_html(Opinions(**both), ["a", "b"]).endswith("(forest weight 0.5).")
+    assert opinion_html(Opinions(**both, temperature=0.62), ["a", "b"]).endswith(
+        "(forest weight 0.5), then calibrated (temperature 0.62)."
+    )
