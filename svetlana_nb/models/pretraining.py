@@ -64,6 +64,14 @@ class PretrainedTrunk:
     stopped: bool = False
     losses: list[float] = field(default_factory=list)
 
+    def describe(self) -> str:
+        """A status-line phrase: "first learned from all 40 objects without labels (3 steps, 2 s)"."""
+        stopped = ", stopped" if self.stopped else ""
+        return (
+            f"first learned from all {self.n_objects} objects without labels "
+            f"({self.steps} steps, {self.seconds:.0f} s{stopped})"
+        )
+
     def metadata(self) -> dict:
         """JSON-ready description for a model file (the tensors go separately)."""
         return {

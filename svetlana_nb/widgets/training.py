@@ -330,9 +330,10 @@ class Trainer(widgets.VBox):
         self._apply_second_opinion(clf)
         self.running = True
         self._sync_enabled()
+        pretrained_before = clf.pretrained if options.get("pretrain") else False
         self.job = clf.fit_in_background(self.annotations, callbacks=[self.monitor], **options)
         threading.Thread(
-            target=self._watch, args=(self.job, clf), daemon=True, name="svetlana-nb-trainer-watch"
+            target=self._watch, args=(self.job, clf, pretrained_before), daemon=True, name="svetlana-nb-trainer-watch"
         ).start()
         return self.job
 
@@ -351,7 +352,8 @@ class Trainer(widgets.VBox):
             time.sleep(0.01)
         return self.history if self.job is not None and self.job.error is None else None
 
-    def _watch(self, job: TrainingJob, clf: Classifier) -> None:
+    def _watch(self, job: TrainingJob, clf: Classifier, pretrained_before: object = False) -> None:
+        """Wait for ``job``; then show its summary. ``pretrained_before``: False without pretraining."""
         job.thread.join()
         try:
             if job.error is not None:
@@ -365,7 +367,11 @@ class Trainer(widgets.VBox):
                 self.history = history
                 self.summary.value = summary_html(history, clf.kind.label)
                 self.confusion.value = confusion_html(history.confusion, history.class_names)
-                self.status.value = "Done: " + history.summary()
+                done = "Done: " + history.summary()
+                if pretrained_before is not False and clf.pretrained is not None:
+                    kept = " (kept from an earlier training)" if clf.pretrained is pretrained_before else ""
+                    done += f"; {clf.pretrained.describe()}{kept}"
+                self.status.value = done
                 self._trained(clf, history)
         finally:
             self.running = False

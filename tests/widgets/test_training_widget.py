@@ -414,6 +414,11 @@ def test_pretraining_box_learns_from_every_object_first_and_says_so(annotated):
     assert clf.pretrained.n_objects == len(objects.labels)
     said = [text for text in seen if text.startswith("Learning from all")]
     assert said and f"all {len(objects.labels)} objects" in said[-1] and "step 2" in said[-1]
+    assert f"first learned from all {len(objects.labels)} objects without labels (2 steps" in trainer.status.value
+    first = clf.pretrained
+    trainer.start_button.click()  # new training, same objects: what it learned is reused, and said so
+    assert trainer.wait(300) is not None
+    assert clf.pretrained is first and "(kept from an earlier training)" in trainer.status.value
 
 
 def test_monitor_shows_pretraining_steps_as_progress(annotated):
