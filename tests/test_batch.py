@@ -294,3 +294,24 @@ def test_an_image_whose_files_cannot_be_written_fails_by_name_and_leaves_no_part
     assert outcome.reason is not None and "b.tif" in outcome.reason
     assert not (tmp_path / "b_classes.tif").exists() and not (tmp_path / "b_classes_key.csv").exists()
     assert (tmp_path / "b_objects.csv" / "keep").read_text() == "x"  # a folder that is not ours is left alone
+
+
+def test_the_manifest_is_not_rewritten_after_every_image_but_is_complete_at_the_end(
+    model_path, inputs, clean_run, tmp_path, monkeypatch
+):
+    """Rewriting the whole manifest per image costs O(images²) on a screen of 10,000 fields."""
+    writes = []
+    original = _outputs_module.Manifest.write
+
+    def counted(self):
+        writes.append(len(self.images))
+        original(self)
+
+    monkeypatch.setattr(_outputs_module.Manifest, "write", counted)
+    monkeypatch.setattr(_run, "MANIFEST_EVERY", 3600.0)
+    result = predict_many(model_path, inputs / "images", inputs / "masks", tmp_path, progress=False)
+    assert result.done == [f"{n}.tif" for n in NAMES]
+    assert writes == [0, len(NAMES)]  # once before the work (settings), once at the end
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert sorted(manifest["images"]) == [f"{n}.tif" for n in NAMES]
+    assert _outputs(tmp_path) == _outputs(clean_run)

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,6 +112,8 @@ class Manifest:
     def __init__(self, folder: Path, *, model_sha256: str, inputs: dict[str, str], settings: dict[str, Any]):
         self.path = folder / MANIFEST_NAME
         self.folder = folder
+        #: Entries recorded since the last write, and when that was (``time.monotonic``).
+        self.pending, self.written_at = False, float("-inf")
         old = self._read()
         same = old.get("model_sha256") == model_sha256 and old.get("settings") == settings
         self.data: dict[str, Any] = {
@@ -154,8 +157,13 @@ class Manifest:
         """Forget images that are not in this batch."""
         self.data["images"] = {name: entry for name, entry in self.images.items() if name in set(names)}
 
-    def record(self, image: Path, mask: Path, outcome: Outcome, outputs: list[str]) -> None:
-        """Record one image's outcome and write the manifest (atomically)."""
+    def record(self, image: Path, mask: Path, outcome: Outcome, outputs: list[str], *, every: float = 0.0) -> None:
+        """Record one image's outcome; write the manifest (atomically) if ``every`` seconds passed since the last write.
+
+        The manifest is rewritten whole, so writing it after each of 10,000 images would cost
+        O(images²); with ``every`` > 0 the caller must :meth:`write` at the end (an image whose
+        entry was not written yet is predicted again on resume: its files are only replaced).
+        """
         inputs: dict[str, Any] = {}
         with contextlib.suppress(OSError):
             inputs = {"image": _file_record(image), "mask": _file_record(mask)}
@@ -166,11 +174,19 @@ class Manifest:
             "objects": outcome.n_objects,
             "inputs": inputs,
         }
-        self.write()
+        self.pending = True
+        if time.monotonic() - self.written_at >= every:
+            self.write()
+
+    def flush(self) -> None:
+        """Write the manifest if entries were recorded since it was last written."""
+        if self.pending:
+            self.write()
 
     def write(self) -> None:
         """Write the manifest atomically."""
         atomic_write_text(self.path, json.dumps(self.data, indent=1) + "\n")
+        self.pending, self.written_at = False, time.monotonic()
 
 
 def read_image_table(folder: Path, name: str) -> pd.DataFrame:

@@ -58,6 +58,10 @@ class BatchResult:
     manifest: Path | None = None
 
 
+#: Seconds between two writes of ``manifest.json`` during a run (it is also written at the end).
+MANIFEST_EVERY = 2.0
+
+
 def find_inputs(images: Path, masks: Path) -> list[tuple[Path, Path]]:
     """The image/mask pairs: two folders (paired by name) or two single files."""
     from ..io import find_pairs
@@ -255,6 +259,7 @@ def predict_many(
     distributed = client is not None or (workers or 1) > 1
     with contextlib.ExitStack() as stack:
         stack.callback(bar.close)
+        stack.callback(manifest.flush)  # also on Ctrl-C or an error
         if distributed and jobs:
             active = stack.enter_context(_cluster(client, workers))
             outcomes: Iterator[Outcome] = _distributed(active, blob, jobs, print if show else lambda _: None)
@@ -269,7 +274,7 @@ def predict_many(
             else:
                 remove_image_outputs(outcome.name, out)
                 outputs = []
-            manifest.record(image, mask, outcome, outputs)
+            manifest.record(image, mask, outcome, outputs, every=MANIFEST_EVERY)
             failed = sum(entry.get("status") == "failed" for entry in manifest.images.values())
             rate = n_objects / max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(objects_per_s=f"{rate:.0f}", failed=failed, refresh=False)
