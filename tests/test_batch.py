@@ -315,3 +315,25 @@ def test_the_manifest_is_not_rewritten_after_every_image_but_is_complete_at_the_
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert sorted(manifest["images"]) == [f"{n}.tif" for n in NAMES]
     assert _outputs(tmp_path) == _outputs(clean_run)
+
+
+def test_the_combined_table_is_written_image_by_image_as_one_concat_would_write_it(tmp_path):
+    """objects.csv streams the per-image tables (one in memory at a time), with the union of their columns."""
+    import pandas as pd
+
+    plain = pd.DataFrame({"label": ["1", "2"], "class": ["a", "b"], "note": ['x, "quoted"', ""]})
+    annotated = pd.DataFrame(
+        {"label": ["7"], "class": ["b"], "note": ["é"], "annotated": ["True"], "predicted_class": ["a"]}
+    )
+    later = pd.DataFrame({"label": ["3"], "class": ["a"], "note": ["line"]})
+    names = ["p.tif", "q.tif", "r.tif"]
+    for name, table in zip(names, (plain, annotated, later)):
+        (tmp_path / _outputs_module.output_names(name)[2]).write_text(table.to_csv(index=False), encoding="utf-8")
+    table_path, summary_path = _outputs_module.write_combined(tmp_path, names, ["a", "b"], None)
+    read = [_outputs_module.read_image_table(tmp_path, n) for n in names]
+    assert table_path.read_bytes() == pd.concat(read, ignore_index=True).to_csv(index=False).encode("utf-8")
+    combined = pd.read_csv(table_path, dtype=str, keep_default_na=False)
+    assert list(combined.columns) == ["label", "class", "note", "annotated", "predicted_class"]
+    assert combined["predicted_class"].tolist() == ["", "", "a", ""]
+    summary = pd.read_csv(summary_path)
+    assert summary.groupby("image")["count"].sum().to_dict() == {"p.tif": 2, "q.tif": 1, "r.tif": 1}

@@ -259,6 +259,11 @@ def image_summary(
     return summary.rename(columns={"group": "image"})
 
 
+def _header(folder: Path, name: str) -> list[str]:
+    """The column names of the per-image table of ``name`` (its first line only)."""
+    return list(pd.read_csv(folder / output_names(name)[2], dtype=str, keep_default_na=False, nrows=0).columns)
+
+
 def write_combined(
     folder: Path,
     names: Sequence[str],
@@ -271,14 +276,24 @@ def write_combined(
     """Write ``objects.csv`` and ``summary.csv`` (atomically) from the per-image tables of ``names``.
 
     ``temperature``: the classifier's calibration, which scaled the tables' probabilities.
+    One image's table is in memory at a time, so a screen of 10,000 images of 1,000 objects
+    does not hold ten million rows: the tables are appended one by one under the union of their
+    columns (in order of first appearance, empty where an image lacks one: images with
+    annotations have more), the same text ``pandas.concat`` of them all would write.
     """
-    tables = [read_image_table(folder, name) for name in names]
-    summaries = [
-        image_summary(t, n, class_names, confusion, calibration=calibration, temperature=temperature)
-        for t, n in zip(tables, names)
-    ]
+    columns: list[str] = []
+    for name in names:
+        columns += [c for c in _header(folder, name) if c not in columns]
+    summaries = []
     table_path, summary_path = folder / TABLE_NAME, folder / SUMMARY_NAME
-    atomic_write_text(table_path, pd.concat(tables, ignore_index=True).to_csv(index=False))
+    with atomic_path(table_path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as out:
+        out.write(pd.DataFrame(columns=columns).to_csv(index=False))
+        for name in names:
+            table = read_image_table(folder, name)
+            summaries.append(
+                image_summary(table, name, class_names, confusion, calibration=calibration, temperature=temperature)
+            )
+            out.write(table.reindex(columns=columns, fill_value="").to_csv(index=False, header=False))
     atomic_write_text(summary_path, pd.concat(summaries, ignore_index=True).to_csv(index=False))
     return table_path, summary_path
 
