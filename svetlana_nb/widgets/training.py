@@ -371,7 +371,7 @@ class Trainer(widgets.VBox):
                 if pretrained_before is not False and clf.pretrained is not None:
                     kept = " (kept from an earlier training)" if clf.pretrained is pretrained_before else ""
                     done += f"; {clf.pretrained.describe()}{kept}"
-                self.status.value = done
+                self.status.value = f"{done}; confidence {clf.calibration.describe()}"
                 self._trained(clf, history)
         finally:
             self.running = False

@@ -46,6 +46,10 @@ def test_start_trains_to_a_real_accuracy_on_held_out_objects(demo, annotated):
     assert f"<b>{history.second_opinion_val_acc:.1%}</b> with the second opinion" in trainer.summary.value
     assert trained and trained[0][0] is trainer.classifier and trained[0][1] is history
     assert trainer.progress.value == 1.0
+    # 80 annotations, 16 held out: the confidence is calibrated on them, and the Done line says so
+    assert (
+        f"; confidence calibrated: temperature {trainer.classifier.calibration.temperature:.3g}" in trainer.status.value
+    )
     # What plotting costs the training thread is timed per epoch (benchmarks/bench_viewer.py).
     assert len(trainer.monitor.plot_seconds) == n and min(trainer.monitor.plot_seconds) > 0
 
@@ -415,6 +419,7 @@ def test_pretraining_box_learns_from_every_object_first_and_says_so(annotated):
     said = [text for text in seen if text.startswith("Learning from all")]
     assert said and f"all {len(objects.labels)} objects" in said[-1] and "step 2" in said[-1]
     assert f"first learned from all {len(objects.labels)} objects without labels (2 steps" in trainer.status.value
+    assert "; confidence calibrated: temperature" in trainer.status.value  # 80 annotations, 16 held out
     first = clf.pretrained
     trainer.start_button.click()  # new training, same objects: what it learned is reused, and said so
     assert trainer.wait(300) is not None
@@ -440,3 +445,14 @@ def test_options_given_to_the_trainer_without_a_control_still_reach_fit(annotate
     assert options["label_smoothing"] == 0.2 and options["pretrain_seconds"] == 7.0 and options["loss"] == "focal"
     trainer.controls.loss.value = "cross_entropy"  # a control shown wins over what was given at first
     assert trainer.options()["loss"] == "cross_entropy"
+
+
+def test_done_line_says_when_the_confidence_is_not_calibrated(demo):
+    objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
+    ann = sv.Annotations(objects, demo.class_names)
+    for label in objects.labels[:20]:  # too few to hold any out: no honest temperature
+        ann.add(int(label), demo.truth[int(label)])
+    trainer = Trainer(None, ann, epochs=2)
+    trainer.start_button.click()
+    assert trainer.wait(120) is not None
+    assert "; confidence not calibrated (" in trainer.status.value
