@@ -21,7 +21,7 @@ from .backend import TrainingData
 from .callbacks import Callback, CallbackList, History, TrainingJob
 from .config import plan_training
 from .network_backend import NetworkBackend
-from .pretraining import PretrainedTrunk, pretrained_for
+from .pretraining import PretrainedTrunk, pretrain_for_objects
 from .registry import CUSTOM, ModelKind, model_kind
 from .second_opinion import SecondOpinion
 from .settings import ClassifierSettings
@@ -201,7 +201,12 @@ class Classifier(ClassifierSettings):
                 torch.manual_seed(config.seed)  # the new network's initial weights
             self.backend = self.kind.new_backend(self._setup(), network=self._custom_network)
             if config.pretrain and isinstance(self.backend, NetworkBackend):
-                self._pretrain(objects, self.backend, config, watchers)
+                assert self.backend.network is not None
+                self.pretrained = pretrain_for_objects(
+                    self.backend.network, objects, self.patch, network_name=self.model_name,
+                    cached=self.pretrained, config=config, device=self.device, callbacks=watchers,
+                )  # fmt: skip
+                self._stop_event.clear()  # a stop ended the pretraining; the training goes on
         info = {
             "model": self.model_name,
             "class_names": self.class_names,
@@ -211,36 +216,12 @@ class Classifier(ClassifierSettings):
         data = TrainingData(objects, rows, targets, train_idx, val_idx, config, watchers, info)
         history = self.backend.fit(data, second_opinion=self.second_opinion)
         held_out = self.backend.held_out
-        self.calibration = (
-            Calibration.none("no held-out annotation: the network learnt every one (validation off)")
-            if held_out is None
-            else Calibration.fit(held_out.probabilities, held_out.annotated, source=held_out.source)
-        )
+        self.calibration = Calibration.from_held_out(held_out)
         history.val_rows = rows[val_idx]
         history.class_names = list(self.class_names or ())
         self.history, self.trained_config = history, asked
         watchers.train_end(history)
         return history
-
-    def _pretrain(self, objects: Objects, backend: NetworkBackend, config: Any, watchers: CallbackList) -> None:
-        """Give the new network the trunk pretrained on every object (cached per image set).
-
-        A stop during pretraining ends it, keeping what it learned; the training then goes on.
-        """
-        assert backend.network is not None
-        self.pretrained = pretrained_for(
-            backend.network,
-            network_inputs(objects, self.patch),
-            spec_dict=self.patch.to_dict(),
-            network_name=self.model_name,
-            cached=self.pretrained,
-            seconds=config.pretrain_seconds,
-            max_steps=config.pretrain_steps,
-            seed=config.seed,
-            device=self.device,
-            callbacks=watchers,
-        )
-        self._stop_event.clear()
 
     def stop(self) -> None:
         """Ask a running :meth:`fit` to stop after the current batch (thread-safe)."""

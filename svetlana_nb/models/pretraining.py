@@ -19,15 +19,22 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..objects.batches import network_inputs
 from .augment import Augmentation, augment
 from .callbacks import CallbackList
 from .devices import fast_layout, fast_module
+
+if TYPE_CHECKING:
+    from ..objects.objects import Objects
+    from ..objects.patch_spec import PatchSpec
+    from .config import TrainingConfig
 
 #: Prefix of the pretrained trunk's tensors in a model file.
 PRETRAINED_PREFIX = "pretrained."
@@ -334,5 +341,35 @@ def pretrained_for(
         seconds=seconds,
         max_steps=max_steps,
         seed=seed,
+        callbacks=callbacks,
+    )
+
+
+def pretrain_for_objects(
+    network: nn.Module,
+    objects: Objects,
+    patch: PatchSpec,
+    *,
+    network_name: str,
+    cached: PretrainedTrunk | None,
+    config: TrainingConfig,
+    device: torch.device,
+    callbacks: CallbackList | None = None,
+) -> PretrainedTrunk:
+    """:func:`pretrained_for` on the patches of every object of ``objects`` (a classifier's ``fit``).
+
+    ``config`` gives the budget (``pretrain_seconds``, ``pretrain_steps``) and the seed. A stop
+    during pretraining ends it, keeping what it learned; the training then goes on.
+    """
+    return pretrained_for(
+        network,
+        network_inputs(objects, patch),
+        spec_dict=patch.to_dict(),
+        network_name=network_name,
+        cached=cached,
+        seconds=config.pretrain_seconds,
+        max_steps=config.pretrain_steps,
+        seed=config.seed,
+        device=device,
         callbacks=callbacks,
     )

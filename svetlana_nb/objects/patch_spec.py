@@ -143,11 +143,17 @@ def check_downscale(downscale: object, patch_shape: Sequence[int] | None = None)
     return int(downscale)
 
 
+#: The widest context: a dilation wider than this would cost minutes (and more than any patch holds).
+MAX_CONTEXT = 4096
+
+
 def _check_context(context: object) -> int | None:
     if context is None:
         return None
-    if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or context < 0:
-        raise ValueError(f"context: expected None or an int >= 0 (pixels around the object), got {context!r}")
+    if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or not 0 <= context <= MAX_CONTEXT:
+        raise ValueError(
+            f"context: expected None or an int from 0 to {MAX_CONTEXT} (pixels around the object), got {context!r}"
+        )
     return int(context)
 
 

@@ -76,6 +76,13 @@ class Calibration:
         return self.source != "none"
 
     @classmethod
+    def from_held_out(cls, held_out: Any) -> Calibration:
+        """Fitted on a backend's ``held_out`` (probabilities, annotated, source), or not calibrated without one."""
+        if held_out is None:
+            return cls.none("no held-out annotation: the network learnt every one (validation off)")
+        return cls.fit(held_out.probabilities, held_out.annotated, source=held_out.source)
+
+    @classmethod
     def none(cls, note: str) -> Calibration:
         """Not calibrated (temperature 1), and why."""
         return cls(1.0, "none", 0, note)

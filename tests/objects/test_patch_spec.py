@@ -47,6 +47,7 @@ def test_large_patches_are_shrunk_and_rounded_to_a_multiple_of_the_factor(scene_
         ({"downscale": True}, "downscale"),
         ({"context": -3}, "context"),
         ({"context": 2.5}, "context"),
+        ({"context": 346361856}, "context"),  # a crafted model file: it hung prediction
         ({"channels": [1, 1]}, "channels"),
         ({"channels": ["0"]}, "channels"),
         ({"normalization": "zscore"}, "normalization"),

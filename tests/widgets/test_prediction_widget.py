@@ -146,8 +146,8 @@ def test_the_second_opinion_is_shown_where_the_forest_was_consulted(trained):
         opinion = opinions(clf, objects, objects.keys[unsure])
         assert "Second opinion" in text and f"{opinion.forest[0]:.0%}" in text
         np.testing.assert_allclose(opinion.network, network[unsure], atol=1e-6)
-        np.testing.assert_allclose(
-            viewer.prediction.probabilities[unsure], 0.5 * opinion.network + 0.5 * opinion.forest, atol=1e-5
+        np.testing.assert_allclose(  # the mix, before the calibration's temperature
+            viewer.prediction.raw_probabilities[unsure], 0.5 * opinion.network + 0.5 * opinion.forest, atol=1e-5
         )
         viewer.select(objects.keys[sure])
         assert "Second opinion" not in viewer.panel.explanation.value
