@@ -31,6 +31,7 @@ import torch
 import svetlana_nb as sv
 from svetlana_nb.models.pretraining import PretrainedTrunk
 
+from .bench_loss import balanced_accuracy, mean_se
 from .draws import random_annotations
 from .real_sets import RealSetMissing, bbbc007
 
@@ -49,12 +50,6 @@ def load_set(name: str) -> sv.data.DemoData:
     if name == "textures_2d":
         return sv.data.textures_2d(n_objects=TEXTURES_OBJECTS)
     return sv.data.load(name)
-
-
-def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
-    """Mean recall over the classes present in ``truth``."""
-    recalls = [np.mean(predicted[truth == k] == k) for k in range(n_classes) if np.any(truth == k)]
-    return float(np.mean(recalls))
 
 
 def pretrained_trunk(objects: sv.Objects, demo: sv.data.DemoData, seconds: float, steps: int | None) -> PretrainedTrunk:
@@ -91,13 +86,6 @@ def one_draw(
         k = len(demo.class_names)
         scores[pretrain] = (balanced_accuracy(rest_truth, both, k), balanced_accuracy(rest_truth, alone, k))
     return scores
-
-
-def mean_se(values: list[float]) -> str:
-    """``mean ± standard error`` of ``values``."""
-    array = np.asarray(values, dtype=float)
-    se = array.std(ddof=1) / np.sqrt(len(array)) if len(array) > 1 else 0.0
-    return f"{array.mean():+.3f} ± {se:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:
