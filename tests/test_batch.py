@@ -318,12 +318,21 @@ def test_the_manifest_is_not_rewritten_after_every_image_but_is_complete_at_the_
 
 
 def test_the_combined_table_is_written_image_by_image_as_one_concat_would_write_it(tmp_path):
-    """objects.csv streams the per-image tables (one in memory at a time), with the union of their columns."""
+    """objects.csv streams the per-image tables (one in memory at a time), with the union of their columns.
+
+    ``q.tif`` has every column in order (its text is copied), the others lack some (rewritten).
+    """
     import pandas as pd
 
     plain = pd.DataFrame({"label": ["1", "2"], "class": ["a", "b"], "note": ['x, "quoted"', ""]})
     annotated = pd.DataFrame(
-        {"label": ["7"], "class": ["b"], "note": ["é"], "annotated": ["True"], "predicted_class": ["a"]}
+        {
+            "label": ["7", "8"],
+            "class": ["b", "a"],
+            "note": ["é", 'y, "q"\nz'],
+            "annotated": ["True", "False"],
+            "predicted_class": ["a", "a"],
+        }
     )
     later = pd.DataFrame({"label": ["3"], "class": ["a"], "note": ["line"]})
     names = ["p.tif", "q.tif", "r.tif"]
@@ -334,6 +343,7 @@ def test_the_combined_table_is_written_image_by_image_as_one_concat_would_write_
     assert table_path.read_bytes() == pd.concat(read, ignore_index=True).to_csv(index=False).encode("utf-8")
     combined = pd.read_csv(table_path, dtype=str, keep_default_na=False)
     assert list(combined.columns) == ["label", "class", "note", "annotated", "predicted_class"]
-    assert combined["predicted_class"].tolist() == ["", "", "a", ""]
+    assert combined["predicted_class"].tolist() == ["", "", "a", "a", ""]
+    assert combined["note"].tolist()[3] == 'y, "q"\nz'
     summary = pd.read_csv(summary_path)
-    assert summary.groupby("image")["count"].sum().to_dict() == {"p.tif": 2, "q.tif": 1, "r.tif": 1}
+    assert summary.groupby("image")["count"].sum().to_dict() == {"p.tif": 2, "q.tif": 2, "r.tif": 1}

@@ -256,6 +256,8 @@ def predict_many(
     show = sys.stderr.isatty() if progress is None else bool(progress)
     bar = tqdm(total=len(pairs), initial=len(pairs) - len(jobs), desc="images", unit="image", disable=not show)
     n_objects, start = 0, time.perf_counter()
+    # Kept as a set, not recounted from the manifest per image: that was O(images²) on a screen.
+    failed = {name for name, entry in manifest.images.items() if entry.get("status") == "failed"}
     distributed = client is not None or (workers or 1) > 1
     with contextlib.ExitStack() as stack:
         stack.callback(bar.close)
@@ -275,9 +277,9 @@ def predict_many(
                 remove_image_outputs(outcome.name, out)
                 outputs = []
             manifest.record(image, mask, outcome, outputs, every=MANIFEST_EVERY)
-            failed = sum(entry.get("status") == "failed" for entry in manifest.images.values())
+            (failed.discard if outcome.reason is None else failed.add)(outcome.name)
             rate = n_objects / max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix(objects_per_s=f"{rate:.0f}", failed=failed, refresh=False)
+            bar.set_postfix(objects_per_s=f"{rate:.0f}", failed=len(failed), refresh=False)
             bar.update(1)
     predicted = set(result.predicted)
     result.predicted = [image.name for image, _ in pairs if image.name in predicted]  # in the order of the pairs
