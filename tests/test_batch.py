@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 from helpers import annotate, grid_scene
@@ -274,10 +275,14 @@ def test_an_image_is_written_where_it_is_predicted_and_only_names_come_back(mode
     import pickle
 
     blob = _task.model_blob(model_path)
-    job = _task.Job(inputs / "images" / "a.tif", inputs / "masks" / "a.tif", out=tmp_path)
+    settings = _task.SummarySettings(tuple(sv.Classifier.load(model_path).class_names))
+    job = _task.Job(inputs / "images" / "a.tif", inputs / "masks" / "a.tif", out=tmp_path, summary=settings)
     outcome = _outputs_module.predict_and_write(blob, job)
     assert outcome.reason is None
     assert outcome.classes is None and outcome.table is None  # no class image travels to the client
+    # The summary rows are computed where the image is predicted, equal to the client's from the file.
+    assert outcome.summary is not None and outcome.summary["count"].sum() == outcome.n_objects
+    pd.testing.assert_frame_equal(outcome.summary, _outputs_module.written_image_summary(tmp_path, "a.tif", settings))
     assert outcome.written == ["a_classes.tif", "a_classes_key.csv", "a_objects.csv"]
     assert {name: (tmp_path / name).read_bytes() for name in outcome.written} == {
         name: (clean_run / name).read_bytes() for name in outcome.written
@@ -338,7 +343,7 @@ def test_the_combined_table_is_written_image_by_image_as_one_concat_would_write_
     names = ["p.tif", "q.tif", "r.tif"]
     for name, table in zip(names, (plain, annotated, later)):
         (tmp_path / _outputs_module.output_names(name)[2]).write_text(table.to_csv(index=False), encoding="utf-8")
-    table_path, summary_path = _outputs_module.write_combined(tmp_path, names, ["a", "b"], None)
+    table_path, summary_path = _outputs_module.write_combined(tmp_path, names, _task.SummarySettings(("a", "b")))
     read = [_outputs_module.read_image_table(tmp_path, n) for n in names]
     assert table_path.read_bytes() == pd.concat(read, ignore_index=True).to_csv(index=False).encode("utf-8")
     combined = pd.read_csv(table_path, dtype=str, keep_default_na=False)

@@ -25,7 +25,7 @@ from .._files import atomic_path, atomic_write_text
 from ..prediction.confidence import Calibration
 from ..prediction.export import TABLE_NAME, key_table
 from ..prediction.prediction import image_stem
-from ._task import IMAGE_ERRORS, Job, ModelBlob, Outcome, failure, predict_one
+from ._task import IMAGE_ERRORS, Job, ModelBlob, Outcome, SummarySettings, failure, predict_one
 
 if TYPE_CHECKING:
     from ..models import Classifier
@@ -89,12 +89,36 @@ def predict_and_write(model: Classifier | ModelBlob, job: Job) -> Outcome:
     except IMAGE_ERRORS as error:
         remove_image_outputs(job.name, job.out)
         return failure(job, error)
+    summary = None
+    if job.summary is not None:  # from the text just written: the rows a resumed run computes from the file
+        with contextlib.suppress(*IMAGE_ERRORS):  # the client computes them then
+            summary = written_image_summary(job.out, job.name, job.summary)
     return Outcome(
         outcome.name,
         class_names=outcome.class_names,
         classes_store=outcome.classes_store,
         written=written,
         objects=outcome.n_objects,
+        summary=summary,
+    )
+
+
+def written_image_summary(folder: Path, name: str, settings: SummarySettings, text: str | None = None) -> pd.DataFrame:
+    """The ``summary.csv`` rows of the image ``name`` from its table in ``folder`` (or that table's ``text``).
+
+    Only the columns the summary needs are parsed.
+    """
+    if text is None:
+        text = (folder / output_names(name)[2]).read_text(encoding="utf-8")
+    needed = {"predicted_class", "class", "annotated", *(f"p_{c}" for c in settings.class_names)}
+    table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, usecols=lambda c: c in needed)
+    return image_summary(
+        table,
+        name,
+        list(settings.class_names),
+        settings.confusion,
+        calibration=settings.calibration,
+        temperature=settings.temperature,
     )
 
 
@@ -268,48 +292,39 @@ def _header(folder: Path, name: str) -> list[str]:
 
 
 def write_combined(
-    folder: Path,
-    names: Sequence[str],
-    class_names: list[str],
-    confusion: np.ndarray | None,
-    *,
-    calibration: tuple[np.ndarray, np.ndarray] | None = None,
-    temperature: Calibration | None = None,
+    folder: Path, names: Sequence[str], settings: SummarySettings, *, summaries: dict[str, pd.DataFrame] | None = None
 ) -> tuple[Path, Path]:
     """Write ``objects.csv`` and ``summary.csv`` (atomically) from the per-image tables of ``names``.
 
-    ``temperature``: the classifier's calibration, which scaled the tables' probabilities.
+    ``summaries``: rows already computed where the images were predicted (``Outcome.summary``);
+    the others' (images done by an earlier run) are computed here from their tables.
     One image's table is in memory at a time, so a screen of 10,000 images of 1,000 objects
     does not hold ten million rows: the tables are appended one by one under the union of their
     columns (in order of first appearance, empty where an image lacks one: images with
     annotations have more), the same text ``pandas.concat`` of them all would write.
     """
+    summaries = summaries or {}
     columns: list[str] = []
     for name in names:
         columns += [c for c in _header(folder, name) if c not in columns]
     header = pd.DataFrame(columns=columns).to_csv(index=False)
-    needed = {"predicted_class", "class", "annotated", *(f"p_{c}" for c in class_names)}
-    summaries = []
+    rows = []
     table_path, summary_path = folder / TABLE_NAME, folder / SUMMARY_NAME
     with atomic_path(table_path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as out:
         out.write(header)
         for name in names:
-            path = folder / output_names(name)[2]
-            text = path.read_text(encoding="utf-8")
-            # The summary needs a few columns only, and the common case (a table with every
-            # column, in order) is copied as text: the tables are text written by pandas, which
-            # writes them back unchanged; parsing and rewriting each cost the client (which a
-            # local cluster's workers share the cores with) ~25 ms per image of 1,000 objects.
-            table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, usecols=lambda c: c in needed)
-            summaries.append(
-                image_summary(table, name, class_names, confusion, calibration=calibration, temperature=temperature)
-            )
+            text = (folder / output_names(name)[2]).read_text(encoding="utf-8")
+            known = summaries.get(name)
+            rows.append(known if known is not None else written_image_summary(folder, name, settings, text))
+            # A table with every column in order (the common case) is copied as text: pandas
+            # wrote it and would write it back unchanged. Parsing and rewriting each cost the
+            # client ~25 ms per image of 1,000 objects, with the workers waiting at the end.
             if text.startswith(header):
                 out.write(text[len(header) :])
             else:
                 full = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
                 out.write(full.reindex(columns=columns, fill_value="").to_csv(index=False, header=False))
-    atomic_write_text(summary_path, pd.concat(summaries, ignore_index=True).to_csv(index=False))
+    atomic_write_text(summary_path, pd.concat(rows, ignore_index=True).to_csv(index=False))
     return table_path, summary_path
 
 

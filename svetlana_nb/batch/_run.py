@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._outputs import Manifest, out_folder, predict_and_write, remove_image_outputs, write_combined
-from ._task import Job, Outcome, classifier, failure, model_blob, share_cores
+from ._task import Job, Outcome, SummarySettings, classifier, failure, model_blob, share_cores
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..models import Classifier
 
 
@@ -239,6 +241,10 @@ def predict_many(
         manifest.data["confusion"], manifest.data["out_of_fold"] = stored, stored_oof
     manifest.write()
     by_name = {image.name: (image, mask) for image, mask in pairs}
+    summarise = SummarySettings(
+        tuple(clf.class_names or ()), result.confusion, calibration=result.calibration, temperature=clf.calibration
+    )
+    summaries: dict[str, pd.DataFrame] = {}
     jobs = [
         Job(
             image,
@@ -249,6 +255,7 @@ def predict_many(
             bool(network_alone),
             tuple(annotated.get(image.name, ())),
             out=out.resolve(),
+            summary=summarise,
         )
         for image, mask in pairs
         if not manifest.is_done(image, mask)
@@ -273,6 +280,8 @@ def predict_many(
                 outputs = list(outcome.written or [])
                 result.predicted.append(outcome.name)
                 n_objects += outcome.n_objects
+                if outcome.summary is not None:
+                    summaries[outcome.name] = outcome.summary
             else:
                 remove_image_outputs(outcome.name, out)
                 outputs = []
@@ -290,8 +299,5 @@ def predict_many(
         elif entry.get("status") == "failed":
             result.failures.append((image.name, str(entry.get("reason"))))
     if result.done:
-        class_names = list(clf.class_names or [])
-        result.table, result.summary = write_combined(
-            out, result.done, class_names, result.confusion, calibration=result.calibration, temperature=clf.calibration
-        )
+        result.table, result.summary = write_combined(out, result.done, summarise, summaries=summaries)
     return result

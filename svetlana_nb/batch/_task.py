@@ -103,6 +103,19 @@ def share_cores(workers_on_host: dict[str, int], dask_worker: Any = None) -> int
 
 
 @dataclass(frozen=True)
+class SummarySettings:
+    """What every image's ``summary.csv`` rows need besides its table (see ``_outputs.image_summary``)."""
+
+    class_names: tuple[str, ...]
+    #: Out-of-fold confusion counts of the annotations, shape (k, k), or None: raw counts only.
+    confusion: np.ndarray | None = None
+    #: The annotations' out-of-fold probabilities (A, k) and classes (A,), or None.
+    calibration: tuple[np.ndarray, np.ndarray] | None = None
+    #: The classifier's own temperature (a ``Calibration``), which scaled the tables' probabilities.
+    temperature: Any = None
+
+
+@dataclass(frozen=True)
 class Job:
     """One image/mask pair and how to predict it."""
 
@@ -116,6 +129,9 @@ class Job:
     annotated: tuple[tuple[int, str], ...] = ()
     #: The output folder: an image read lazily writes its class image there as zarr itself.
     out: Path | None = None
+    #: How to summarise the image's classes once written (the run's class names and errors):
+    #: its ``summary.csv`` rows are then computed where it is predicted, not by the client.
+    summary: SummarySettings | None = None
 
     @property
     def lazy(self) -> bool:
@@ -145,6 +161,8 @@ class Outcome:
     #: are dropped: a worker that wrote its image's files sends back this light outcome only).
     written: list[str] | None = None
     objects: int = 0
+    #: The image's ``summary.csv`` rows, computed where it was predicted (``Job.summary``).
+    summary: pd.DataFrame | None = None
 
     @property
     def n_objects(self) -> int:
