@@ -93,6 +93,7 @@ def share_cores(workers_on_host: dict[str, int], dask_worker: Any = None) -> int
     """
     import torch
 
+    from .. import models  # noqa: F401  the engine imported on every worker at once, not in its first task
     from ._malloc import restore_malloc_thresholds
 
     restore_malloc_thresholds()  # a Dask nanny's MALLOC_TRIM_THRESHOLD_ doubles each image's CPU time
