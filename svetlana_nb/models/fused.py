@@ -1,13 +1,11 @@
 """A trained light CNN fused for fast CPU inference (the same outputs).
 
 Each convolution runs with its ReLU fused in (oneDNN's convolution with a ReLU post-op) on
-weights converted once to the inference dtype, and reordered once into oneDNN's own blocked
-layout (otherwise every call reorders them again).
+weights converted once to the inference dtype.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import TypeGuard
 
 import torch
@@ -23,9 +21,7 @@ class FusedLightCNN:
     Each convolution runs with its ReLU fused in (oneDNN's convolution with a ReLU post-op),
     on weights converted once to ``dtype`` (bfloat16 on CPUs that have it); the 2x max-pooling
     that follows a convolution is applied after the ReLU, which gives the same values (the two
-    commute). The module's own poolings and its linear classifier then run in float32. At the
-    first call, each convolution's weights are reordered into the blocked layout oneDNN picks
-    for that input (:meth:`packed`): same values, no reordering at every call.
+    commute). The module's own poolings and its linear classifier then run in float32.
 
     Parameters
     ----------
@@ -49,8 +45,6 @@ class FusedLightCNN:
         self.pool, self.object_pool = network.pool, network.object_pool
         self.weight = network.classifier.weight.detach().float()
         self.bias = network.classifier.bias.detach().float()
-        self._packed: dict[int, torch.Tensor] = {}
-        self._lock = threading.Lock()
 
     @staticmethod
     def supports(network: nn.Module) -> TypeGuard[LightCNN]:
@@ -73,41 +67,13 @@ class FusedLightCNN:
             and all(set(m.stride) == {1} and set(m.dilation) == {1} and m.groups == 1 for m in convs)
         )
 
-    def packed(self, k: int, features: torch.Tensor) -> torch.Tensor:
-        """Weights of convolution ``k`` in oneDNN's blocked layout, made for the first input seen.
-
-        Any later input shape works with them (oneDNN only picks the layout from it); where this
-        torch cannot reorder weights, the plain ones.
-
-        Parameters
-        ----------
-        k : int
-            Index of the convolution in :attr:`convs`.
-        features : torch.Tensor, shape (N, C, *spatial)
-            Its input.
-        """
-        packed = self._packed.get(k)
-        if packed is not None:
-            return packed
-        with self._lock:  # the prediction workers share this object
-            if k not in self._packed:
-                weight, _, pads, _ = self.convs[k]
-                ones = [1] * (features.dim() - 2)
-                reorder = getattr(torch.ops.mkldnn, "_reorder_convolution_weight", None)
-                try:
-                    assert reorder is not None
-                    self._packed[k] = reorder(weight, pads, ones, ones, 1, list(features.shape))
-                except (AssertionError, RuntimeError):  # a torch without it: the plain weights
-                    self._packed[k] = weight
-            return self._packed[k]
-
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, n_classes) of patches (N, C + 1, *patch)."""
         features = x.to(self.dtype)
         ones = [1] * (x.dim() - 2)
-        for k, (_, bias, pads, downsample) in enumerate(self.convs):
+        for weight, bias, pads, downsample in self.convs:
             features = torch.ops.mkldnn._convolution_pointwise(
-                features, self.packed(k, features), bias, pads, ones, ones, 1, "relu", [None], ""
+                features, weight, bias, pads, ones, ones, 1, "relu", [None], ""
             )
             if downsample:  # after the ReLU: no negative values
                 features = downsample_nonnegative(features)

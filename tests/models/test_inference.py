@@ -101,24 +101,6 @@ def test_fused_light_cnn_equals_the_module(ndim, shape):
             np.testing.assert_allclose(fused(x).numpy(), network(x).numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_fused_light_cnn_reorders_its_weights_once_and_gives_the_same_bits():
-    """The weights are packed into oneDNN's layout at the first call; any later batch reads them."""
-    torch.manual_seed(0)
-    network = build_network("light_cnn", 2, 3, 2).eval()
-    fused, plain = FusedLightCNN(network, torch.float32), FusedLightCNN(network, torch.float32)
-    plain.packed = lambda k, features: plain.convs[k][0]  # type: ignore[method-assign]
-    for size in (16, 5, 40):  # batches smaller and larger than the first
-        x = torch.rand(size, 2, 32, 32).contiguous(memory_format=torch.channels_last)
-        x[:, -1] = (x[:, -1] > 0.6).float()
-        assert torch.equal(fused(x), plain(x))
-    if hasattr(torch.ops.mkldnn, "_reorder_convolution_weight"):
-        assert len(fused._packed) == len(fused.convs)
-        assert all(w.is_mkldnn for w in fused._packed.values())  # oneDNN's own layout, made once
-        first = fused._packed[0]
-        fused(torch.rand(3, 2, 32, 32))
-        assert fused._packed[0] is first
-
-
 def test_fused_path_is_not_used_where_it_does_not_apply():
     assert not FusedLightCNN.supports(LightCNN(2, 2, kernel_size=4))  # even kernel: asymmetric padding
     assert not FusedLightCNN.supports(build_network("resnet", 2, 2, 2))
