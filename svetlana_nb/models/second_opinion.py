@@ -240,9 +240,10 @@ class OpinionPass:
     """The second opinion within one prediction pass: measure per batch, ask the forest once.
 
     Each batch's unsure objects are measured on the network's inputs as the batch goes by
-    (thread-safe: every prediction worker calls it); the forest then reads all of them in
-    one call per worker thread (:meth:`finish`): one walk of the trees for many objects, not
-    one per batch. The probabilities are those of a blend batch by batch, to the bit.
+    (thread-safe: every prediction worker calls it); the forest then reads all of them at once
+    (:meth:`finish`, shared by a few threads when they are thousands): one walk of the trees
+    for many objects, not one per batch. The probabilities are those of a blend batch by batch,
+    to the bit.
 
     Parameters
     ----------
