@@ -43,10 +43,11 @@ def _one_thread_per_op() -> Iterator[None]:
                 torch.set_num_threads(_threads_saved)
 
 
-#: Called on each batch after the network: ``refine(x, probabilities)`` gets the batch's network
-#: inputs (B, C + 1, *shape) and softmax probabilities (B, n_outputs), float32, and returns the
-#: probabilities to keep (it may change them in place).
-Refine = Callable[[torch.Tensor, np.ndarray], np.ndarray]
+#: Called on each batch after the network: ``refine(positions, x, probabilities)`` gets the
+#: batch's positions in the requested rows (B,), its network inputs (B, C + 1, *shape) and softmax
+#: probabilities (B, n_outputs), float32, and returns the probabilities to keep (it may change
+#: them in place, or note what it needs and finish after the pass).
+Refine = Callable[[np.ndarray, torch.Tensor, np.ndarray], np.ndarray]
 
 
 def predict_batches(
@@ -69,7 +70,7 @@ def predict_batches(
 
     def run(positions: np.ndarray, x: torch.Tensor) -> None:
         probabilities = torch.softmax(network(x).float(), dim=1).cpu().numpy()
-        out[positions] = probabilities if refine is None else refine(x, probabilities)
+        out[positions] = probabilities if refine is None else refine(positions, x, probabilities)
 
     workers = torch.get_num_threads() if batches.device.type == "cpu" else 1
     plan = batches.plan()

@@ -145,18 +145,20 @@ class NetworkBackend:
     ) -> np.ndarray:
         """The network's probabilities, with the second opinion where it is unsure.
 
-        One pass: each batch's unsure objects are measured and blended right after the
-        network (:meth:`OpinionForest.refiner`), on the same inputs.
+        One pass: each batch's unsure objects are measured right after the network, on the same
+        inputs, and the forest reads them all at the end (:meth:`OpinionForest.refiner`).
         """
         if second_opinion is None or self.opinion is None:
             return self.network_proba(objects, rows, batch_size=batch_size)
+        refine = self.opinion.refiner(second_opinion)
         with torch.inference_mode():
-            return predict_batches(
+            out = predict_batches(
                 self.inference_network(),
                 self.batches(objects, rows, batch_size),
                 self.setup.n_classes,
-                refine=self.opinion.refiner(second_opinion),
+                refine=refine,
             )
+        return refine.finish(out, threads=torch.get_num_threads() if self.setup.device.type == "cpu" else 1)
 
     @torch.inference_mode()
     def forward_patches(self, patches: torch.Tensor | np.ndarray, *, batch_size: int | None = None) -> np.ndarray:

@@ -9,7 +9,9 @@ validation figure. ``docs/decisions.md`` says how the defaults were chosen.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +21,7 @@ import torch
 from .._validation import check_number
 from ..objects.batches import PatchBatches
 from .forest import ForestModel
-from .inference import Refine, measure_batches
+from .inference import measure_batches
 from .measurements import measurement_names, patch_measurements
 
 
@@ -171,13 +173,14 @@ class OpinionForest:
         values = patch_measurements(patches).cpu().numpy().astype(np.float64)
         return self.forest.predict_proba(values).astype(np.float32)
 
-    def refiner(self, settings: SecondOpinion) -> Refine:
+    def refiner(self, settings: SecondOpinion) -> OpinionPass:
         """The second opinion as a step of the network's own pass over the patches.
 
         :func:`~.inference.predict_batches` calls it on each batch after the network: the
         objects of the batch the network is unsure of are measured on the inputs it just read
-        (nothing gathered or normalised twice, and on every prediction worker) and blended
-        with the forest's probabilities, as :meth:`SecondOpinion.apply` does.
+        (nothing gathered or normalised twice, and on every prediction worker); after the pass,
+        :meth:`OpinionPass.finish` asks the forest about all of them at once and blends, as
+        :meth:`SecondOpinion.apply` does.
 
         Parameters
         ----------
@@ -185,21 +188,11 @@ class OpinionForest:
 
         Returns
         -------
-        callable
-            ``refine(x, probabilities)``: x (B, C + 1, *input_shape), probabilities (B, k)
-            float32, changed in place and returned.
+        OpinionPass
+            Call it as ``refine(positions, x, probabilities)`` on each batch, then ``finish(out)``.
         """
         self.forest.prepare()  # build the compiled trees once, before the workers share them
-
-        def refine(patches: torch.Tensor, probabilities: np.ndarray) -> np.ndarray:
-            unsure = settings.consulted(probabilities)
-            if len(unsure):
-                index = torch.from_numpy(unsure).to(patches.device)
-                forest = self.proba_of_patches(patches.index_select(0, index))
-                probabilities[unsure] = settings.blend(probabilities[unsure], forest)
-            return probabilities
-
-        return refine
+        return OpinionPass(self, settings)
 
     def validation_accuracy(
         self, settings: SecondOpinion, network_val_proba: np.ndarray, val_idx: np.ndarray, y_val: np.ndarray
@@ -241,3 +234,62 @@ class OpinionForest:
     def from_state(cls, tensors: dict[str, torch.Tensor], prefix: str, metadata: dict[str, Any]) -> OpinionForest:
         """The opinion :meth:`state` wrote; ``ValueError`` naming a missing array."""
         return cls(ForestModel.from_tensors(tensors, prefix, metadata["feature_names"]))
+
+
+class OpinionPass:
+    """The second opinion within one prediction pass: measure per batch, ask the forest once.
+
+    Each batch's unsure objects are measured on the network's inputs as the batch goes by
+    (thread-safe: every prediction worker calls it); the forest then reads all of them at once
+    (:meth:`finish`, shared by a few threads when they are thousands): one walk of the trees
+    for many objects, not one per batch. The probabilities are those of a blend batch by batch,
+    to the bit.
+
+    Parameters
+    ----------
+    opinion : OpinionForest
+    settings : SecondOpinion
+    """
+
+    #: Fewest objects per thread worth splitting the forest's reading over threads.
+    _PER_THREAD = 2048
+
+    def __init__(self, opinion: OpinionForest, settings: SecondOpinion) -> None:
+        self.opinion, self.settings = opinion, settings
+        self._positions: list[np.ndarray] = []
+        self._values: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, positions: np.ndarray, patches: torch.Tensor, probabilities: np.ndarray) -> np.ndarray:
+        """Measure the batch's unsure objects (B, C + 1, *shape); ``probabilities`` are kept as they are."""
+        unsure = self.settings.consulted(probabilities)
+        if len(unsure):
+            index = torch.from_numpy(unsure).to(patches.device)
+            values = patch_measurements(patches.index_select(0, index)).cpu().numpy().astype(np.float64)
+            with self._lock:
+                self._positions.append(positions[unsure])
+                self._values.append(values)
+        return probabilities
+
+    def finish(self, out: np.ndarray, *, threads: int = 1) -> np.ndarray:
+        """Blend the forest's opinion into the rows of ``out`` (n, k) measured so far (in place).
+
+        Parameters
+        ----------
+        out : numpy.ndarray, float32, shape (n, n_classes)
+            The network's probabilities of the whole pass.
+        threads : int, keyword-only
+            Threads reading the forest (its trees release the GIL), when there are many objects.
+        """
+        if not self._positions:
+            return out
+        positions, values = np.concatenate(self._positions), np.concatenate(self._values)
+        forest = self.opinion.forest
+        parts = max(1, min(int(threads), len(values) // self._PER_THREAD))
+        if parts == 1:
+            proba = forest.predict_proba(values)
+        else:
+            with ThreadPoolExecutor(max_workers=parts) as pool:
+                proba = np.concatenate(list(pool.map(forest.predict_proba, np.array_split(values, parts))))
+        out[positions] = self.settings.blend(out[positions], proba.astype(np.float32))
+        return out

@@ -238,6 +238,7 @@ def test_one_pass_measures_the_unsure_objects_as_a_separate_pass_does(blended, m
     # the forest read the measurements of exactly the unsure objects, equal to a separate pass's
     x = torch.from_numpy(clf.patches(objects, unsure)).to(input_dtype(clf.device))
     separate = patch_measurements(x).numpy().astype(np.float64)
+    assert len(measured) == 1  # the forest read every unsure object at once, not batch by batch
     fused = np.concatenate(measured)
     assert fused.shape == separate.shape
     order = lambda v: v[np.lexsort(v.T[::-1])]  # noqa: E731 - rows in one order, whatever the batches
@@ -253,3 +254,28 @@ def test_one_pass_measures_the_unsure_objects_as_a_separate_pass_does(blended, m
         clf.second_opinion = sv.SecondOpinion()
     np.testing.assert_allclose(one_pass, two_passes, atol=1e-6)
     assert not np.allclose(one_pass[unsure], network[unsure], atol=1e-3)  # the forest did change them
+
+
+def test_the_forest_split_over_threads_gives_the_probabilities_of_one_call(blended, monkeypatch):
+    """Many unsure objects: the forest's reading is shared by threads, with the same result."""
+    from svetlana_nb.models.second_opinion import OpinionPass
+
+    objects, _, _, clf, _ = blended
+    settings = sv.SecondOpinion(below=1.01)
+    network = clf.network_proba(objects)
+    calls = []
+    predict = clf.backend.opinion.forest.predict_proba
+    monkeypatch.setattr(clf.backend.opinion.forest, "predict_proba", lambda x: calls.append(len(x)) or predict(x))
+    results = {}
+    for threads in (1, 3):
+        refine = clf.backend.opinion.refiner(settings)
+        batches = clf.backend.batches(objects, np.arange(len(objects)), batch_size=7)
+        with torch.inference_mode():
+            for positions, x in batches:
+                refine(positions, x, network[positions].copy())
+        monkeypatch.setattr(OpinionPass, "_PER_THREAD", 4)
+        results[threads] = refine.finish(network.copy(), threads=threads)
+    assert calls[0] == len(objects) and len(calls) == 4 and sum(calls[1:]) == len(objects)  # 1, then 3 parts
+    np.testing.assert_array_equal(results[3], results[1])
+    forest = clf.backend.opinion_proba(objects, np.arange(len(objects)))
+    np.testing.assert_allclose(results[1], settings.blend(network, forest), atol=1e-6)
