@@ -1,21 +1,29 @@
 """Corrected class proportions on the demo sets: interval coverage and error against the raw count.
 
-For each demo set and annotation count, over repeated random draws of annotations: train the
+For each demo set, annotation scheme and count, over repeated draws of annotations: train the
 classifier, predict every object, estimate its errors out of fold (5 folds), and compare the
 corrected proportion of the set's second class (and its 95 % interval) with the truth. The raw
 count's mean signed error over the draws (its bias, ± its standard error) says where the
 classifier is biased: there the correction should err less than the raw count. "corrected" is
-the expected count of the probabilities, temperature-scaled on the out-of-fold ones
-(``prediction.expected_counts``); "adjusted c.-and-c." is the correction used before it
-(the summary of the confusion counts alone). ``estimate`` is the figure reported
+the summary's corrected share: the expected count of the probabilities, temperature-scaled on the
+out-of-fold ones (``prediction.expected_counts``; "calibrated" is it alone), or adjusted
+classify-and-count (the summary of the confusion counts alone, "adjusted c.-and-c.") where the
+annotations' class shares differ from the objects'. ``estimate`` is the figure reported
 (``Prediction.summary``): the corrected share where the annotations show a bias beyond adjusted
 classify-and-count's uncertainty, else the raw share; "corrected used" is how often.
 ``rare_infected`` is the infected-cells demo cut to 117 healthy : 8 infected objects (6 %).
 
+Two annotation schemes (``--schemes``): ``random`` objects, whose class shares are the image's,
+and ``balanced``, as many of each class (10 : 10 at 20 annotations; a class with too few objects
+gives all of them), what a user counting a rare class does: a shift of the class shares between
+the annotations and the objects, under which adjusted classify-and-count stays unbiased (its
+confusion columns are per true class) while probabilities learnt on the annotations are not.
+Per-draw figures can be kept as JSON (``--save``).
+
 Usage (from the repository root)::
 
     python -m benchmarks.bench_proportions                      # 100 draws, network and forest
-    python -m benchmarks.bench_proportions --draws 20 --models random_forest
+    python -m benchmarks.bench_proportions --draws 20 --models random_forest --schemes balanced
     python -m benchmarks.bench_proportions --quick              # a smoke run
 """
 
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 
 import numpy as np
@@ -30,8 +39,9 @@ import torch
 
 import svetlana_nb as sv
 from svetlana_nb.models.cross_validation import out_of_fold
+from svetlana_nb.prediction.expected_counts import expected_proportions
 
-from .draws import random_annotations
+from .draws import balanced_annotations, random_annotations
 
 SETS = ("cells_2d", "infected_cells_2d", "rare_infected")
 
@@ -62,12 +72,15 @@ def load_set(name: str) -> sv.data.DemoData:
 
 COUNTS = (20, 100)
 MODELS = ("default", "random_forest")
+SCHEMES = {"random": random_annotations, "balanced": balanced_annotations}
 
 
-def one_draw(demo: sv.data.DemoData, objects: sv.Objects, n: int, model: str, rng: np.random.Generator) -> dict:
-    """Train on ``n`` random annotations and return the summary row of the second class with the truth."""
+def one_draw(
+    demo: sv.data.DemoData, objects: sv.Objects, n: int, model: str, rng: np.random.Generator, scheme: str = "random"
+) -> dict:
+    """Train on ``n`` annotations drawn by ``scheme``; return the summary row of the second class with the truth."""
     truth = demo.truth_index(demo.labels)
-    annotations, chosen = random_annotations(demo, objects, n, rng)
+    annotations, chosen = SCHEMES[scheme](demo, objects, n, rng)
     clf = sv.Classifier(objects) if model == "default" else sv.Classifier(objects, model=model)
     clf.fit(annotations)
     errors = out_of_fold(clf, annotations, folds=5)
@@ -75,16 +88,25 @@ def one_draw(demo: sv.data.DemoData, objects: sv.Objects, n: int, model: str, rn
     seed = int(rng.integers(1 << 31))
     row = prediction.summary(errors, n_boot=1000, seed=seed).iloc[1]
     counts_only = prediction.summary(errors.confusion, n_boot=1000, seed=seed).iloc[1]
+    unknown = ~prediction.annotated  # the calibrated expected count alone, whatever the summary chose
+    expected, _, _ = expected_proportions(
+        prediction.raw_probabilities[unknown], errors.probabilities, errors.annotated, n_boot=1000, seed=seed
+    )
+    known = np.sum(prediction.annotated & (prediction.class_index == 1))
     true = float(np.mean(truth == 1))
     return {
         "true": true,
         "raw": float(row["proportion"]),
         "corrected": float(row["corrected"]),
         "adjusted": float(counts_only["corrected"]),
+        "calibrated": float((known + expected[1] * unknown.sum()) / unknown.size),
         "estimate": float(row["estimate"]),
         "basis": str(row["basis"]),
         "covered": bool(row["low"] <= true <= row["high"]),
         "width": float(row["high"] - row["low"]),
+        "low": float(row["low"]),
+        "high": float(row["high"]),
+        "annotated_share": float(np.mean(truth[chosen] == 1)),
     }
 
 
@@ -93,14 +115,43 @@ def se_of(values: np.ndarray) -> float:
     return float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
 
 
+def mean_gap(values: np.ndarray) -> str:
+    """``mean ± SE`` of paired differences, signed."""
+    return f"{values.mean():+.4f} ± {se_of(values):.4f}"
+
+
+def table_row(name: str, model: str, scheme: str, n: int, results: list[dict]) -> str:
+    """One table row from a cell's draws: coverage, widths, mean absolute errors and paired gaps."""
+
+    def error(key: str) -> np.ndarray:
+        return np.array([abs(r[key] - r["true"]) for r in results])
+
+    raw, estimate, corrected, adjusted, calibrated = (
+        error(key) for key in ("raw", "estimate", "corrected", "adjusted", "calibrated")
+    )
+    signed = np.array([r["raw"] - r["true"] for r in results])
+    used = np.mean([r["basis"] != "raw" for r in results])
+    return (
+        f"| {name} | {model} | {scheme} | {n} | {results[0]['true']:.3f} | "
+        f"{np.mean([r['annotated_share'] for r in results]):.2f} | {mean_gap(signed)} | "
+        f"{np.mean([r['covered'] for r in results]):.2f} | {np.median([r['width'] for r in results]):.3f} | "
+        f"{raw.mean():.4f} | {estimate.mean():.4f} | {corrected.mean():.4f} | {adjusted.mean():.4f} | "
+        f"{calibrated.mean():.4f} | "
+        f"{used:.2f} | {mean_gap(estimate - raw)} | {mean_gap(corrected - raw)} | {mean_gap(adjusted - raw)} "
+        f"| {mean_gap(calibrated - raw)} |"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Print one table row per set, model and annotation count."""
+    """Print one table row per set, model, annotation scheme and count."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=100)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    parser.add_argument("--schemes", nargs="+", default=list(SCHEMES), choices=list(SCHEMES))
     parser.add_argument("--counts", type=int, nargs="+", default=list(COUNTS), help="annotation counts")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--save", default=None, help="write every draw's figures to this JSON file")
     parser.add_argument("--quick", action="store_true", help="2 draws of 20 annotations, forest only")
     args = parser.parse_args(argv)
     if args.threads:
@@ -110,42 +161,31 @@ def main(argv: list[str] | None = None) -> int:
     models = ["random_forest"] if args.quick else args.models
     print("PROPORTIONS: the second class's share of each demo image, corrected for the classifier's errors")
     print(
-        f"{draws} draws of random annotations; errors out of fold (5 folds); 95 % interval: the Dirichlet "
-        "bootstrap of adjusted c.-and-c. joined with the calibrated one's"
+        f"{draws} draws of annotations per scheme; errors out of fold (5 folds); 95 % interval: the Dirichlet "
+        "bootstrap of adjusted c.-and-c. joined with the calibrated one's; mean abs. errors, paired gaps mean ± SE"
     )
     print(
-        "| set | model | annotations | true | raw bias (± SE) | coverage | mean abs. error, raw | corrected "
-        "| estimate | corrected used | paired gap, estimate − raw | width | adjusted c.-and-c. "
-        "| paired gap, corrected − raw |"
+        "| set | model | scheme | annotations | true | annotated share | raw bias (± SE) | coverage | width "
+        "| MAE raw | MAE estimate | MAE corrected | MAE adjusted c.-and-c. | MAE calibrated | corrected used "
+        "| gap, estimate − raw | gap, corrected − raw | gap, adjusted − raw | gap, calibrated − raw |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---" * 19 + "|")
+    saved: list[dict] = []
     for name in args.sets:
         demo = load_set(name)
         objects = sv.Objects(demo.image, demo.mask, channel_axis=demo.channel_axis)
         for model in models:
-            for n in counts:
-                rng = np.random.default_rng(0)
-                start = time.perf_counter()
-                results = [one_draw(demo, objects, n, model, rng) for _ in range(draws)]
-                raw = np.array([abs(r["raw"] - r["true"]) for r in results])
-                corrected = np.array([abs(r["corrected"] - r["true"]) for r in results])
-                estimate = np.array([abs(r["estimate"] - r["true"]) for r in results])
-                adjusted = np.array([abs(r["adjusted"] - r["true"]) for r in results])
-                used = np.mean([r["basis"] != "raw" for r in results])
-                gap = estimate - raw
-                corrected_gap = corrected - raw
-                signed = np.array([r["raw"] - r["true"] for r in results])
-                se = signed.std(ddof=1) / np.sqrt(draws) if draws > 1 else 0.0
-                print(
-                    f"| {name} | {model} | {n} | {results[0]['true']:.3f} | {signed.mean():+.4f} ± {se:.4f} | "
-                    f"{np.mean([r['covered'] for r in results]):.2f} | {raw.mean():.4f} | {corrected.mean():.4f} | "
-                    f"{estimate.mean():.4f} | {used:.2f} | "
-                    f"{gap.mean():+.4f} ± {se_of(gap):.4f} | "
-                    f"{np.median([r['width'] for r in results]):.3f} | {adjusted.mean():.4f} | "
-                    f"{corrected_gap.mean():+.4f} ± {se_of(corrected_gap):.4f} |",
-                    flush=True,
-                )
-                print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
+            for scheme in args.schemes:
+                for n in counts:
+                    rng = np.random.default_rng(0)
+                    start = time.perf_counter()
+                    results = [one_draw(demo, objects, n, model, rng, scheme) for _ in range(draws)]
+                    print(table_row(name, model, scheme, n, results), flush=True)
+                    print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
+                    saved += [{"set": name, "model": model, "scheme": scheme, "n": n, **r} for r in results]
+                    if args.save:
+                        with open(args.save, "w") as file:
+                            json.dump(saved, file)
     return 0
 
 

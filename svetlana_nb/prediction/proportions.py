@@ -23,8 +23,9 @@ measured are in ``docs/decisions.md`` and ``docs/benchmarks.md``.
 Where the annotations' out-of-fold *probabilities* are known as well, :func:`proportion_table`
 reports as corrected share the expected count of the calibrated probabilities instead
 (:mod:`.expected_counts`): on the demo sets it erred about half as much as adjusted
-classify-and-count at 20 annotations. The confusion counts still give the bias test and half
-of the interval.
+classify-and-count at 20 annotations; not where the annotations' class shares differ from the
+objects' (:func:`prior_shift_detected`). The confusion counts still give the tests and half of
+the interval.
 """
 
 from __future__ import annotations
@@ -34,9 +35,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .expected_counts import expected_proportions
+from .expected_counts import calibrated_replicates
 
-__all__ = ["confusion_counts", "adjusted_proportions", "bias_detected", "project_to_simplex", "proportion_table"]
+__all__ = [
+    "confusion_counts",
+    "adjusted_proportions",
+    "bias_detected",
+    "prior_shift_detected",
+    "project_to_simplex",
+    "proportion_table",
+]
 
 #: The correction becomes the estimate when, for some class, it moves the proportion by more than
 #: this many of its own bootstrap standard deviations (a two-sided test at about 5 %).
@@ -162,6 +170,37 @@ def bias_detected(
     return bool((shift > z * np.maximum(replicates.std(axis=0), 1e-12)).any())
 
 
+def prior_shift_detected(annotated_counts: np.ndarray, shares: np.ndarray, *, z: float = BIAS_Z) -> bool:
+    """Whether the annotations' class shares differ from the objects' beyond the noise of both.
+
+    A user counting a rare class often annotates it as much as the others (10 : 10 where the
+    image holds 117 : 8). Probabilities calibrated on such annotations are calibrated for *their*
+    class shares, so their expected count is biased toward the rare class; adjusted
+    classify-and-count is not (each column of the confusion is one true class's errors). The
+    test: for some class, its share among the annotations differs from the median of ``shares``
+    by more than ``z`` standard deviations of the difference (the replicates' variance plus the
+    binomial variance of the annotations' share: random annotations pass it about 95 % of the time).
+
+    Parameters
+    ----------
+    annotated_counts : numpy.ndarray of int, shape (k,)
+        Annotations of each class (the column totals of the confusion counts).
+    shares : numpy.ndarray, shape (B, k)
+        Bootstrap replicates of the objects' class shares, e.g. the calibrated expected count's
+        (:func:`.expected_counts.calibrated_replicates`): under a shift it moves toward the
+        annotations' shares, which makes the test conservative, not falsely alarmed.
+    z : float, keyword-only
+    """
+    annotated = np.asarray(annotated_counts, dtype=np.float64)
+    n_annotated = annotated.sum()
+    if n_annotated == 0:
+        return False
+    share = np.median(shares, axis=0)
+    floored = np.clip(share, 0.5 / n_annotated, 1 - 0.5 / n_annotated)  # a share of 0 still has a binomial spread
+    spread = np.sqrt(np.var(shares, axis=0) + floored * (1 - floored) / n_annotated)
+    return bool((np.abs(annotated / n_annotated - share) > z * spread).any())
+
+
 def adjusted_proportions(
     predicted_counts: np.ndarray,
     confusion: np.ndarray,
@@ -278,14 +317,14 @@ def proportion_table(
         Columns ``group, class, count, proportion, corrected, low, high, estimate, basis,
         n_objects``: ``count`` and ``proportion`` are the raw figures (annotated objects by their
         known class). ``corrected`` is the expected count of the calibrated probabilities with
-        ``probabilities`` and ``calibration`` (:mod:`.expected_counts`), else adjusted
+        ``probabilities`` and ``calibration`` (:mod:`.expected_counts`), unless the annotations'
+        class shares differ from the objects' (:func:`prior_shift_detected`), else adjusted
         classify-and-count. ``estimate`` is the figure to report: ``corrected`` where the
         annotations show a bias beyond adjusted classify-and-count's uncertainty
         (:func:`bias_detected`; ``basis`` ``"calibrated"`` or ``"corrected"``), else the raw
-        proportion (``basis`` ``"raw"``); on the demo sets no correction erred less than the raw
-        count (``docs/decisions.md``). The interval is adjusted classify-and-count's, joined with
-        the calibrated estimate's own where there is one: it then allows both for a miscalibration
-        and for a shift of the classes' shares between the annotations and the objects.
+        proportion (``basis`` ``"raw"``; ``docs/decisions.md``). The interval is adjusted
+        classify-and-count's, joined with the calibrated estimate's own where there is one: it
+        allows both for a miscalibration and for a shift of the class shares.
     """
     names = list(class_names)
     k = len(names)
@@ -319,14 +358,20 @@ def proportion_table(
             estimate, low, high = adjusted_proportions(
                 unknown_counts[g], confusion, n_boot=n_boot, level=level, seed=seed
             )
+            calibrated = False
             if probabilities is not None and calibration is not None:
                 members = (inverse == g) & ~is_known
-                estimate, cal_low, cal_high = expected_proportions(
-                    probabilities[members], *calibration, n_boot=n_boot, level=level, seed=seed
+                expected, shares = calibrated_replicates(probabilities[members], *calibration, n_boot=n_boot, seed=seed)
+                cal_low, cal_high = np.quantile(shares, [(1 - level) / 2, (1 + level) / 2], axis=0)
+                low, high = (
+                    np.minimum(low, np.minimum(cal_low, expected)),
+                    np.maximum(high, np.maximum(cal_high, expected)),
                 )
-                low, high = np.minimum(low, cal_low), np.maximum(high, cal_high)
+                # annotations whose class shares are not the objects' calibrate for the wrong shares
+                calibrated = not prior_shift_detected(np.asarray(confusion).sum(axis=0), shares)
+                estimate = expected if calibrated else estimate
             if bias_detected(unknown_counts[g], confusion, n_boot=n_boot, seed=seed):
-                basis = "corrected" if probabilities is None else "calibrated"
+                basis = "calibrated" if calibrated else "corrected"
         else:
             estimate = low = high = np.zeros(k)
         raw = unknown_counts[g] + n_known

@@ -44,7 +44,7 @@ def test_calibrated_expected_counts_err_less_than_the_raw_count_where_it_is_bias
 
 def test_the_table_interval_covers_the_truth_in_at_least_90_percent_of_draws_at_20_annotations():
     rng = np.random.default_rng(2)
-    covered, draws = 0, 40
+    covered, draws, adjusted = 0, 40, 0
     for draw in range(draws):
         truth, p = _over_confident(rng, 500, 0.1)
         annotated, oof = _annotations(rng, 20, 0.1)
@@ -59,8 +59,9 @@ def test_the_table_interval_covers_the_truth_in_at_least_90_percent_of_draws_at_
             seed=draw,
         )
         covered += table.loc[1, "low"] <= truth.mean() <= table.loc[1, "high"]
-        assert set(table["basis"]) <= {"raw", "calibrated"}
-    assert covered >= 0.9 * draws
+        assert set(table["basis"]) <= {"raw", "calibrated", "corrected"}
+        adjusted += (table["basis"] == "corrected").all()  # annotations that happen to look shifted
+    assert covered >= 0.9 * draws and adjusted <= 0.1 * draws
 
 
 def test_a_calibrated_model_keeps_its_probabilities_and_the_replicates_vary_with_both_samples():
@@ -127,3 +128,47 @@ def test_many_objects_draw_their_mean_from_its_normal_limit_with_the_exact_sprea
     np.testing.assert_allclose(normal_estimate, exact_estimate)
     assert normal[:, 1].std() == pytest.approx(exact[:, 1].std(), rel=0.2)
     np.testing.assert_allclose(normal.mean(axis=0), exact.mean(axis=0), atol=0.003)
+
+
+def _balanced_model(rng, truth, separation=1.2):
+    """Probabilities of a classifier trained on class-balanced annotations: the posterior at a 50 % prior."""
+    x = np.where(truth == 1, separation, -separation) + rng.normal(0.0, 1.0, truth.size)
+    p1 = 1.0 / (1.0 + np.exp(-2 * separation * x))
+    return np.stack([1.0 - p1, p1], axis=1)
+
+
+def test_class_balanced_annotations_of_a_rare_class_report_adjusted_classify_and_count():
+    """A prior shift: 300 : 300 annotations, an image with 5 % of the class. The calibrated expected
+    count is calibrated for the annotations' 50 %, so it errs with the raw count; adjusted
+    classify-and-count does not, and is the corrected share and the estimate."""
+    from svetlana_nb.prediction.proportions import bias_detected, prior_shift_detected
+
+    rng = np.random.default_rng(5)
+    truth = (rng.random(4000) < 0.05).astype(np.int64)
+    p = _balanced_model(rng, truth)
+    annotated = np.repeat([0, 1], 300)
+    oof = _balanced_model(rng, annotated)
+    confusion = confusion_counts(annotated, oof.argmax(axis=1), 2)
+    counts = np.bincount(p.argmax(axis=1), minlength=2)
+    calibrated, shares = calibrated_replicates(p, oof, annotated)
+    assert prior_shift_detected(confusion.sum(axis=0), shares) and bias_detected(counts, confusion)
+    table = proportion_table(p.argmax(axis=1), confusion, ["a", "b"], probabilities=p, calibration=(oof, annotated))
+    assert (table["basis"] == "corrected").all()
+    np.testing.assert_allclose(table["estimate"], table["corrected"])
+    raw_error = abs(table.loc[1, "proportion"] - truth.mean())
+    assert raw_error > 0.05 and abs(calibrated[1] - truth.mean()) > 0.05  # both biased toward the rare class
+    assert abs(table.loc[1, "estimate"] - truth.mean()) < 0.3 * raw_error
+    assert table.loc[1, "low"] <= truth.mean() <= table.loc[1, "high"]
+
+
+def test_annotations_with_the_objects_class_shares_show_no_prior_shift():
+    from svetlana_nb.prediction.proportions import prior_shift_detected
+
+    rng = np.random.default_rng(6)
+    shifted = 0
+    for draw in range(40):
+        truth, p = _over_confident(rng, 1000, 0.1)
+        annotated, oof = _annotations(rng, 60, 0.1)
+        _, shares = calibrated_replicates(p, oof, annotated, n_boot=500, seed=draw)
+        shifted += prior_shift_detected(np.bincount(annotated, minlength=2), shares)
+    assert shifted <= 4  # a test at about 5 %
