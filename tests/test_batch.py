@@ -344,7 +344,7 @@ def test_the_combined_table_is_written_image_by_image_as_one_concat_would_write_
     for name, table in zip(names, (plain, annotated, later)):
         (tmp_path / _outputs_module.output_names(name)[2]).write_text(table.to_csv(index=False), encoding="utf-8")
     table_path, summary_path = _outputs_module.write_combined(tmp_path, names, _task.SummarySettings(("a", "b")))
-    read = [_outputs_module.read_image_table(tmp_path, n) for n in names]
+    read = [pd.read_csv(tmp_path / _outputs_module.output_names(n)[2], dtype=str, keep_default_na=False) for n in names]
     assert table_path.read_bytes() == pd.concat(read, ignore_index=True).to_csv(index=False).encode("utf-8")
     combined = pd.read_csv(table_path, dtype=str, keep_default_na=False)
     assert list(combined.columns) == ["label", "class", "note", "annotated", "predicted_class"]

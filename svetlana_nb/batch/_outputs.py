@@ -215,11 +215,6 @@ class Manifest:
         self.pending, self.written_at = False, time.monotonic()
 
 
-def read_image_table(folder: Path, name: str) -> pd.DataFrame:
-    """The per-image object table written by :func:`write_image_outputs`, as text: written back unchanged."""
-    return pd.read_csv(folder / output_names(name)[2], dtype=str, keep_default_na=False)
-
-
 def image_summary(
     table: pd.DataFrame,
     name: str,

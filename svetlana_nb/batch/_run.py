@@ -282,11 +282,12 @@ def predict_many(
                 n_objects += outcome.n_objects
                 if outcome.summary is not None:
                     summaries[outcome.name] = outcome.summary
+                failed.discard(outcome.name)
             else:
                 remove_image_outputs(outcome.name, out)
                 outputs = []
+                failed.add(outcome.name)
             manifest.record(image, mask, outcome, outputs, every=MANIFEST_EVERY)
-            (failed.discard if outcome.reason is None else failed.add)(outcome.name)
             rate = n_objects / max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(objects_per_s=f"{rate:.0f}", failed=len(failed), refresh=False)
             bar.update(1)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..models import Classifier
+    from ..prediction.confidence import Calibration
 
 #: Errors of one image that do not stop the batch (unreadable file, shape mismatch...).
 IMAGE_ERRORS = (ValueError, TypeError, KeyError, OSError, MemoryError)
@@ -112,8 +113,8 @@ class SummarySettings:
     confusion: np.ndarray | None = None
     #: The annotations' out-of-fold probabilities (A, k) and classes (A,), or None.
     calibration: tuple[np.ndarray, np.ndarray] | None = None
-    #: The classifier's own temperature (a ``Calibration``), which scaled the tables' probabilities.
-    temperature: Any = None
+    #: The classifier's own temperature, which scaled the tables' probabilities.
+    temperature: Calibration | None = None
 
 
 @dataclass(frozen=True)

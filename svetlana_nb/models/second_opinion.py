@@ -161,18 +161,6 @@ class OpinionForest:
         values = measure_batches(patch_measurements, batches, len(self.feature_names))
         return self.forest.predict_proba(values).astype(np.float32)
 
-    def proba_of_patches(self, patches: torch.Tensor) -> np.ndarray:
-        """The forest's class probabilities of ready-made network inputs, float32, (n, n_classes).
-
-        Parameters
-        ----------
-        patches : torch.Tensor, shape (n, C + 1, *input_shape)
-            As prediction hands them to the network (same dtype: the same measurements as
-            :meth:`proba`).
-        """
-        values = patch_measurements(patches).cpu().numpy().astype(np.float64)
-        return self.forest.predict_proba(values).astype(np.float32)
-
     def refiner(self, settings: SecondOpinion) -> OpinionPass:
         """The second opinion as a step of the network's own pass over the patches.
 
